@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: MIT
+#
+# image_types_xenguest.bbclass - the "xenguest" image type: an image recipe
+# packs its own root file system and the kernel into a xenguest image.
+#
+# Usage (local.conf or an image recipe):
+#
+#     IMAGE_CLASSES += "image_types_xenguest"
+#     IMAGE_FSTYPES += "xenguest"
+#     # optional: checksum file through OE-core's sha256sum conversion
+#     IMAGE_FSTYPES += "xenguest.sha256sum"
+#
+# The guest is described by the XENGUEST_IMAGE_* / XENGUEST_EXTRA_* knobs of
+# xenguest_common.bbclass. Here the default disk holds one ext4 partition
+# filled from the image's own root file system archive:
+#   XENGUEST_IMAGE_DISK_PARTITIONS ??= "1:${XENGUEST_IMAGE_DISK_SIZE}:ext4:rootfs.tar.gz"
+# A partition content named rootfs.TYPE (TYPE = tar, tar.gz, tar.bz2 or
+# tar.xz) is this image's ${IMAGE_NAME}.TYPE: IMAGE_TYPEDEP:xenguest follows
+# it, so OE-core builds that archive first.
+#
+# IMAGE_CMD:xenguest runs `xenguest-mkimage build` once and writes
+# ${IMGDEPLOYDIR}/${IMAGE_NAME}.xenguest (and its .sha256 sidecar); image.bbclass
+# links ${IMAGE_LINK_NAME}.xenguest to it. Since OE-core 4.3 (nanbield, so in
+# scarthgap and later) IMAGE_NAME already ends in IMAGE_NAME_SUFFIX (.rootfs)
+# and outputs are named ${IMAGE_NAME}.TYPE, which is what this class uses.
+#
+# Kernel and INITRAMFS_IMAGE: do_image_xenguest depends on
+# virtual/kernel:do_deploy to take the kernel from DEPLOY_DIR_IMAGE. When this
+# image is itself the kernel's INITRAMFS_IMAGE, the kernel depends on this
+# image (do_bundle_initramfs after our do_image_complete), so depending on the
+# kernel here would be a cycle. The retired meta-arm-autonomy layer dropped
+# the kernel from every image as soon as INITRAMFS_IMAGE was set anywhere;
+# this class drops it only from the image that is the INITRAMFS_IMAGE. Build
+# the bootable guest of such an image with a xenguest_image recipe that takes
+# the bundled kernel instead (XENGUEST_IMAGE_KERNEL =
+# "Image-initramfs-${MACHINE}.bin"; see xenguest-example-initramfs.bb).
+
+inherit xenguest_common
+
+# A disk by default, unless the guest boots from an initramfs (the old layer's rule)
+XENGUEST_IMAGE_DISK_SIZE ??= "${@'0' if d.getVar('INITRAMFS_IMAGE') else '4'}"
+# One partition over the whole disk, holding this image's root file system
+XENGUEST_IMAGE_DISK_PARTITIONS ??= "1:${XENGUEST_IMAGE_DISK_SIZE}:ext4:rootfs.tar.gz"
+# Member times of the image: the root file system's reproducible time stamp
+XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${REPRODUCIBLE_TIMESTAMP_ROOTFS}"
+
+IMAGE_TYPES += "xenguest"
+IMAGE_TYPEDEP:xenguest = "${@xenguest_image_rootfs_typedep(d)}"
+
+def xenguest_image_is_initramfs(d):
+    """Whether this image is the kernel's INITRAMFS_IMAGE (see above)."""
+    return d.getVar('PN') in (d.getVar('INITRAMFS_IMAGE') or '').split()
+
+def xenguest_image_types_kernel_depends(d):
+    if xenguest_image_is_initramfs(d) or not (d.getVar('XENGUEST_IMAGE_KERNEL') or '').strip():
+        return ''
+    return 'virtual/kernel:do_deploy'
+
+def xenguest_image_types_shell_cmd(d):
+    """IMAGE_CMD:xenguest: the build command. image.bbclass expands IMAGE_CMD
+    at parse time (with TMPDIR and DATETIME left as references), so this
+    only formats variables; the specification is written by the prefunc."""
+    import shlex
+    argv = xenguest_image_argv(d, d.getVar('_XENGUEST_IMAGE_WORKDIR') + '/guest.toml',
+                               d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest')
+    return ' '.join(shlex.quote(a) for a in argv)
+
+IMAGE_CMD:xenguest = "${@xenguest_image_types_shell_cmd(d)}"
+
+python xenguest_image_types_write_spec() {
+    import os
+    if (d.getVar('XENGUEST_IMAGE_CONFIG') or '').strip():
+        xenguest_image_fail(d, 'XENGUEST_IMAGE_CONFIG', d.getVar('XENGUEST_IMAGE_CONFIG'),
+                            "is not used by the xenguest image type",
+                            "set the XENGUEST_IMAGE_* variables, or build the guest in a recipe that inherits xenguest_image")
+    disk_files = {}
+    typedep = xenguest_image_rootfs_typedep(d)
+    if typedep:
+        rootfs = os.path.join(d.getVar('IMGDEPLOYDIR'), d.getVar('IMAGE_NAME') + '.' + typedep)
+        if not os.path.isfile(rootfs):
+            xenguest_image_fail(d, 'XENGUEST_IMAGE_DISK_PARTITIONS', d.getVar('XENGUEST_IMAGE_DISK_PARTITIONS'),
+                                "names rootfs.%s but %s was not built" % (typedep, rootfs),
+                                "check IMAGE_TYPEDEP:xenguest and IMAGE_FSTYPES")
+        disk_files['rootfs.' + typedep] = rootfs
+    bb.utils.remove(d.getVar('_XENGUEST_IMAGE_WORKDIR'), recurse=True)
+    xenguest_image_write_generated_spec(d, kernel=not xenguest_image_is_initramfs(d), disk_files=disk_files)
+}
+
+# image.bbclass creates do_image_xenguest in its anonymous function and sets
+# its prefuncs there (replacing any value given here), so the specification
+# writer is added once all anonymous functions have run.
+addhandler xenguest_image_types_add_prefunc
+xenguest_image_types_add_prefunc[eventmask] = "bb.event.RecipeTaskPreProcess"
+python xenguest_image_types_add_prefunc() {
+    if e.data.getVarFlag('do_image_xenguest', 'func') and \
+            'xenguest_image_types_write_spec' not in (e.data.getVarFlag('do_image_xenguest', 'prefuncs') or ''):
+        e.data.appendVarFlag('do_image_xenguest', 'prefuncs', ' xenguest_image_types_write_spec')
+}
+
+do_image_xenguest[depends] += "xenguest-mkimage-native:do_populate_sysroot ${@xenguest_image_types_kernel_depends(d)}"
+do_image_xenguest[vardeps] += "${_XENGUEST_IMAGE_KNOBS} INITRAMFS_IMAGE"
