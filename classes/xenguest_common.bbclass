@@ -87,7 +87,10 @@ def xenguest_image_fail(d, var, value, problem, fix):
     bb.fatal("%s '%s' %s - %s" % (var, value, problem, fix))
 
 def xenguest_image_toml_string(value):
-    """Quote value as a TOML basic string."""
+    """Quote value as a TOML basic string. The tool reads ${NAME} in any
+    string as a --define reference and $${ as a literal ${, so a literal
+    ${ in a BitBake value is written as $${."""
+    value = value.replace('${', '$${')
     out = ['"']
     for ch in value:
         if ch == '"':
@@ -109,12 +112,8 @@ def xenguest_image_toml_list(values):
     return '[' + ', '.join(xenguest_image_toml_string(v) for v in values) + ']'
 
 def xenguest_image_knob(d, var):
-    """Value of a knob, refused when the tool would read part of it as a --define reference."""
-    value = (d.getVar(var) or '').strip()
-    if '${' in value:
-        xenguest_image_fail(d, var, value, "holds '${' which xenguest-mkimage reads as a --define reference",
-                            "remove it or add the variable to XENGUEST_IMAGE_DEFINES")
-    return value
+    """Value of a knob, stripped."""
+    return (d.getVar(var) or '').strip()
 
 def xenguest_image_int(d, var):
     value = xenguest_image_knob(d, var)

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: MIT
+"""Layer structure and parsing: layer.conf, class lookup, recipe variants,
+dependencies and signatures, all through BitBake's own parser."""
+
+import os
+import re
+
+import bb
+import bb.data
+import bb.fetch2
+import bb.parse
+import bb.utils
+
+import bbharness as h
+
+
+def test_layer_conf_sets_only_layer_variables():
+    d = bb.data.init()
+    before = set(d.keys())
+    d.setVar("LAYERDIR", h.LAYER)
+    bb.parse.handle(os.path.join(h.LAYER, "conf", "layer.conf"), d, True)
+    d.delVar("LAYERDIR")
+    added = set(d.keys()) - before
+    assert added
+    stray = sorted(v for v in added if not re.match(r"^(BB|LAYER)", v) and v not in ("FILE", "__depends"))
+    assert stray == [], "layer.conf must set only BB*/LAYER* variables"
+    assert "INHERIT" not in added
+    compat = d.getVar("LAYERSERIES_COMPAT_xenguest-rs").split()
+    assert "wrynose" in compat and "scarthgap" in compat
+
+
+def test_classes_found_through_bbpath(parsed):
+    bbpath = parsed.d.getVar("BBPATH")
+    for name in ("xenguest_image", "image_types_xenguest", "xenguest_common", "xenguest_guests"):
+        found = bb.utils.which(bbpath, os.path.join("classes", name + ".bbclass"))
+        assert os.path.normpath(found) == os.path.join(h.REPO, "classes", name + ".bbclass")
+
+
+def test_every_layer_recipe_parses(parsed):
+    recipes = []
+    for pattern in parsed.d.getVar("BBFILES").split():
+        import glob
+
+        recipes += glob.glob(pattern)
+    assert len(recipes) >= 4
+    for path in recipes:
+        variants = parsed.parse_all(path)
+        assert "" in variants, path
+
+
+def test_tool_recipe(parsed):
+    path = h.recipe("recipes-devtools", "xenguest-mkimage", "xenguest-mkimage_0.1.0.bb")
+    variants = parsed.parse_all(path)
+    assert set(variants) == {"", "native", "nativesdk"}
+    assert variants["native"].getVar("PN") == "xenguest-mkimage-native"
+    assert variants["nativesdk"].getVar("PN") == "nativesdk-xenguest-mkimage"
+    d = variants[""]
+    assert bb.data.inherits_class("cargo", d)
+    src_uri = d.getVar("SRC_URI").split()
+    local = [u for u in src_uri if u.startswith("file://")]
+    assert sorted(u.split(";")[0] for u in local) == ["file://Cargo.lock", "file://Cargo.toml", "file://src"]
+    # The local entries resolve to this very checkout (not to target/ or the layer).
+    fetcher = bb.fetch2.Fetch(local, d)
+    for url in local:
+        where = fetcher.localpath(url)
+        assert os.path.dirname(os.path.normpath(where)) == h.REPO, (url, where)
+        assert os.path.exists(where)
+    assert d.getVar("S") == os.path.join(d.getVar("UNPACKDIR"), d.getVar("BP"))
+    # Every crates.io package of Cargo.lock, with its checksum.
+    crates = {u.split(";")[0][len("crate://crates.io/"):] for u in src_uri if u.startswith("crate://")}
+    import tomllib
+
+    with open(os.path.join(h.REPO, "Cargo.lock"), "rb") as f:
+        lock = tomllib.load(f)
+    expected = {"%s/%s" % (p["name"], p["version"]): p["checksum"] for p in lock["package"] if "crates.io" in p.get("source", "")}
+    assert crates == set(expected)
+    for key, checksum in expected.items():
+        name, version = key.split("/")
+        assert d.getVarFlag("SRC_URI", "%s-%s.sha256sum" % (name, version)) == checksum
+
+
+def test_guest_recipe_tasks_and_depends(parsed):
+    d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs.bb"))
+    assert "do_deploy" in d.getVar("__BBTASKS", False)
+    depends = d.getVarFlag("do_deploy", "depends").split()
+    assert "xenguest-mkimage-native:do_populate_sysroot" in depends
+    assert "virtual/kernel:do_deploy" in depends
+    assert d.getVarFlag("do_deploy", "sstate-outputdirs") == d.getVar("DEPLOY_DIR_IMAGE")
+
+    d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk.bb"))
+    checksums = d.getVarFlag("do_deploy", "file-checksums").split()
+    files = sorted(os.path.basename(c.rsplit(":", 1)[0]) for c in checksums)
+    assert files == ["example-setup.sh", "example.cfg", "guest.toml"]
+
+
+KNOBS = """XENGUEST_IMAGE_MEMORY_SIZE XENGUEST_IMAGE_NUM_VCPUS XENGUEST_IMAGE_AUTOBOOT
+XENGUEST_IMAGE_ROOT XENGUEST_IMAGE_CMDLINE XENGUEST_IMAGE_EXTRA_CMD XENGUEST_IMAGE_KERNEL
+XENGUEST_IMAGE_DISK_SIZE XENGUEST_IMAGE_DISK_DEVICE XENGUEST_IMAGE_DISK_PARTITIONS
+XENGUEST_IMAGE_NETWORK_TYPE XENGUEST_EXTRA_DTB XENGUEST_EXTRA_RAMDISK XENGUEST_EXTRA_XENCONFIG
+XENGUEST_EXTRA_INIT_PRE XENGUEST_EXTRA_INIT XENGUEST_EXTRA_INIT_POST XENGUEST_EXTRA_FILES
+XENGUEST_EXTRA_DISK_FILES XENGUEST_IMAGE_CONFIG""".split()
+
+
+def test_vardeps_contain_every_knob(parsed):
+    d = parsed.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    taskdeps, _ = h.task_signatures(d)
+    missing = [k for k in KNOBS if k not in taskdeps["do_deploy"]]
+    assert missing == []
+    assert "DATETIME" not in taskdeps["do_deploy"]
+
+
+def test_a_knob_change_changes_only_the_guest_task(parsed):
+    path = h.fixture_recipe("xenguest-test-vars.bb")
+    _, base = h.task_signatures(parsed.parse(path))
+    for knob in KNOBS:
+        d = parsed.parse(path)
+        d.setVar(knob, (d.getVar(knob) or "") + "x")
+        _, changed = h.task_signatures(d)
+        differing = sorted(t for t in base if base[t] != changed[t])
+        assert differing == ["do_deploy"], knob
+
+
+def test_the_layer_changes_no_signature_of_a_recipe_that_does_not_use_it(tmp_path):
+    plain = tmp_path / "plain_1.0.bb"
+    plain.write_text('LICENSE = "MIT"\nSRC_URI = ""\n')
+    without = h.BitBake(str(tmp_path / "a"), "/nonexistent", layers=())
+    with_layer = h.BitBake(str(tmp_path / "a"), "/nonexistent")
+    _, a = h.task_signatures(without.parse(str(plain)))
+    _, b = h.task_signatures(with_layer.parse(str(plain)))
+    assert a == b
+
+
+def test_image_type_parse(parsed):
+    d = parsed.parse(h.fixture_recipe("xenguest-test-image.bb"))
+    assert d.getVar("IMAGE_TYPEDEP:xenguest") == "tar.gz"
+    tasks = d.getVar("__BBTASKS", False)
+    assert "do_image_xenguest" in tasks and "do_image_tar" in tasks
+    assert "do_image_tar" in d.getVarFlag("do_image_xenguest", "deps")
+    depends = d.getVarFlag("do_image_xenguest", "depends").split()
+    assert "xenguest-mkimage-native:do_populate_sysroot" in depends
+    assert "virtual/kernel:do_deploy" in depends
+    # image.bbclass sets (not appends) the prefuncs; ours must survive.
+    assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_write_spec"]
+    taskdeps, _ = h.task_signatures(d)
+    assert [k for k in KNOBS if k not in taskdeps["do_image_xenguest"]] == []
+
+
+def test_image_that_is_the_initramfs_does_not_depend_on_the_kernel(parsed):
+    base = bb.data.createCopy(parsed.d)
+    base.setVar("INITRAMFS_IMAGE", "xenguest-test-image")
+    d = bb.parse.handle(h.fixture_recipe("xenguest-test-image.bb"), base)[""]
+    assert "virtual/kernel:do_deploy" not in d.getVarFlag("do_image_xenguest", "depends").split()
+
+    base.setVar("INITRAMFS_IMAGE", "some-other-initramfs")
+    d = bb.parse.handle(h.fixture_recipe("xenguest-test-image.bb"), base)[""]
+    assert "virtual/kernel:do_deploy" in d.getVarFlag("do_image_xenguest", "depends").split()
+
+
+def test_guests_class_dependencies(parsed):
+    base = bb.data.createCopy(parsed.d)
+    base.setVar("XENGUEST_GUESTS", "a b c")
+    base.setVarFlag("XENGUEST_GUEST_RECIPE", "a", "xenguest-example-disk")
+    base.setVarFlag("XENGUEST_GUEST_IMAGE", "b", "core-image-minimal")
+    base.setVarFlag("XENGUEST_GUEST_IMAGE", "c", "core-image-minimal")
+    base.setVarFlag("XENGUEST_GUEST_MULTICONFIG", "c", "guest")
+    base.setVarFlag("XENGUEST_GUEST_FILE", "c", "/srv/c.xenguest")
+    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests.bb"), base)[""]
+    depends = d.getVarFlag("do_install", "depends").split()
+    assert "xenguest-example-disk:do_deploy" in depends
+    assert "core-image-minimal:do_image_complete" in depends
+    assert d.getVarFlag("do_install", "mcdepends").split() == ["mc::guest:core-image-minimal:do_image_complete"]
