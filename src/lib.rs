@@ -1,1 +1,28 @@
-pub fn run() {}
+//! Create, modify, check, verify and reproducibly build xenguest images.
+//!
+//! A xenguest image holds everything a Xen host needs to create a guest:
+//! the xl configuration (`guest.cfg`, `guest.d/`), files it refers to
+//! (`files/`: kernel, device tree, ramdisk), init scripts run on the host
+//! (`init.pre/`, `init.d/`, `init.post/`), host parameters (`params.cfg`)
+//! and a disk description with partition contents (`disk.cfg`, `disk/`).
+//! It is stored as a directory or as an uncompressed tar of that directory
+//! whose member names start with `./`.
+//!
+//! The library is organised as the binary uses it: front ends ([`cli`],
+//! [`spec`]) lower to [`ops::Op`], which act on an [`image::Image`] read by
+//! [`image::reader`] and written by [`image::writer`].
+
+#![deny(missing_docs)]
+
+pub mod cli;
+mod commands;
+pub mod config;
+pub mod error;
+pub mod image;
+pub mod ops;
+pub mod progress;
+pub mod spec;
+pub mod validate;
+
+pub use cli::run;
+pub use error::{Error, Result};

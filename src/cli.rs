@@ -1,0 +1,424 @@
+//! Command-line parsing: clap builds the parser and the help from one
+//! table of options ([`crate::ops::OPTIONS`]); image-modifying options are
+//! then put back in command-line order and lowered to [`Op`]s.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use crate::commands::{self, Global};
+use crate::error::{Error, Result};
+use crate::image::writer::Compression;
+use crate::ops::{Arity, Op, OPTIONS};
+
+/// Marks "option given without `=`"; argv entries cannot contain NUL, so no
+/// user value can look like it.
+const NO_VALUE: &str = "\0";
+
+const ABOUT: &str = "Create, modify, check and reproducibly build xenguest images for Xen guests";
+
+const AFTER_HELP: &str = "\
+Usage stays compatible with the classic tool: xenguest-mkimage OPERATION XENGUEST [ARGS].
+Use `xenguest-mkimage OPERATION --help` for the options of one operation.";
+
+fn image_arg(help: &'static str) -> Arg {
+    Arg::new("image")
+        .value_name("XENGUEST")
+        .required(true)
+        .value_parser(clap::value_parser!(PathBuf))
+        .help(help)
+}
+
+fn path_arg(id: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(id)
+        .value_name(value_name)
+        .required(true)
+        .value_parser(clap::value_parser!(PathBuf))
+        .help(help)
+}
+
+fn json_arg() -> Arg {
+    Arg::new("json")
+        .long("json")
+        .action(ArgAction::SetTrue)
+        .help("Print machine-readable JSON instead of text")
+}
+
+fn epoch_arg() -> Arg {
+    Arg::new("source-date-epoch")
+        .long("source-date-epoch")
+        .value_name("SECONDS")
+        .value_parser(clap::value_parser!(u64))
+        .help("Time stamp of every member (default: $SOURCE_DATE_EPOCH, else 2000-01-01T00:00:00Z)")
+}
+
+fn with_ops(cmd: Command) -> Command {
+    let mut cmd = cmd.after_help("All options are applied in command-line order.");
+    for def in OPTIONS {
+        let mut arg = Arg::new(def.name)
+            .long(def.name)
+            .help(def.help)
+            .help_heading(def.heading)
+            .action(ArgAction::Append)
+            .require_equals(true)
+            .default_missing_value(NO_VALUE)
+            .allow_hyphen_values(true);
+        arg = match def.arity {
+            // Flags still accept `=…` so that the message about it is ours.
+            Arity::Flag => arg.num_args(0..=1).value_name("").hide_default_value(true),
+            Arity::Value => arg.num_args(0..=1).value_name(def.value_name),
+        };
+        cmd = cmd.arg(arg);
+    }
+    cmd.arg(epoch_arg())
+}
+
+/// The clap command (also used to generate documentation).
+pub fn command() -> Command {
+    Command::new("xenguest-mkimage")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .after_help(AFTER_HELP)
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand_value_name("OPERATION")
+        .subcommand_help_heading("Operations")
+        .arg(
+            Arg::new("quiet")
+                .short('q')
+                .long("quiet")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .help("Print only errors and requested output (no progress, no warnings)"),
+        )
+        .arg(
+            Arg::new("verbose")
+                .short('v')
+                .long("verbose")
+                .global(true)
+                .action(ArgAction::SetTrue)
+                .conflicts_with("quiet")
+                .help("Also report each file written, with its size and sha256"),
+        )
+        .subcommand(with_ops(
+            Command::new("create")
+                .about("Create a xenguest image: a tar file, or XENGUEST itself if it is an existing empty directory")
+                .arg(image_arg("Image file to create (must not exist) or empty directory")),
+        ))
+        .subcommand(with_ops(
+            Command::new("update")
+                .about("Modify a xenguest image file or directory in place (atomically)")
+                .arg(image_arg("Image file or directory")),
+        ))
+        .subcommand(with_ops(
+            Command::new("partial")
+                .about("Modify a partial image directory (created if missing; config files may be missing)")
+                .arg(image_arg("Directory")),
+        ))
+        .subcommand(
+            Command::new("pack")
+                .about("Pack a xenguest image directory into an image file")
+                .arg(image_arg("Image directory"))
+                .arg(path_arg("dest", "DESTFILE", "Image file to write (must not exist)"))
+                .arg(epoch_arg()),
+        )
+        .subcommand(
+            Command::new("check")
+                .about("Check that XENGUEST is a valid, safe xenguest image (and its manifest, if any)")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("verify")
+                .about("Verify an image file against its embedded manifest and its .sha256 sidecar")
+                .arg(image_arg("Image file"))
+                .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("diff")
+                .about("List members added, removed and changed between two images, with line diffs of text files")
+                .arg(path_arg("a", "A", "First image"))
+                .arg(path_arg("b", "B", "Second image"))
+                .arg(json_arg())
+                .arg(
+                    Arg::new("exit-code")
+                        .long("exit-code")
+                        .action(ArgAction::SetTrue)
+                        .help("Exit with status 1 when the images differ"),
+                ),
+        )
+        .subcommand(
+            Command::new("extract")
+                .about("Extract an image file into an existing directory")
+                .arg(image_arg("Image file"))
+                .arg(path_arg("dest", "DESTDIR", "Existing directory")),
+        )
+        .subcommand(
+            Command::new("extract-config")
+                .about("Extract everything but the disk files (disk/) into an existing directory")
+                .arg(image_arg("Image file"))
+                .arg(path_arg("dest", "DESTDIR", "Existing directory")),
+        )
+        .subcommand(
+            Command::new("extract-disk-file")
+                .about("Write disk file DISKFILE (a member of disk/) to standard output")
+                .arg(image_arg("Image file or directory"))
+                .arg(Arg::new("name").value_name("DISKFILE").required(true).help("Name under disk/")),
+        )
+        .subcommand(
+            Command::new("dump-xenconfig")
+                .about("Print the xen configuration: guest.cfg, then each guest.d file")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("dump-diskconfig")
+                .about("Print the disk configuration (disk.cfg)")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("dump-paramsconfig")
+                .about("Print the guest parameters (params.cfg)")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("dump-init")
+                .about("Print the init scripts of init.d, init.pre and init.post")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("build")
+                .about("Build an image file from a per-guest TOML description, reproducibly")
+                .arg(path_arg("spec", "GUEST.toml", "Guest description; relative paths in it are relative to its directory"))
+                .arg(
+                    Arg::new("output")
+                        .short('o')
+                        .long("output")
+                        .value_name("OUT")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("Image file to write (default: GUEST.xenguest in the current directory); OUT.sha256 is written beside it"),
+                )
+                .arg(
+                    Arg::new("define")
+                        .short('D')
+                        .long("define")
+                        .value_name("NAME=VALUE")
+                        .action(ArgAction::Append)
+                        .help("Replace ${NAME} in the TOML's strings with VALUE (repeatable; the environment is never read)"),
+                )
+                .arg(epoch_arg())
+                .arg(
+                    Arg::new("compress")
+                        .long("compress")
+                        .value_name("METHOD")
+                        .value_parser(["none", "gzip"])
+                        .default_value("none")
+                        .help("Compress the image file (gzip: deterministic, no name or time in the header)"),
+                ),
+        )
+        .subcommand(
+            Command::new("export")
+                .about("Write a guest.toml and the files it names, from which `build` makes an equivalent image")
+                .arg(image_arg("Image file or directory"))
+                .arg(path_arg("dest", "DIR", "Directory to write (created if missing; must be empty)")),
+        )
+}
+
+/// Runs the tool with `args` (including the program name) and returns the
+/// exit code: 0 success, 1 error, 2 usage error.
+pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let matches = match command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match dispatch(&matches) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Prints an error the way every error is printed.
+pub fn report(e: &Error) {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    eprintln!("xenguest-mkimage: error: {msg}");
+    if let Error::Usage(_) = e {
+        eprintln!("Try `xenguest-mkimage --help` or `xenguest-mkimage OPERATION --help`.");
+    }
+}
+
+/// The image-modifying options of `m`, in command-line order, as ops.
+pub fn ordered_ops(m: &ArgMatches) -> Result<Vec<Op>> {
+    let mut found: Vec<(usize, &str, Option<String>)> = Vec::new();
+    for def in OPTIONS {
+        let (Some(indices), Some(values)) = (m.indices_of(def.name), m.get_raw_occurrences(def.name)) else {
+            continue;
+        };
+        for (index, mut occurrence) in indices.zip(values) {
+            let raw = occurrence.next().unwrap_or_default();
+            let value = raw
+                .to_str()
+                .ok_or_else(|| Error::invalid(format!("--{}", def.name), raw.to_string_lossy(), "not valid UTF-8"))?;
+            let value = (value != NO_VALUE).then(|| value.to_owned());
+            found.push((index, def.name, value));
+        }
+    }
+    found.sort_by_key(|(i, _, _)| *i);
+    found
+        .into_iter()
+        .map(|(_, name, value)| Op::parse(name, value.as_deref()))
+        .collect()
+}
+
+fn source_date_epoch(m: &ArgMatches) -> Result<u64> {
+    if let Some(v) = m.try_get_one::<u64>("source-date-epoch").ok().flatten() {
+        return Ok(*v);
+    }
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => v
+            .parse()
+            .map_err(|_| Error::invalid("SOURCE_DATE_EPOCH", v, "not a number of seconds since 1970")),
+        _ => Ok(crate::image::writer::DEFAULT_MTIME),
+    }
+}
+
+fn path<'a>(m: &'a ArgMatches, id: &str) -> &'a PathBuf {
+    m.get_one::<PathBuf>(id).expect("required argument")
+}
+
+fn dispatch(matches: &ArgMatches) -> Result<u8> {
+    let (name, m) = matches.subcommand().expect("subcommand_required");
+    let g = Global {
+        quiet: m.get_flag("quiet"),
+        verbose: m.get_flag("verbose"),
+        json: m.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false),
+    };
+    match name {
+        "create" | "update" | "partial" => {
+            let ops = ordered_ops(m)?;
+            let mtime = source_date_epoch(m)?;
+            let image = path(m, "image");
+            match name {
+                "create" => commands::create(&g, image, &ops, mtime),
+                "update" => commands::update(&g, image, &ops, mtime),
+                _ => commands::partial(&g, image, &ops),
+            }
+            .map(|()| 0)
+        }
+        "pack" => commands::pack(&g, path(m, "image"), path(m, "dest"), source_date_epoch(m)?).map(|()| 0),
+        "check" => commands::check(&g, path(m, "image")).map(|()| 0),
+        "verify" => commands::verify(&g, path(m, "image")).map(|()| 0),
+        "diff" => commands::diff(&g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same && m.get_flag("exit-code"))),
+        "extract" => commands::extract(path(m, "image"), path(m, "dest"), false).map(|()| 0),
+        "extract-config" => commands::extract(path(m, "image"), path(m, "dest"), true).map(|()| 0),
+        "extract-disk-file" => {
+            commands::extract_disk_file(path(m, "image"), m.get_one::<String>("name").expect("required")).map(|()| 0)
+        }
+        "dump-xenconfig" | "dump-diskconfig" | "dump-paramsconfig" | "dump-init" => {
+            commands::dump(&g, name, path(m, "image")).map(|()| 0)
+        }
+        "build" => {
+            let mut defines = BTreeMap::new();
+            for d in m.get_many::<String>("define").into_iter().flatten() {
+                let (k, v) = d
+                    .split_once('=')
+                    .ok_or_else(|| Error::Usage(format!("`--define {d}`: expected NAME=VALUE")))?;
+                if k.is_empty() {
+                    return Err(Error::Usage(format!("`--define {d}`: the name is empty")));
+                }
+                defines.insert(k.to_owned(), v.to_owned());
+            }
+            let compression = match m.get_one::<String>("compress").map(String::as_str) {
+                Some("gzip") => Compression::Gzip,
+                _ => Compression::None,
+            };
+            commands::build(
+                &g,
+                path(m, "spec"),
+                m.get_one::<PathBuf>("output").map(PathBuf::as_path),
+                &defines,
+                source_date_epoch(m)?,
+                compression,
+            )
+            .map(|()| 0)
+        }
+        "export" => commands::export(&g, path(m, "image"), path(m, "dest")).map(|()| 0),
+        other => Err(Error::Usage(format!("unknown operation `{other}`"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(args: &[&str]) -> Result<Vec<Op>> {
+        let m = command()
+            .try_get_matches_from(args)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        ordered_ops(m.subcommand().unwrap().1)
+    }
+
+    #[test]
+    fn options_keep_command_line_order() {
+        let got = ops(&[
+            "x",
+            "create",
+            "img",
+            "--xen-extra=a",
+            "--xen-clean-extra",
+            "--xen-memory=12",
+            "--xen-extra=b",
+            "--xen-name=",
+        ])
+        .unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Op::XenExtra("a".into()),
+                Op::XenCleanExtra,
+                Op::XenMemory(12),
+                Op::XenExtra("b".into()),
+                Op::XenName(None),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_and_extra_values_are_usage_errors() {
+        assert!(matches!(
+            ops(&["x", "update", "img", "--xen-memory"]),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            ops(&["x", "update", "img", "--xen-clean-extra=1"]),
+            Err(Error::Usage(_))
+        ));
+        assert!(ops(&["x", "update", "img", "--no-such-option"]).is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+}

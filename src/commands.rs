@@ -1,0 +1,758 @@
+//! One function per operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IoContext, Result};
+use crate::image::reader::{self, Form, Opened};
+use crate::image::tar::Kind;
+use crate::image::writer::{self, hex, sidecar_path, Compression, WriteOptions};
+use crate::image::{Blob, Image, Stage, MANIFEST};
+use crate::ops::{self, Op};
+use crate::progress::Progress;
+use crate::spec::GuestSpec;
+
+/// Options every operation sees.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Global {
+    pub(crate) quiet: bool,
+    pub(crate) verbose: bool,
+    pub(crate) json: bool,
+}
+
+impl Global {
+    fn warn(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("xenguest-mkimage: warning: {msg}");
+        }
+    }
+
+    fn write_options(&self, mtime: u64, compression: Compression) -> WriteOptions {
+        WriteOptions {
+            mtime,
+            compression,
+            progress: Progress::from_terminal(self.quiet),
+        }
+    }
+
+    fn wrote(&self, w: &writer::Written) {
+        if self.verbose {
+            eprintln!("wrote {} ({} bytes, sha256 {})", w.path.display(), w.bytes, w.sha256);
+        }
+    }
+}
+
+fn apply(image: &mut Image, ops: &[Op]) -> Result<()> {
+    for op in ops {
+        op.apply(image)?;
+    }
+    Ok(())
+}
+
+fn warn_problems(g: &Global, image: &Image) {
+    for p in ops::problems(image) {
+        g.warn(&p);
+    }
+}
+
+pub(crate) fn create(g: &Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+    let into_dir = match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            if fs::read_dir(dest).with_path("cannot list", dest)?.next().is_some() {
+                return Err(Error::Refused(format!("directory `{}` is not empty", dest.display())));
+            }
+            true
+        }
+        Ok(_) => return Err(Error::Refused(format!("`{}` already exists", dest.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io("cannot read", dest, e)),
+    };
+    let mut image = Image::new_default();
+    apply(&mut image, ops)?;
+    warn_problems(g, &image);
+    if into_dir {
+        writer::write_dir(&image, dest, &[])
+    } else {
+        let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
+        g.wrote(&w);
+        Ok(())
+    }
+}
+
+/// An exclusive advisory lock on an image (file or directory), held until
+/// dropped. Taken on the path's current inode; if a concurrent writer
+/// replaced the file meanwhile, the lock is taken again on the new one.
+struct Lock(#[allow(dead_code)] File);
+
+fn lock(path: &Path) -> Result<Lock> {
+    loop {
+        let f = File::open(path).with_path("cannot open", path)?;
+        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("cannot lock", path, e.into()))?;
+        let held = f.metadata().with_path("cannot read", path)?;
+        match fs::metadata(path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(Lock(f)),
+            Ok(_) => continue,
+            Err(e) => return Err(Error::io("cannot read", path, e)),
+        }
+    }
+}
+
+pub(crate) fn update(g: &Global, path: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+    if !path.exists() {
+        return Err(Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: "no such file or directory".into(),
+        });
+    }
+    let _lock = lock(path)?;
+    let opened = reader::open(path, false)?;
+    let previous = file_list(&opened);
+    let mut image = opened.image.clone();
+    apply(&mut image, ops)?;
+    warn_problems(g, &image);
+    match opened.form {
+        Form::Dir => writer::write_dir(&image, path, &previous),
+        Form::Tar | Form::TarGz => {
+            let compression = if opened.form == Form::TarGz {
+                Compression::Gzip
+            } else {
+                Compression::None
+            };
+            let w = writer::write_file(&image, path, &g.write_options(mtime, compression))?;
+            g.wrote(&w);
+            Ok(())
+        }
+    }
+}
+
+fn file_list(opened: &Opened) -> Vec<String> {
+    let image = &opened.image;
+    let mut out = Vec::new();
+    for m in image.members() {
+        if let crate::image::Member::File { path, .. } = m {
+            out.push(path);
+        }
+    }
+    out
+}
+
+pub(crate) fn partial(g: &Global, dir: &Path, ops: &[Op]) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Refused(format!(
+                "`{}` exists and is not a directory",
+                dir.display()
+            )))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).with_path("cannot create directory", dir)?
+        }
+        Err(e) => return Err(Error::io("cannot read", dir, e)),
+    }
+    let _lock = lock(dir)?;
+    let opened = reader::open(dir, true)?;
+    let previous = file_list(&opened);
+    let mut image = opened.image.clone();
+    apply(&mut image, ops)?;
+    let _ = g;
+    writer::write_dir(&image, dir, &previous)
+}
+
+pub(crate) fn pack(g: &Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::Refused(format!(
+            "`{}` is not a directory - pack works on image directories",
+            dir.display()
+        )));
+    }
+    let opened = reader::open(dir, false)?;
+    if dest.exists() {
+        return Err(Error::Refused(format!("`{}` already exists", dest.display())));
+    }
+    warn_problems(g, &opened.image);
+    let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None))?;
+    g.wrote(&w);
+    Ok(())
+}
+
+pub(crate) fn check(g: &Global, path: &Path) -> Result<()> {
+    let result = reader::open(path, false).and_then(|opened| {
+        let mut problems = ops::problems(&opened.image);
+        if opened.image.manifest.is_some() {
+            problems.extend(manifest_problems(&opened)?);
+        }
+        Ok(problems)
+    });
+    let problems = match result {
+        Ok(p) => p,
+        Err(e) if g.json => vec![e.to_string()],
+        Err(e) => return Err(e),
+    };
+    if g.json {
+        println!(
+            "{}",
+            json!({ "image": path, "ok": problems.is_empty(), "problems": problems })
+        );
+    } else if problems.is_empty() {
+        println!("Image is OK");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else if g.json {
+        Err(Error::Verify(format!("`{}` failed the check", path.display())))
+    } else {
+        Err(Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: problems.join("; "),
+        })
+    }
+}
+
+/// Checks the members of a tar image against its manifest. Reads the
+/// archive once, hashing each member's data range.
+fn manifest_problems(opened: &Opened) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let Some(manifest) = &opened.image.manifest else {
+        return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
+    };
+    let text = manifest.read_text(MANIFEST)?;
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let Some((digest, name)) = line.split_once("  ") else {
+            problems.push(format!("manifest line `{line}` is malformed"));
+            continue;
+        };
+        let name = name.strip_prefix("./").unwrap_or(name);
+        expected.insert(name.to_owned(), digest.to_owned());
+    }
+    let files: Vec<(&String, Blob)> = match opened.form {
+        Form::Dir => Vec::new(),
+        _ => opened
+            .entries
+            .iter()
+            .filter(|(name, e)| e.kind == Kind::File && name != MANIFEST)
+            .filter_map(|(name, e)| {
+                opened.archive.as_ref().map(|a| {
+                    (
+                        name,
+                        Blob::Archive {
+                            archive: a.clone(),
+                            offset: e.data_offset,
+                            len: e.size,
+                        },
+                    )
+                })
+            })
+            .collect(),
+    };
+    let mut seen = BTreeSet::new();
+    for (name, blob) in files {
+        seen.insert(name.clone());
+        let actual = sha256_of(&blob, name)?;
+        match expected.get(name) {
+            None => problems.push(format!("member `./{name}` is not listed in the manifest")),
+            Some(d) if *d != actual => problems.push(format!(
+                "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in expected.keys() {
+        if !seen.contains(name) {
+            problems.push(format!("manifest lists `./{name}` but the image has no such member"));
+        }
+    }
+    Ok(problems)
+}
+
+fn sha256_of(blob: &Blob, what: &str) -> Result<String> {
+    let mut r = blob.open()?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r
+            .read(&mut buf)
+            .map_err(|e| Error::Refused(format!("cannot read `{what}`: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let len = fs::metadata(path).with_path("cannot read", path)?.len();
+    sha256_of(
+        &Blob::File {
+            path: path.to_path_buf(),
+            len,
+        },
+        &path.display().to_string(),
+    )
+}
+
+pub(crate) fn verify(g: &Global, path: &Path) -> Result<()> {
+    let opened = reader::open(path, false)?;
+    if opened.form == Form::Dir {
+        return Err(Error::Refused(format!(
+            "`{}` is a directory - verify works on image files (directories have no manifest)",
+            path.display()
+        )));
+    }
+    let mut problems = manifest_problems(&opened)?;
+    let sidecar = sidecar_path(path);
+    let mut sidecar_checked = false;
+    match fs::read_to_string(&sidecar) {
+        Ok(text) => {
+            sidecar_checked = true;
+            let expected = text.split_whitespace().next().unwrap_or("");
+            let actual = sha256_file(path)?;
+            if expected != actual {
+                problems.push(format!(
+                    "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
+                    sidecar.display()
+                ));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
+    }
+    if g.json {
+        println!(
+            "{}",
+            json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "problems": problems })
+        );
+    } else if problems.is_empty() {
+        println!(
+            "{}: OK (manifest{})",
+            path.display(),
+            if sidecar_checked {
+                " and sidecar"
+            } else {
+                "; no sidecar"
+            }
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Verify(format!(
+            "`{}` failed verification: {}",
+            path.display(),
+            problems.join("; ")
+        )))
+    }
+}
+
+/// The raw bytes of member `name` as stored (not re-rendered).
+fn raw_member(opened: &Opened, name: &str) -> Option<Blob> {
+    match opened.form {
+        Form::Dir => {
+            let p = opened.path.join(name);
+            fs::metadata(&p)
+                .ok()
+                .filter(fs::Metadata::is_file)
+                .map(|m| Blob::File { path: p, len: m.len() })
+        }
+        _ => opened
+            .entries
+            .iter()
+            .find(|(n, e)| n == name && e.kind == Kind::File)
+            .and_then(|(_, e)| {
+                opened.archive.as_ref().map(|a| Blob::Archive {
+                    archive: a.clone(),
+                    offset: e.data_offset,
+                    len: e.size,
+                })
+            }),
+    }
+}
+
+fn raw_text(opened: &Opened, name: &str) -> Result<Option<String>> {
+    raw_member(opened, name).map(|b| b.read_text(name)).transpose()
+}
+
+pub(crate) fn dump(g: &Global, what: &str, path: &Path) -> Result<()> {
+    let opened = reader::open(path, false)?;
+    let out = &mut io::stdout().lock();
+    let guest_d: Vec<String> = opened.image.guest_d.keys().map(|k| format!("guest.d/{k}")).collect();
+    let result = match what {
+        "dump-xenconfig" => {
+            let mut files = vec!["guest.cfg".to_owned()];
+            files.extend(guest_d);
+            dump_files(g, out, "Xen configuration:", &opened, &files, true)
+        }
+        "dump-diskconfig" => dump_files(g, out, "Disk configuration:", &opened, &["disk.cfg".to_owned()], true),
+        "dump-paramsconfig" => dump_files(
+            g,
+            out,
+            "Guest configuration:",
+            &opened,
+            &["params.cfg".to_owned()],
+            false,
+        ),
+        _ => dump_init(g, out, &opened),
+    };
+    result.and_then(|()| out.flush().with_path("cannot write to", "standard output"))
+}
+
+fn dump_files(
+    g: &Global,
+    out: &mut impl Write,
+    title: &str,
+    opened: &Opened,
+    files: &[String],
+    trailing_newline: bool,
+) -> Result<()> {
+    let stdout = |e| Error::io("cannot write to", "standard output", e);
+    if g.json {
+        let mut map = serde_json::Map::new();
+        for f in files {
+            map.insert(f.clone(), json!(raw_text(opened, f)?));
+        }
+        return writeln!(out, "{}", serde_json::Value::Object(map)).map_err(stdout);
+    }
+    writeln!(out, "{title}").map_err(stdout)?;
+    for f in files {
+        if let Some(text) = raw_text(opened, f)? {
+            out.write_all(text.as_bytes()).map_err(stdout)?;
+        }
+    }
+    if trailing_newline {
+        writeln!(out).map_err(stdout)?;
+    }
+    Ok(())
+}
+
+fn dump_init(g: &Global, out: &mut impl Write, opened: &Opened) -> Result<()> {
+    let stdout = |e| Error::io("cannot write to", "standard output", e);
+    let stages = [Stage::Main, Stage::Pre, Stage::Post];
+    if g.json {
+        let mut map = serde_json::Map::new();
+        for stage in stages {
+            let mut scripts = serde_json::Map::new();
+            for name in opened.image.init(stage).keys() {
+                let member = format!("{}/{name}", stage.dir());
+                scripts.insert(name.clone(), json!(raw_text(opened, &member)?));
+            }
+            map.insert(stage.dir().to_owned(), serde_json::Value::Object(scripts));
+        }
+        return writeln!(out, "{}", serde_json::Value::Object(map)).map_err(stdout);
+    }
+    for stage in stages {
+        let dir = stage.dir();
+        writeln!(out, "=== {dir} ===").map_err(stdout)?;
+        let scripts = opened.image.init(stage);
+        if scripts.is_empty() {
+            writeln!(out, "No {dir} scripts.").map_err(stdout)?;
+        }
+        for name in scripts.keys() {
+            if let Some(text) = raw_text(opened, &format!("{dir}/{name}"))? {
+                out.write_all(text.as_bytes()).map_err(stdout)?;
+            }
+        }
+        writeln!(out, "===============\n").map_err(stdout)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn extract(path: &Path, dest: &Path, config_only: bool) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| Error::io("cannot read", path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Refused(format!(
+            "`{}` is a directory - extract works on image files",
+            path.display()
+        )));
+    }
+    if !dest.is_dir() {
+        return Err(Error::Refused(format!(
+            "destination `{}` is not an existing directory",
+            dest.display()
+        )));
+    }
+    // Everything is checked when the image is opened: nothing is written
+    // unless every member is safe.
+    let opened = reader::open(path, false)?;
+    let archive = opened.archive.as_ref().expect("tar images have an archive");
+    for (name, e) in &opened.entries {
+        if config_only && (name == "disk" || name.starts_with("disk/")) {
+            continue;
+        }
+        match e.kind {
+            Kind::Dir => writer::ensure_dir(dest, name)?,
+            Kind::File => {
+                if let Some((parent, _)) = name.rsplit_once('/') {
+                    writer::ensure_dir(dest, parent)?;
+                }
+                let target = dest.join(name);
+                if fs::symlink_metadata(&target).is_ok_and(|m| !m.is_file()) {
+                    return Err(Error::Refused(format!(
+                        "`{}` exists and is not a regular file",
+                        target.display()
+                    )));
+                }
+                let is_init = Stage::ALL.iter().any(|s| name.starts_with(&format!("{}/", s.dir())));
+                let mode = if is_init || e.mode & 0o111 != 0 {
+                    crate::image::MODE_EXEC
+                } else {
+                    crate::image::MODE_FILE
+                };
+                let blob = Blob::Archive {
+                    archive: archive.clone(),
+                    offset: e.data_offset,
+                    len: e.size,
+                };
+                writer::write_file_member(&target, mode, &blob, name)?;
+            }
+            Kind::Other(_) => unreachable!("refused when the image was opened"),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn extract_disk_file(path: &Path, name: &str) -> Result<()> {
+    crate::validate::member_name("DISKFILE", name)?;
+    let opened = reader::open(path, false)?;
+    let member = format!("disk/{name}");
+    let blob = raw_member(&opened, &member)
+        .ok_or_else(|| Error::Refused(format!("`{}` has no disk file `{name}`", path.display())))?;
+    let mut reader = blob.open()?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match io::copy(&mut reader, &mut out).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        // The reader of a pipe went away (e.g. `| head`): not our error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("cannot copy disk file out of", path, e)),
+    }
+}
+
+pub(crate) fn build(
+    g: &Global,
+    spec_path: &Path,
+    output: Option<&Path>,
+    defines: &BTreeMap<String, String>,
+    mtime: u64,
+    compression: Compression,
+) -> Result<()> {
+    let spec = GuestSpec::load(spec_path)?;
+    let image = spec.to_image(spec_path, defines)?;
+    let default_out;
+    let out = match output {
+        Some(o) => o,
+        None => {
+            let stem = spec_path
+                .file_stem()
+                .map_or_else(|| "guest".into(), |s| s.to_string_lossy().into_owned());
+            default_out = PathBuf::from(format!("{stem}.xenguest"));
+            &default_out
+        }
+    };
+    if out.is_dir() {
+        return Err(Error::Refused(format!("output `{}` is a directory", out.display())));
+    }
+    let w = writer::write_file(&image, out, &g.write_options(mtime, compression))?;
+    g.wrote(&w);
+    Ok(())
+}
+
+pub(crate) fn export(g: &Global, path: &Path, dest: &Path) -> Result<()> {
+    let opened = reader::open(path, false)?;
+    let (spec, files) = crate::spec::export(&opened.image)?;
+    match fs::read_dir(dest) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(Error::Refused(format!("directory `{}` is not empty", dest.display())));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dest).with_path("cannot create directory", dest)?
+        }
+        Err(e) => return Err(Error::io("cannot list", dest, e)),
+    }
+    for (rel, blob) in &files {
+        if let Some((parent, _)) = rel.rsplit_once('/') {
+            writer::ensure_dir(dest, parent)?;
+        }
+        let mode = if Stage::ALL.iter().any(|s| rel.starts_with(&format!("{}/", s.dir()))) {
+            crate::image::MODE_EXEC
+        } else {
+            crate::image::MODE_FILE
+        };
+        writer::write_file_member(&dest.join(rel), mode, blob, rel)?;
+    }
+    let text = toml::to_string_pretty(&spec).map_err(|e| Error::Refused(format!("cannot write the TOML: {e}")))?;
+    let header = format!(
+        "# Exported by xenguest-mkimage from {}.\n# Build it again with: xenguest-mkimage build guest.toml -o IMAGE\n\n",
+        path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    );
+    let toml_path = dest.join("guest.toml");
+    writer::write_file_member(
+        &toml_path,
+        crate::image::MODE_FILE,
+        &Blob::bytes(header + &text),
+        "guest.toml",
+    )?;
+    if g.verbose {
+        eprintln!("wrote {} and {} files", toml_path.display(), files.len());
+    }
+    Ok(())
+}
+
+/// Compares two images; returns whether they are identical.
+pub(crate) fn diff(g: &Global, a: &Path, b: &Path) -> Result<bool> {
+    let oa = reader::open(a, true)?;
+    let ob = reader::open(b, true)?;
+    let ma = member_digests(&oa)?;
+    let mb = member_digests(&ob)?;
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut changed = Vec::new();
+    for (name, da) in &ma {
+        match mb.get(name) {
+            None => removed.push(name.clone()),
+            Some(db) if db.digest != da.digest => {
+                let diff = text_diff(&oa, &ob, name, da, db)?;
+                changed.push(json!({ "member": name, "what": "content", "diff": diff }));
+            }
+            Some(db) if db.meta != da.meta => {
+                changed.push(json!({ "member": name, "what": "metadata", "a": da.meta, "b": db.meta }));
+            }
+            Some(_) => {}
+        }
+    }
+    for name in mb.keys() {
+        if !ma.contains_key(name) {
+            added.push(name.clone());
+        }
+    }
+    let order_a: Vec<&String> = ma.keys().collect();
+    let order_differs = {
+        let la: Vec<&str> = oa
+            .entries
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| mb.contains_key(*n))
+            .collect();
+        let lb: Vec<&str> = ob
+            .entries
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| ma.contains_key(*n))
+            .collect();
+        !la.is_empty() && !lb.is_empty() && la != lb
+    };
+    let _ = order_a;
+    let same = added.is_empty() && removed.is_empty() && changed.is_empty() && !order_differs;
+    if g.json {
+        println!(
+            "{}",
+            json!({ "a": a, "b": b, "identical": same, "added": added, "removed": removed, "changed": changed, "order_differs": order_differs })
+        );
+        return Ok(same);
+    }
+    let out = &mut io::stdout().lock();
+    let stdout = |e| Error::io("cannot write to", "standard output", e);
+    for name in &removed {
+        writeln!(out, "removed: ./{name}").map_err(stdout)?;
+    }
+    for name in &added {
+        writeln!(out, "added:   ./{name}").map_err(stdout)?;
+    }
+    for c in &changed {
+        let name = c["member"].as_str().unwrap_or_default();
+        if c["what"] == "metadata" {
+            writeln!(out, "changed: ./{name} (metadata: {} -> {})", c["a"], c["b"]).map_err(stdout)?;
+        } else {
+            writeln!(out, "changed: ./{name}").map_err(stdout)?;
+            if let Some(d) = c["diff"].as_str() {
+                out.write_all(d.as_bytes()).map_err(stdout)?;
+            }
+        }
+    }
+    if order_differs {
+        writeln!(out, "member order differs").map_err(stdout)?;
+    }
+    if same {
+        writeln!(out, "identical").map_err(stdout)?;
+    }
+    Ok(same)
+}
+
+#[derive(Debug)]
+struct MemberInfo {
+    digest: String,
+    blob: Blob,
+    meta: serde_json::Value,
+}
+
+fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
+    let mut out = BTreeMap::new();
+    match opened.form {
+        Form::Dir => {
+            for m in opened.image.members() {
+                if let crate::image::Member::File { path, .. } = m {
+                    if let Some(blob) = raw_member(opened, &path) {
+                        let digest = sha256_of(&blob, &path)?;
+                        out.insert(
+                            path,
+                            MemberInfo {
+                                digest,
+                                blob,
+                                meta: json!(null),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        _ => {
+            let archive = opened.archive.as_ref().expect("tar images have an archive");
+            for (name, e) in &opened.entries {
+                let blob = Blob::Archive {
+                    archive: archive.clone(),
+                    offset: e.data_offset,
+                    len: e.size,
+                };
+                let digest = if e.kind == Kind::File {
+                    sha256_of(&blob, name)?
+                } else {
+                    String::from("dir")
+                };
+                let meta = json!({ "mode": format!("{:o}", e.mode), "mtime": e.mtime, "uid": e.uid, "gid": e.gid, "owner": e.owner });
+                out.insert(name.clone(), MemberInfo { digest, blob, meta });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn text_diff(oa: &Opened, ob: &Opened, name: &str, a: &MemberInfo, b: &MemberInfo) -> Result<Option<String>> {
+    let _ = (oa, ob);
+    let small = |m: &MemberInfo| m.blob.len() <= crate::image::MAX_TEXT_MEMBER;
+    if !small(a) || !small(b) {
+        return Ok(None);
+    }
+    let (Ok(ta), Ok(tb)) = (
+        String::from_utf8(a.blob.read_all(name)?),
+        String::from_utf8(b.blob.read_all(name)?),
+    ) else {
+        return Ok(None);
+    };
+    let diff = similar::TextDiff::from_lines(&ta, &tb);
+    Ok(Some(
+        diff.unified_diff()
+            .context_radius(2)
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string(),
+    ))
+}

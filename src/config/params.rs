@@ -1,0 +1,70 @@
+//! `params.cfg`: guest parameters read by the host manager and init scripts.
+
+use super::ShellVars;
+use crate::error::Result;
+use crate::validate;
+
+/// The default `params.cfg`.
+pub(crate) const DEFAULT_PARAMS_CFG: &str = "\
+# Guest parameters, sourced by the host's guest manager and by init scripts.
+# Edit with xenguest-mkimage (--set-param), not by hand.
+
+# Start the guest automatically when the host boots (1 or 0)
+GUEST_AUTOBOOT=\"1\"
+";
+
+/// The guest's `params.cfg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params(pub ShellVars);
+
+impl Default for Params {
+    fn default() -> Self {
+        Params(ShellVars::parse(DEFAULT_PARAMS_CFG))
+    }
+}
+
+impl Params {
+    /// Parses file text.
+    pub fn parse(text: &str) -> Self {
+        Params(ShellVars::parse(text))
+    }
+
+    /// Sets `key` to `value`, or removes it when `value` is `None` or empty
+    /// (as the classic tool does).
+    pub fn set(&mut self, option: &str, key: &str, value: Option<&str>) -> Result<()> {
+        validate::shell_name(option, key)?;
+        match value {
+            Some(v) if !v.is_empty() => {
+                validate::shell_value(option, v)?;
+                self.0.set(key, v);
+            }
+            _ => self.0.remove(key),
+        }
+        Ok(())
+    }
+
+    /// The file text.
+    pub fn render(&self) -> String {
+        self.0.render()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_set() {
+        let mut p = Params::default();
+        assert_eq!(p.0.get("GUEST_AUTOBOOT"), Some("1"));
+        p.set("o", "XENGUEST_NETWORK_TYPE", Some("bridge")).unwrap();
+        p.set("o", "GUEST_AUTOBOOT", Some("0")).unwrap();
+        assert!(p
+            .render()
+            .ends_with("GUEST_AUTOBOOT=\"0\"\nXENGUEST_NETWORK_TYPE=\"bridge\"\n"));
+        p.set("o", "GUEST_AUTOBOOT", None).unwrap();
+        assert_eq!(p.0.get("GUEST_AUTOBOOT"), None);
+        assert!(p.set("o", "X", Some("$(reboot)")).is_err());
+        assert!(p.set("o", "X;rm", Some("1")).is_err());
+    }
+}

@@ -1,0 +1,400 @@
+//! Writing an image: a deterministic tar stream (optionally gzip'd) with an
+//! embedded manifest and a `sha256sum` sidecar, or a directory.
+//!
+//! Determinism: members are sorted by name, every header has the same
+//! owner (0:0, `root`), a normalised mode and the same mtime, and there is
+//! no atime, ctime, user name from the build machine or unsorted directory
+//! walk anywhere. The same [`Image`] and mtime give the same bytes.
+//!
+//! Safety: every file is written to a temporary file in the destination's
+//! directory, fsynced and renamed over the destination only when complete.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
+
+use sha2::{Digest, Sha256};
+
+use super::tar::{pad_len, write_header, BLOCK, ZEROS};
+use super::{member_name, Blob, Image, Member, MANIFEST, MODE_FILE};
+use crate::error::{Error, IoContext, Result};
+use crate::progress::Progress;
+
+/// Member time used when neither `--source-date-epoch` nor
+/// `SOURCE_DATE_EPOCH` is given: 2000-01-01T00:00:00Z. Not 0, because some
+/// tools treat a zero time as "unset" and substitute the current time.
+pub const DEFAULT_MTIME: u64 = 946_684_800;
+
+/// Size of the copy buffers: large enough to amortise system calls, small
+/// enough that the few in flight stay far below the memory budget.
+const CHUNK: usize = 1 << 20;
+
+/// Compression of a written image file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// A plain tar.
+    #[default]
+    None,
+    /// gzip, with no name and no time in its header.
+    Gzip,
+}
+
+/// How to write.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Member modification time.
+    pub mtime: u64,
+    /// Compression.
+    pub compression: Compression,
+    /// Progress display.
+    pub progress: Progress,
+}
+
+/// What was written.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The image file.
+    pub path: PathBuf,
+    /// Its sha256, as in the sidecar.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Path of the `sha256sum` sidecar of an image file.
+pub fn sidecar_path(image: &Path) -> PathBuf {
+    let mut s = image.as_os_str().to_owned();
+    s.push(".sha256");
+    PathBuf::from(s)
+}
+
+/// Writes `image` as a tar file at `dest` (atomically) and its sidecar.
+pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Written> {
+    let total: u64 = image
+        .members()
+        .iter()
+        .map(|m| match m {
+            Member::File { blob, .. } => blob.len(),
+            Member::Dir(_) => 0,
+        })
+        .sum();
+    let progress = opts.progress.bar(total, &format!("writing {}", dest.display()));
+    let (sha256, bytes) = atomic_write(dest, |file| {
+        let hashing = HashingFile::new(file);
+        let (hashing, bytes) = match opts.compression {
+            Compression::None => {
+                let mut tar = TarStream::new(hashing, opts.mtime, &progress);
+                write_members(image, &mut tar)?;
+                tar.finish().with_path("cannot write", dest)?
+            }
+            Compression::Gzip => {
+                let gz = flate2::GzBuilder::new().write(hashing, flate2::Compression::default());
+                let mut tar = TarStream::new(gz, opts.mtime, &progress);
+                write_members(image, &mut tar)?;
+                let (gz, _) = tar.finish().with_path("cannot write", dest)?;
+                let hashing = gz.finish().with_path("cannot write", dest)?;
+                let bytes = hashing.written;
+                (hashing, bytes)
+            }
+        };
+        let (file, digest) = hashing.finish().with_path("cannot write", dest)?;
+        Ok((file, (digest, bytes)))
+    })?;
+    progress.finish();
+    let _ = bytes;
+    let bytes = fs::metadata(dest).with_path("cannot read", dest)?.len();
+    let name = dest
+        .file_name()
+        .map_or_else(|| dest.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let sidecar = format!("{sha256}  {name}\n");
+    atomic_write(&sidecar_path(dest), |mut file| {
+        file.write_all(sidecar.as_bytes()).with_path("cannot write", dest)?;
+        Ok((file, ()))
+    })?;
+    Ok(Written {
+        path: dest.to_path_buf(),
+        sha256,
+        bytes,
+    })
+}
+
+fn write_members<W: Write>(image: &Image, tar: &mut TarStream<'_, W>) -> Result<()> {
+    let mut manifest = String::new();
+    for member in image.members() {
+        match member {
+            Member::Dir(path) => tar
+                .dir(&member_name(&path, true))
+                .map_err(|e| Error::io("cannot write", "archive", e))?,
+            Member::File { path, mode, blob } => {
+                let name = member_name(&path, false);
+                let digest = tar.file(&name, mode, &blob).map_err(|e| blob_error(&blob, &path, e))?;
+                let _ = writeln!(manifest, "{digest}  {name}");
+            }
+        }
+    }
+    let name = member_name(MANIFEST, false);
+    tar.file(&name, MODE_FILE, &Blob::bytes(manifest))
+        .map_err(|e| Error::io("cannot write", "archive", e))?;
+    Ok(())
+}
+
+fn blob_error(blob: &Blob, member: &str, e: io::Error) -> Error {
+    match blob {
+        Blob::File { path, .. } => Error::io("cannot copy", path, e),
+        Blob::Archive { archive, .. } => Error::io("cannot copy member out of", &archive.path, e),
+        Blob::Bytes(_) => Error::io("cannot write member", member, e),
+    }
+}
+
+/// The tar stream: headers, data, padding, and at the end two zero blocks.
+struct TarStream<'p, W: Write> {
+    out: W,
+    mtime: u64,
+    written: u64,
+    buf: Vec<u8>,
+    progress: &'p crate::progress::Bar,
+}
+
+impl<'p, W: Write> TarStream<'p, W> {
+    fn new(out: W, mtime: u64, progress: &'p crate::progress::Bar) -> Self {
+        TarStream {
+            out,
+            mtime,
+            written: 0,
+            buf: vec![0; CHUNK],
+            progress,
+        }
+    }
+
+    fn dir(&mut self, name: &str) -> io::Result<()> {
+        write_header(&mut self.out, name, true, super::MODE_EXEC, 0, self.mtime)
+    }
+
+    /// Writes one file member and returns the hex sha256 of its data.
+    fn file(&mut self, name: &str, mode: u32, blob: &Blob) -> io::Result<String> {
+        let len = blob.len();
+        write_header(&mut self.out, name, false, mode, len, self.mtime)?;
+        let mut hasher = Sha256::new();
+        let mut reader = blob
+            .open()
+            .map_err(|e| io::Error::new(io::ErrorKind::Other, e.to_string()))?;
+        let mut left = len;
+        while left > 0 {
+            let want = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = reader.read(&mut self.buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the input ended early (it changed while being read)",
+                ));
+            }
+            hasher.update(&self.buf[..n]);
+            self.out.write_all(&self.buf[..n])?;
+            left -= n as u64;
+            self.progress.inc(n as u64);
+        }
+        self.out.write_all(&ZEROS[..pad_len(len)])?;
+        self.written += len;
+        Ok(hex(&hasher.finalize()))
+    }
+
+    fn finish(mut self) -> io::Result<(W, u64)> {
+        self.out.write_all(&ZEROS[..2 * BLOCK as usize])?;
+        self.out.flush()?;
+        Ok((self.out, self.written))
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A buffered file writer that hashes everything it writes on a second
+/// thread, so hashing the whole file overlaps with producing it.
+struct HashingFile {
+    file: Option<File>,
+    buf: Vec<u8>,
+    tx: Option<mpsc::SyncSender<Vec<u8>>>,
+    recycle: mpsc::Receiver<Vec<u8>>,
+    hasher: Option<thread::JoinHandle<[u8; 32]>>,
+    written: u64,
+}
+
+impl HashingFile {
+    fn new(file: File) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(4);
+        let (back_tx, recycle) = mpsc::sync_channel::<Vec<u8>>(8);
+        let hasher = thread::spawn(move || {
+            let mut h = Sha256::new();
+            for chunk in rx {
+                h.update(&chunk);
+                let _ = back_tx.try_send(chunk);
+            }
+            h.finalize().into()
+        });
+        HashingFile {
+            file: Some(file),
+            buf: Vec::with_capacity(CHUNK),
+            tx: Some(tx),
+            recycle,
+            hasher: Some(hasher),
+            written: 0,
+        }
+    }
+
+    fn flush_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .as_mut()
+            .expect("file present until finish")
+            .write_all(&self.buf)?;
+        self.written += self.buf.len() as u64;
+        let mut next = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        next.clear();
+        let full = std::mem::replace(&mut self.buf, next);
+        self.tx
+            .as_ref()
+            .expect("sender present until finish")
+            .send(full)
+            .map_err(|_| io::Error::new(io::ErrorKind::Other, "the hashing thread stopped"))
+    }
+
+    fn finish(mut self) -> io::Result<(File, String)> {
+        self.flush_buf()?;
+        drop(self.tx.take());
+        let digest = self
+            .hasher
+            .take()
+            .expect("hasher present until finish")
+            .join()
+            .map_err(|_| io::Error::new(io::ErrorKind::Other, "the hashing thread failed"))?;
+        Ok((self.file.take().expect("file present until finish"), hex(&digest)))
+    }
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > CHUNK {
+            self.flush_buf()?;
+        }
+        if data.len() >= CHUNK {
+            // Large writes go straight through, one chunk at a time.
+            for piece in data.chunks(CHUNK) {
+                self.buf.extend_from_slice(piece);
+                self.flush_buf()?;
+            }
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buf()
+    }
+}
+
+/// Writes a file atomically: `produce` fills a temporary file in the same
+/// directory and returns it; it is then fsynced and renamed over `dest`.
+/// On any error the temporary file is removed and `dest` is untouched.
+pub fn atomic_write<T>(dest: &Path, produce: impl FnOnce(File) -> Result<(File, T)>) -> Result<T> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = format!(
+        ".{}.",
+        dest.file_name()
+            .map_or_else(|| "xenguest".into(), |n| n.to_string_lossy())
+    );
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_path("cannot create a temporary file in", dir)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let (file, value) = produce(file)?;
+    // Temporary files are created 0600; give the result the usual mode.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(MODE_FILE))
+        .with_path("cannot set the mode of", dest)?;
+    file.sync_all().with_path("cannot sync", dest)?;
+    drop(file);
+    tmp_path
+        .persist(dest)
+        .map_err(|e| Error::io("cannot rename into place", dest, e.error))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(value)
+}
+
+/// Writes `image` into the directory `root`, which holds `previous` (the
+/// relative paths of its files before the operation; they are removed if
+/// the image no longer has them). Unchanged files are left alone.
+pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> {
+    let members = image.members();
+    let mut keep = std::collections::BTreeSet::new();
+    for member in &members {
+        match member {
+            Member::Dir(path) => ensure_dir(root, path)?,
+            Member::File { path, mode, blob } => {
+                keep.insert(path.clone());
+                let dest = root.join(path);
+                if matches!(blob, Blob::File { path: src, .. } if *src == dest) {
+                    continue;
+                }
+                write_file_member(&dest, *mode, blob, path)?;
+            }
+        }
+    }
+    for old in previous {
+        if !keep.contains(old) && old != MANIFEST {
+            let p = root.join(old);
+            fs::remove_file(&p).with_path("cannot remove", &p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates the directory `rel` under `root`, refusing to go through
+/// symbolic links that might point outside.
+pub fn ensure_dir(root: &Path, rel: &str) -> Result<()> {
+    let mut cur = root.to_path_buf();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        cur.push(part);
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::Refused(format!(
+                    "`{}` exists and is not a directory - refusing to write through it",
+                    cur.display()
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&cur).with_path("cannot create directory", &cur)?
+            }
+            Err(e) => return Err(Error::io("cannot read", &cur, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Writes one member file (atomically) with `mode`.
+pub fn write_file_member(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<()> {
+    atomic_write(dest, |mut file| {
+        io::copy(&mut blob.open()?, &mut file).map_err(|e| blob_error(blob, what, e))?;
+        Ok((file, ()))
+    })?;
+    fs::set_permissions(dest, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_path("cannot set the mode of", dest)
+}

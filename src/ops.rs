@@ -1,0 +1,619 @@
+//! The typed operations every front end lowers to.
+//!
+//! A command-line option (`--xen-memory=512`), a TOML key (`guest.memory`)
+//! and a BitBake variable (through the TOML the class writes) all become an
+//! [`Op`]; [`Op::apply`] is the one implementation of each rule.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{DiskConfig, Params, XlConfig, XlValue, DEFAULT_GUEST_CFG};
+use crate::error::{Error, Result};
+use crate::image::{Blob, Image, Stage};
+use crate::validate::{self, Partition};
+
+/// Largest guest memory accepted, in MB (16 TiB).
+const MAX_MEMORY_MB: u64 = 16 * 1024 * 1024;
+/// Largest number of virtual CPUs accepted.
+const MAX_VCPUS: u64 = 4096;
+
+/// One modification of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// `--set-param=K=V` (set) or `--set-param=K` (remove).
+    SetParam {
+        /// Parameter name.
+        key: String,
+        /// New value; `None` removes it.
+        value: Option<String>,
+    },
+    /// `--guest-reset-config`: default `params.cfg`.
+    GuestResetConfig,
+    /// `--xen-reset-config`: default `guest.cfg`.
+    XenResetConfig,
+    /// `--xen-name=N` / `--xen-name=`.
+    XenName(Option<String>),
+    /// `--xen-kernel=F` / `--xen-kernel=`.
+    XenKernel(Option<PathBuf>),
+    /// `--xen-memory=MB`.
+    XenMemory(u64),
+    /// `--xen-vcpus=N`.
+    XenVcpus(u64),
+    /// `--xen-clean-extra`.
+    XenCleanExtra,
+    /// `--xen-extra=ARG`.
+    XenExtra(String),
+    /// `--xen-root=DEV` / `--xen-root=`.
+    XenRoot(Option<String>),
+    /// `--xen-device-tree=F` / `--xen-device-tree=`.
+    XenDeviceTree(Option<PathBuf>),
+    /// `--xen-ramdisk=F` / `--xen-ramdisk=`.
+    XenRamdisk(Option<PathBuf>),
+    /// `--xen-disk=DEV` / `--xen-disk=`.
+    XenDisk(Option<String>),
+    /// Any other xl setting (TOML `[xen.settings]`).
+    XenSet {
+        /// xl key.
+        key: String,
+        /// Its value.
+        value: XlValue,
+    },
+    /// `--xen-append=F`: copy F into `guest.d/`.
+    XenAppend(PathBuf),
+    /// `--xen-add-file=SRC:DST`.
+    XenAddFile {
+        /// Input file.
+        src: PathBuf,
+        /// Name under `files/`.
+        dst: String,
+    },
+    /// `--xen-rm-file=DST`.
+    XenRmFile(String),
+    /// `--init-pre=F`, `--init-script=F`, `--init-post=F`.
+    Init {
+        /// Which directory.
+        stage: Stage,
+        /// Input script.
+        src: PathBuf,
+    },
+    /// `--disk-reset-config`.
+    DiskResetConfig,
+    /// `--disk-size=SIZE` (MB).
+    DiskSize(u64),
+    /// `--disk-device=DEV`.
+    DiskDevice(String),
+    /// `--disk-add-part=ID:SIZE:FS:CONTENT`.
+    DiskAddPart(Partition),
+    /// `--disk-rm-part=ID`.
+    DiskRmPart(u8),
+    /// `--disk-add-file=SRC:DST`.
+    DiskAddFile {
+        /// Input file.
+        src: PathBuf,
+        /// Name under `disk/`.
+        dst: String,
+    },
+    /// `--disk-rm-file=DST`.
+    DiskRmFile(String),
+}
+
+/// How an option takes its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    /// `--opt`, no value.
+    Flag,
+    /// `--opt=VALUE`; the value may be empty where the option has an empty
+    /// form (see the help).
+    Value,
+}
+
+/// One command-line option that lowers to an [`Op`].
+#[derive(Debug, Clone, Copy)]
+pub struct OptionDef {
+    /// Long name without `--`.
+    pub name: &'static str,
+    /// Value placeholder.
+    pub value_name: &'static str,
+    /// Flag or value.
+    pub arity: Arity,
+    /// One-line help.
+    pub help: &'static str,
+    /// Help heading.
+    pub heading: &'static str,
+}
+
+const GUEST: &str = "Guest parameters (params.cfg)";
+const XEN: &str = "Xen configuration (guest.cfg, guest.d/)";
+const FILES: &str = "Xen files (files/)";
+const INIT: &str = "Init scripts (init.pre/, init.d/, init.post/)";
+const DISK: &str = "Disk (disk.cfg, disk/)";
+
+macro_rules! opt {
+    ($name:literal, $vn:literal, $arity:ident, $heading:ident, $help:literal) => {
+        OptionDef {
+            name: $name,
+            value_name: $vn,
+            arity: Arity::$arity,
+            help: $help,
+            heading: $heading,
+        }
+    };
+}
+
+/// Every image-modifying option, in help order.
+pub const OPTIONS: &[OptionDef] = &[
+    opt!("guest-reset-config", "", Flag, GUEST, "Reset params.cfg to the default (also spelt --guest-config-reset)"),
+    opt!("guest-config-reset", "", Flag, GUEST, "Same as --guest-reset-config (the classic tool's spelling)"),
+    opt!("set-param", "PARAM[=VALUE]", Value, GUEST, "Set PARAM to VALUE in params.cfg; without =VALUE (or with an empty one), remove PARAM. E.g. GUEST_AUTOBOOT=0, XENGUEST_NETWORK_TYPE=bridge"),
+    opt!("xen-reset-config", "", Flag, XEN, "Reset guest.cfg to the default"),
+    opt!("xen-name", "NAME", Value, XEN, "Set the guest name (empty: disable it; the host manager usually sets it)"),
+    opt!("xen-kernel", "FILE", Value, XEN, "Add FILE as files/kernel and use it as the guest kernel (empty: disable and remove)"),
+    opt!("xen-memory", "MB", Value, XEN, "Set the guest memory size in MB"),
+    opt!("xen-vcpus", "N", Value, XEN, "Set the number of virtual CPUs"),
+    opt!("xen-clean-extra", "", Flag, XEN, "Set the guest command line (extra) to an empty string"),
+    opt!("xen-extra", "ARG", Value, XEN, "Append ARG to the guest command line, space-separated; repeat to add more"),
+    opt!("xen-root", "DEV", Value, XEN, "Set the guest root device, e.g. /dev/xvda1 (empty: disable it)"),
+    opt!("xen-device-tree", "FILE", Value, XEN, "Add FILE as files/guest.dtb and use it as device tree (empty: disable and remove)"),
+    opt!("xen-ramdisk", "FILE", Value, XEN, "Add FILE as files/ramdisk.img and use it as ramdisk (empty: disable and remove)"),
+    opt!("xen-disk", "DEV", Value, XEN, "Use DEV as the guest disk: disk = ['phy:DEV,xvda,w'] (empty: disable it)"),
+    opt!("xen-append", "FILE", Value, XEN, "Copy FILE into guest.d/ (its basename); the host appends it to guest.cfg"),
+    opt!("xen-add-file", "SRC[:DST]", Value, FILES, "Add file SRC as files/DST (DST defaults to SRC's basename and may contain directories)"),
+    opt!("xen-rm-file", "DST", Value, FILES, "Remove files/DST"),
+    opt!("init-pre", "FILE", Value, INIT, "Add FILE to init.pre/: run on the host before the guest is created"),
+    opt!("init-script", "FILE", Value, INIT, "Add FILE to init.d/: run once the guest is created, still paused"),
+    opt!("init-post", "FILE", Value, INIT, "Add FILE to init.post/: run once the guest is running"),
+    opt!("disk-reset-config", "", Flag, DISK, "Reset disk.cfg to the default (no disk)"),
+    opt!("disk-size", "SIZE", Value, DISK, "Set the disk size: N or NG (GB, 1G = 1000M) or NM (MB); 0 disables the disk"),
+    opt!("disk-device", "DEV", Value, DISK, "Create the disk on DEV (empty: the host's default volume group)"),
+    opt!("disk-add-part", "ID:SIZE:FS:CONTENT", Value, DISK, "Add partition ID (1-4) of SIZE, formatted FS (vfat, ext2, ext3, ext4, swap or empty), initialised from disk file CONTENT (.img[.gz|.bz2] or .tar[.gz|.bz2|.xz], or empty)"),
+    opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID"),
+    opt!("disk-add-file", "SRC[:DST]", Value, DISK, "Add file SRC as disk/DST, usable as partition CONTENT (DST defaults to SRC's basename)"),
+    opt!("disk-rm-file", "DST", Value, DISK, "Remove disk/DST"),
+];
+
+fn opt_name(name: &str) -> String {
+    format!("--{name}")
+}
+
+/// Splits `SRC[:DST]` at the last `:`; DST defaults to SRC's basename.
+fn src_dst(option: &str, value: &str) -> Result<(PathBuf, String)> {
+    let (src, dst) = match value.rsplit_once(':') {
+        Some((src, dst)) => (src, dst),
+        None => (value, ""),
+    };
+    if src.is_empty() {
+        return Err(Error::invalid(option, value, "no source file given - use `SRC[:DST]`"));
+    }
+    let dst = if dst.is_empty() {
+        basename(option, src)?
+    } else {
+        dst.to_owned()
+    };
+    validate::member_name(option, &dst)?;
+    Ok((PathBuf::from(src), dst))
+}
+
+fn basename(option: &str, src: &str) -> Result<String> {
+    Path::new(src)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| Error::invalid(option, src, "has no file name"))
+}
+
+fn opt_path(value: &str) -> Option<PathBuf> {
+    (!value.is_empty()).then(|| PathBuf::from(value))
+}
+
+fn opt_string(option: &str, value: &str) -> Result<Option<String>> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        validate::xl_string(option, value).map(|v| Some(v.to_owned()))
+    }
+}
+
+impl Op {
+    /// Parses one option (`name` without `--`; `value` is `None` when the
+    /// option was given without `=`).
+    pub fn parse(name: &str, value: Option<&str>) -> Result<Op> {
+        let option = opt_name(name);
+        let def = OPTIONS
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| Error::Usage(format!("unknown option `{option}`")))?;
+        let v = match (def.arity, value) {
+            (Arity::Flag, Some(v)) => return Err(Error::Usage(format!("`{option}` takes no value (got `{v}`)"))),
+            (Arity::Flag, None) => "",
+            (Arity::Value, None) => {
+                return Err(Error::Usage(format!(
+                    "`{option}` needs a value: `{option}={}`",
+                    def.value_name
+                )))
+            }
+            (Arity::Value, Some(v)) => v,
+        };
+        let non_empty = |what: &str| -> Result<()> {
+            if v.is_empty() {
+                Err(Error::invalid(&option, v, format!("{what} is required")))
+            } else {
+                Ok(())
+            }
+        };
+        Ok(match name {
+            "guest-reset-config" | "guest-config-reset" => Op::GuestResetConfig,
+            "set-param" => {
+                let (key, value) = match v.split_once('=') {
+                    Some((k, val)) => (k, Some(val.to_owned())),
+                    None => (v, None),
+                };
+                validate::shell_name(&option, key)?;
+                if let Some(val) = &value {
+                    validate::shell_value(&option, val)?;
+                }
+                Op::SetParam {
+                    key: key.to_owned(),
+                    value: value.filter(|s| !s.is_empty()),
+                }
+            }
+            "xen-reset-config" => Op::XenResetConfig,
+            "xen-name" => Op::XenName(opt_string(&option, v)?),
+            "xen-kernel" => Op::XenKernel(opt_path(v)),
+            "xen-memory" => Op::XenMemory(validate::number(&option, v, 1, MAX_MEMORY_MB)?),
+            "xen-vcpus" => Op::XenVcpus(validate::number(&option, v, 1, MAX_VCPUS)?),
+            "xen-clean-extra" => Op::XenCleanExtra,
+            "xen-extra" => {
+                non_empty("an argument")?;
+                Op::XenExtra(validate::xl_string(&option, v)?.to_owned())
+            }
+            "xen-root" => Op::XenRoot(opt_string(&option, v)?),
+            "xen-device-tree" => Op::XenDeviceTree(opt_path(v)),
+            "xen-ramdisk" => Op::XenRamdisk(opt_path(v)),
+            "xen-disk" => Op::XenDisk(if v.is_empty() {
+                None
+            } else {
+                Some(validate::xl_list_item(&option, v)?.to_owned())
+            }),
+            "xen-append" => {
+                non_empty("a file")?;
+                basename(&option, v)?;
+                Op::XenAppend(PathBuf::from(v))
+            }
+            "xen-add-file" => {
+                let (src, dst) = src_dst(&option, v)?;
+                Op::XenAddFile { src, dst }
+            }
+            "xen-rm-file" => Op::XenRmFile(validate::member_name(&option, v)?.to_owned()),
+            "init-pre" | "init-script" | "init-post" => {
+                non_empty("a file")?;
+                validate::file_name(&option, &basename(&option, v)?)?;
+                let stage = match name {
+                    "init-pre" => Stage::Pre,
+                    "init-script" => Stage::Main,
+                    _ => Stage::Post,
+                };
+                Op::Init {
+                    stage,
+                    src: PathBuf::from(v),
+                }
+            }
+            "disk-reset-config" => Op::DiskResetConfig,
+            "disk-size" => Op::DiskSize(validate::size_mb(&option, v)?),
+            "disk-device" => Op::DiskDevice(validate::shell_value(&option, v)?.to_owned()),
+            "disk-add-part" => Op::DiskAddPart(Partition::parse(&option, v)?),
+            "disk-rm-part" => Op::DiskRmPart(u8::try_from(validate::number(&option, v, 1, 4)?).unwrap_or(0)),
+            "disk-add-file" => {
+                let (src, dst) = src_dst(&option, v)?;
+                validate::shell_value(&option, &dst)?;
+                Op::DiskAddFile { src, dst }
+            }
+            "disk-rm-file" => Op::DiskRmFile(validate::member_name(&option, v)?.to_owned()),
+            _ => return Err(Error::Usage(format!("unknown option `{option}`"))),
+        })
+    }
+
+    /// The option this operation came from, for messages.
+    pub fn option(&self) -> &'static str {
+        match self {
+            Op::SetParam { .. } => "--set-param",
+            Op::GuestResetConfig => "--guest-reset-config",
+            Op::XenResetConfig => "--xen-reset-config",
+            Op::XenName(_) => "--xen-name",
+            Op::XenKernel(_) => "--xen-kernel",
+            Op::XenMemory(_) => "--xen-memory",
+            Op::XenVcpus(_) => "--xen-vcpus",
+            Op::XenCleanExtra => "--xen-clean-extra",
+            Op::XenExtra(_) => "--xen-extra",
+            Op::XenRoot(_) => "--xen-root",
+            Op::XenDeviceTree(_) => "--xen-device-tree",
+            Op::XenRamdisk(_) => "--xen-ramdisk",
+            Op::XenDisk(_) => "--xen-disk",
+            Op::XenSet { .. } => "xen.settings",
+            Op::XenAppend(_) => "--xen-append",
+            Op::XenAddFile { .. } => "--xen-add-file",
+            Op::XenRmFile(_) => "--xen-rm-file",
+            Op::Init { stage: Stage::Pre, .. } => "--init-pre",
+            Op::Init { stage: Stage::Main, .. } => "--init-script",
+            Op::Init { stage: Stage::Post, .. } => "--init-post",
+            Op::DiskResetConfig => "--disk-reset-config",
+            Op::DiskSize(_) => "--disk-size",
+            Op::DiskDevice(_) => "--disk-device",
+            Op::DiskAddPart(_) => "--disk-add-part",
+            Op::DiskRmPart(_) => "--disk-rm-part",
+            Op::DiskAddFile { .. } => "--disk-add-file",
+            Op::DiskRmFile(_) => "--disk-rm-file",
+        }
+    }
+
+    /// Applies the operation to `image`.
+    pub fn apply(&self, image: &mut Image) -> Result<()> {
+        let option = self.option();
+        match self {
+            Op::SetParam { key, value } => {
+                image
+                    .params
+                    .get_or_insert_with(|| Params::parse(""))
+                    .set(option, key, value.as_deref())?;
+            }
+            Op::GuestResetConfig => image.params = Some(Params::default()),
+            Op::XenResetConfig => image.guest_cfg = Some(XlConfig::parse(DEFAULT_GUEST_CFG)),
+            Op::XenName(name) => set_or_disable(image, "name", name.clone().map(XlValue::Str))?,
+            Op::XenMemory(mb) => xen_set(image, "memory", &XlValue::Number(*mb))?,
+            Op::XenVcpus(n) => xen_set(image, "vcpus", &XlValue::Number(*n))?,
+            Op::XenCleanExtra => xen_set(image, "extra", &XlValue::Str(String::new()))?,
+            Op::XenExtra(arg) => {
+                let current = xen_get_any(image, "extra")?
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let joined = if current.is_empty() {
+                    arg.clone()
+                } else {
+                    format!("{current} {arg}")
+                };
+                xen_set(image, "extra", &XlValue::Str(joined))?;
+            }
+            Op::XenRoot(dev) => set_or_disable(image, "root", dev.clone().map(XlValue::Str))?,
+            Op::XenDisk(dev) => set_or_disable(
+                image,
+                "disk",
+                dev.as_ref().map(|d| XlValue::List(vec![format!("phy:{d},xvda,w")])),
+            )?,
+            Op::XenSet { key, value } => xen_set(image, key, value)?,
+            Op::XenKernel(src) => xen_file(image, option, "kernel", "kernel", src.as_deref())?,
+            Op::XenDeviceTree(src) => xen_file(image, option, "device_tree", "guest.dtb", src.as_deref())?,
+            Op::XenRamdisk(src) => xen_file(image, option, "ramdisk", "ramdisk.img", src.as_deref())?,
+            Op::XenAppend(src) => {
+                let name = basename(option, &src.to_string_lossy())?;
+                validate::file_name(option, &name)?;
+                image.guest_d.insert(name, Blob::from_input(option, src)?);
+            }
+            Op::XenAddFile { src, dst } => {
+                image.files.insert(dst.clone(), Blob::from_input(option, src)?);
+            }
+            Op::XenRmFile(dst) => {
+                image.files.remove(dst);
+            }
+            Op::Init { stage, src } => {
+                let name = basename(option, &src.to_string_lossy())?;
+                validate::file_name(option, &name)?;
+                let blob = Blob::from_input(option, src)?;
+                image.init_mut(*stage).insert(name, blob);
+            }
+            Op::DiskResetConfig => image.disk = Some(DiskConfig::default()),
+            Op::DiskSize(mb) => disk(image).set_size(*mb),
+            Op::DiskDevice(dev) => disk(image).set_device(option, dev)?,
+            Op::DiskAddPart(part) => disk(image).add_partition(option, part)?,
+            Op::DiskRmPart(n) => disk(image).remove_partition(*n),
+            Op::DiskAddFile { src, dst } => {
+                image.disk_files.insert(dst.clone(), Blob::from_input(option, src)?);
+            }
+            Op::DiskRmFile(dst) => {
+                image.disk_files.remove(dst);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn disk(image: &mut Image) -> &mut DiskConfig {
+    image.disk.get_or_insert_with(|| DiskConfig::parse(""))
+}
+
+/// Where an xl setting lives: `guest.cfg` when it mentions the key,
+/// otherwise `guest.d/KEY.cfg`.
+enum Home {
+    GuestCfg,
+    GuestD(String),
+}
+
+fn home(image: &Image, key: &str) -> Home {
+    match &image.guest_cfg {
+        Some(cfg) if cfg.mentions(key) => Home::GuestCfg,
+        _ => Home::GuestD(format!("{key}.cfg")),
+    }
+}
+
+fn guest_d_config(image: &Image, file: &str) -> Result<Option<XlConfig>> {
+    image
+        .guest_d
+        .get(file)
+        .map(|blob| blob.read_text(&format!("guest.d/{file}")).map(|t| XlConfig::parse(&t)))
+        .transpose()
+}
+
+fn edit_xen(image: &mut Image, key: &str, create: bool, edit: impl FnOnce(&mut XlConfig)) -> Result<()> {
+    match home(image, key) {
+        Home::GuestCfg => {
+            if let Some(cfg) = image.guest_cfg.as_mut() {
+                edit(cfg);
+            }
+        }
+        Home::GuestD(file) => {
+            let existing = guest_d_config(image, &file)?;
+            if existing.is_none() && !create {
+                return Ok(());
+            }
+            let mut cfg = existing.unwrap_or_default();
+            edit(&mut cfg);
+            image.guest_d.insert(file, Blob::bytes(cfg.render()));
+        }
+    }
+    Ok(())
+}
+
+fn xen_set(image: &mut Image, key: &str, value: &XlValue) -> Result<()> {
+    edit_xen(image, key, true, |cfg| cfg.set(key, value))
+}
+
+fn xen_get_any(image: &Image, key: &str) -> Result<Option<XlValue>> {
+    Ok(match home(image, key) {
+        Home::GuestCfg => image.guest_cfg.as_ref().and_then(|c| c.get_any(key)),
+        Home::GuestD(file) => guest_d_config(image, &file)?.and_then(|c| c.get_any(key)),
+    })
+}
+
+fn set_or_disable(image: &mut Image, key: &str, value: Option<XlValue>) -> Result<()> {
+    match value {
+        Some(v) => xen_set(image, key, &v),
+        None => edit_xen(image, key, false, |cfg| cfg.disable(key)),
+    }
+}
+
+fn xen_file(image: &mut Image, option: &str, key: &str, file: &str, src: Option<&Path>) -> Result<()> {
+    match src {
+        Some(src) => {
+            let blob = Blob::from_input(option, src)?;
+            image.files.insert(file.to_owned(), blob);
+            xen_set(image, key, &XlValue::Str(format!("files/{file}")))
+        }
+        None => {
+            image.files.remove(file);
+            set_or_disable(image, key, None)
+        }
+    }
+}
+
+/// Problems that make an image unusable on the host although the three
+/// configuration files exist.
+pub fn problems(image: &Image) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(disk) = &image.disk {
+        match disk.partitions() {
+            Ok(parts) => {
+                for p in &parts {
+                    if !p.content.is_empty() && !image.disk_files.contains_key(&p.content) {
+                        out.push(format!(
+                            "partition {} content `{}` is not in the image (add it with --disk-add-file)",
+                            p.number, p.content
+                        ));
+                    }
+                }
+                match disk.size_mb() {
+                    Ok(size) => {
+                        let used: u64 = parts.iter().map(|p| p.size_mb).sum();
+                        if used > size {
+                            out.push(format!("partitions need {used}M but the disk is {size}M"));
+                        }
+                    }
+                    Err(e) => out.push(format!("disk.cfg: {e}")),
+                }
+            }
+            Err(e) => out.push(format!("disk.cfg: {e}")),
+        }
+        for line in disk.0.unparsed_lines() {
+            out.push(format!(
+                "disk.cfg: line `{}` is not a safe KEY=\"VALUE\" assignment",
+                line.escape_debug()
+            ));
+        }
+    }
+    if let Some(params) = &image.params {
+        for line in params.0.unparsed_lines() {
+            out.push(format!(
+                "params.cfg: line `{}` is not a safe KEY=\"VALUE\" assignment",
+                line.escape_debug()
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_option_parses_or_names_itself() {
+        for def in OPTIONS {
+            let err = match def.arity {
+                Arity::Flag => Op::parse(def.name, Some("x")).unwrap_err(),
+                Arity::Value => Op::parse(def.name, None).unwrap_err(),
+            };
+            assert!(err.to_string().contains(&format!("--{}", def.name)), "{err}");
+        }
+    }
+
+    #[test]
+    fn values_are_checked_at_parse_time() {
+        assert_eq!(Op::parse("xen-memory", Some("512")).unwrap(), Op::XenMemory(512));
+        for (name, v) in [
+            ("xen-memory", "-1"),
+            ("xen-memory", "lots"),
+            ("xen-vcpus", "0"),
+            ("set-param", "A=$(reboot)"),
+            ("set-param", "1A=1"),
+            ("xen-name", "a\"b"),
+            ("xen-disk", "/dev/x'y"),
+            ("xen-add-file", "a:../../x"),
+            ("xen-add-file", "a:/etc/x"),
+            ("disk-add-file", ":x"),
+            ("disk-add-part", "9:1G::"),
+            ("disk-rm-part", "5"),
+            ("disk-size", "1T"),
+            ("disk-device", "/dev/`id`"),
+        ] {
+            assert!(Op::parse(name, Some(v)).is_err(), "--{name}={v} accepted");
+        }
+        assert_eq!(
+            Op::parse("xen-add-file", Some("dir/kea.json")).unwrap(),
+            Op::XenAddFile {
+                src: "dir/kea.json".into(),
+                dst: "kea.json".into()
+            }
+        );
+        assert_eq!(
+            Op::parse("set-param", Some("A=")).unwrap(),
+            Op::SetParam {
+                key: "A".into(),
+                value: None
+            }
+        );
+    }
+
+    #[test]
+    fn xen_settings_follow_the_classic_layout() {
+        let mut image = Image::new_default();
+        Op::XenName(Some("demo".into())).apply(&mut image).unwrap();
+        Op::XenCleanExtra.apply(&mut image).unwrap();
+        Op::XenExtra("console=hvc0".into()).apply(&mut image).unwrap();
+        Op::XenExtra("rw".into()).apply(&mut image).unwrap();
+        let cfg = image.guest_cfg.as_ref().unwrap();
+        assert_eq!(cfg.get("name"), Some(XlValue::Str("demo".into())));
+        assert_eq!(cfg.get("extra"), Some(XlValue::Str("console=hvc0 rw".into())));
+        Op::XenSet {
+            key: "vif".into(),
+            value: XlValue::List(vec!["bridge=xenbr0".into()]),
+        }
+        .apply(&mut image)
+        .unwrap();
+        let vif = image.guest_d["vif.cfg"].read_text("vif").unwrap();
+        assert_eq!(vif, "vif = ['bridge=xenbr0']\n");
+        Op::XenRoot(None).apply(&mut image).unwrap();
+        Op::XenDisk(Some("/dev/vg/demo".into())).apply(&mut image).unwrap();
+        assert!(image
+            .guest_cfg
+            .as_ref()
+            .unwrap()
+            .render()
+            .contains("\ndisk = ['phy:/dev/vg/demo,xvda,w']\n"));
+    }
+}

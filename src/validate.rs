@@ -1,0 +1,346 @@
+//! Parsers and checks for every user-supplied value.
+//!
+//! `params.cfg` and `disk.cfg` are sourced by bash as root on the Xen host,
+//! and the xl configuration is parsed by xl, so every value that ends up in
+//! one of them goes through a function here first. Names of files inside the
+//! image go through [`member_name`] so nothing can be written outside it.
+
+use crate::error::{Error, Result};
+
+/// Megabytes per gigabyte, as the classic tool and the host manager count.
+pub const MB_PER_GB: u64 = 1000;
+
+/// Parses a disk or partition size: `N` or `NG` (gigabytes) or `NM`
+/// (megabytes). Returns megabytes.
+pub fn size_mb(option: &str, text: &str) -> Result<u64> {
+    let bad = |reason: &str| Error::invalid(option, text, format!("{reason} - use e.g. `4G`, `4` (GB) or `500M`"));
+    let (digits, factor) = match text.as_bytes().last() {
+        None => return Err(bad("the size is empty")),
+        Some(b'G') => (&text[..text.len() - 1], MB_PER_GB),
+        Some(b'M') => (&text[..text.len() - 1], 1),
+        Some(_) => (text, MB_PER_GB),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("not a size"));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|mb| *mb <= u64::MAX / (1024 * 1024))
+        .ok_or_else(|| bad("the size is too large"))
+}
+
+/// Parses a non-negative decimal integer for an xl number setting.
+pub fn number(option: &str, text: &str, min: u64, max: u64) -> Result<u64> {
+    let n: u64 = text
+        .parse()
+        .ok()
+        .filter(|_| text.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| Error::invalid(option, text, "not a whole number"))?;
+    if n < min || n > max {
+        return Err(Error::invalid(option, text, format!("must be between {min} and {max}")));
+    }
+    Ok(n)
+}
+
+/// Checks a value that will be written as `KEY="VALUE"` into a file the host
+/// sources with bash. Inside double quotes bash still interprets `"`, `\`,
+/// `$` and backticks; control characters (newline above all) would end the
+/// line. With those refused, no value can run code or change another key.
+pub fn shell_value<'a>(option: &str, value: &'a str) -> Result<&'a str> {
+    if let Some(c) = value
+        .chars()
+        .find(|c| matches!(c, '"' | '\\' | '$' | '`') || c.is_control())
+    {
+        return Err(Error::invalid(
+            option,
+            value.escape_debug().to_string(),
+            format!(
+                "contains {} - the file is sourced by bash on the host, so `\"`, `\\`, `$`, backticks and control characters are not allowed",
+                describe_char(c)
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+pub fn shell_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
+    let mut bytes = name.bytes();
+    let ok = matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::invalid(
+            option,
+            name.escape_debug().to_string(),
+            "not a parameter name - use letters, digits and `_`, not starting with a digit",
+        ))
+    }
+}
+
+/// Checks a string that will be written inside double quotes in the xl
+/// configuration (xl has no escapes: a `"` or a newline would end it).
+pub fn xl_string<'a>(option: &str, value: &'a str) -> Result<&'a str> {
+    if let Some(c) = value.chars().find(|c| *c == '"' || c.is_control()) {
+        return Err(Error::invalid(
+            option,
+            value.escape_debug().to_string(),
+            format!(
+                "contains {} - xl strings cannot hold `\"` or control characters",
+                describe_char(c)
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks an element of an xl list written as `['a,b,c']`: on top of the
+/// [`xl_string`] rules, `'` would end the element and `,` splits it.
+pub fn xl_list_item<'a>(option: &str, value: &'a str) -> Result<&'a str> {
+    xl_string(option, value)?;
+    if let Some(c) = value.chars().find(|c| matches!(c, '\'' | ',' | '[' | ']')) {
+        return Err(Error::invalid(
+            option,
+            value,
+            format!("contains {} - not allowed inside an xl list element", describe_char(c)),
+        ));
+    }
+    Ok(value)
+}
+
+/// Checks the name of a file inside one of the image's directories
+/// (`files/`, `disk/`, `guest.d/`, `init.*/`): relative, non-empty, no `.`
+/// or `..` component, no empty component, no control characters. Returns
+/// it unchanged.
+pub fn member_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
+    let refuse = |reason: &str| Err(Error::invalid(option, name.escape_debug().to_string(), reason));
+    if name.is_empty() {
+        return refuse("the name is empty");
+    }
+    if name.starts_with('/') {
+        return refuse("absolute names would leave the image - give a relative name");
+    }
+    if name.chars().any(|c| c.is_control() || c == '\\') {
+        return refuse("control characters and `\\` are not allowed in names");
+    }
+    for part in name.split('/') {
+        match part {
+            ".." => return refuse("`..` would leave the image"),
+            "." | "" => return refuse("empty or `.` path components are not allowed"),
+            _ => {}
+        }
+    }
+    if name.len() > 4096 {
+        return refuse("the name is longer than 4096 bytes");
+    }
+    Ok(name)
+}
+
+/// Checks a single file name (no `/` at all), e.g. an init script name.
+pub fn file_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
+    member_name(option, name)?;
+    if name.contains('/') {
+        return Err(Error::invalid(option, name, "must be a plain file name without `/`"));
+    }
+    Ok(name)
+}
+
+fn describe_char(c: char) -> String {
+    if c.is_control() {
+        format!("the control character {:?}", c)
+    } else {
+        format!("`{c}`")
+    }
+}
+
+/// The file systems the host manager can create on a partition.
+pub const FILESYSTEMS: &[&str] = &["vfat", "ext2", "ext3", "ext4", "swap"];
+
+/// The partition content suffixes the host manager can write to a partition
+/// (`*.img*` are written with dd, `*.tar*` are extracted).
+pub const CONTENT_SUFFIXES: &[&str] = &[".img", ".img.gz", ".img.bz2", ".tar", ".tar.gz", ".tar.bz2", ".tar.xz"];
+
+/// One `DISK_PARTn` definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    /// Primary partition number, 1 to 4.
+    pub number: u8,
+    /// Size as the user wrote it (stored verbatim, like the classic tool).
+    pub size: String,
+    /// Size in MB.
+    pub size_mb: u64,
+    /// File system, empty to leave the partition unformatted.
+    pub fs: String,
+    /// Name of a file under `disk/` holding the initial content, or empty.
+    pub content: String,
+}
+
+impl Partition {
+    /// Builds and checks a partition from its parts.
+    pub fn new(option: &str, id: &str, size: &str, fs: &str, content: &str) -> Result<Self> {
+        let number = u8::try_from(number(option, id, 1, 4)?).unwrap_or(0);
+        let size_mb = size_mb(option, size)?;
+        if size_mb == 0 {
+            return Err(Error::invalid(option, size, "a partition needs a size above 0"));
+        }
+        if !fs.is_empty() && !FILESYSTEMS.contains(&fs) {
+            return Err(Error::invalid(
+                option,
+                fs,
+                format!(
+                    "unsupported file system - use one of {} or leave it empty",
+                    FILESYSTEMS.join(", ")
+                ),
+            ));
+        }
+        if !content.is_empty() {
+            member_name(option, content)?;
+            shell_value(option, content)?;
+            if content.contains(':') {
+                return Err(Error::invalid(option, content, "content names cannot contain `:`"));
+            }
+            if !CONTENT_SUFFIXES.iter().any(|s| content.ends_with(s)) {
+                return Err(Error::invalid(
+                    option,
+                    content,
+                    format!(
+                        "unsupported content type - the name must end in one of {}",
+                        CONTENT_SUFFIXES.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(Partition {
+            number,
+            size: size.to_owned(),
+            size_mb,
+            fs: fs.to_owned(),
+            content: content.to_owned(),
+        })
+    }
+
+    /// Parses `ID:SIZE[:FS[:CONTENT]]` as given to `--disk-add-part`.
+    pub fn parse(option: &str, def: &str) -> Result<Self> {
+        let fields: Vec<&str> = def.split(':').collect();
+        if fields.len() < 2 || fields.len() > 4 {
+            return Err(Error::invalid(
+                option,
+                def,
+                "expected `ID:SIZE:FS:CONTENT`, e.g. `1:3G:ext4:rootfs.tar.gz`",
+            ));
+        }
+        let get = |i: usize| fields.get(i).copied().unwrap_or("");
+        Self::new(option, get(0), get(1), get(2), get(3))
+    }
+
+    /// Parses the value of a `DISK_PARTn` line (`SIZE:FS:CONTENT`).
+    pub fn from_disk_cfg(number: u8, value: &str) -> Result<Self> {
+        let option = format!("DISK_PART{number}");
+        let mut fields = value.splitn(3, ':');
+        let size = fields.next().unwrap_or("");
+        let fs = fields.next().unwrap_or("");
+        let content = fields.next().unwrap_or("");
+        Self::new(&option, &number.to_string(), size, fs, content)
+    }
+
+    /// The `DISK_PARTn` value: `SIZE:FS:CONTENT`.
+    pub fn disk_cfg_value(&self) -> String {
+        format!("{}:{}:{}", self.size, self.fs, self.content)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_the_classic_units() {
+        assert_eq!(size_mb("o", "4").unwrap(), 4000);
+        assert_eq!(size_mb("o", "4G").unwrap(), 4000);
+        assert_eq!(size_mb("o", "500M").unwrap(), 500);
+        assert_eq!(size_mb("o", "0").unwrap(), 0);
+        for bad in ["", "G", "M", "4K", "-1", "1.5G", "4GB", " 4", "99999999999999999999"] {
+            assert!(size_mb("o", bad).is_err(), "{bad} accepted");
+        }
+        let msg = size_mb("--disk-size", "abc").unwrap_err().to_string();
+        assert!(msg.contains("`--disk-size`") && msg.contains("`abc`"), "{msg}");
+    }
+
+    #[test]
+    fn numbers_refuse_signs_and_ranges() {
+        assert_eq!(number("o", "512", 1, 1 << 20).unwrap(), 512);
+        for bad in ["", "-1", "+1", "1e3", "0x10", "two", "0"] {
+            assert!(number("o", bad, 1, 1 << 20).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn shell_values_cannot_break_out() {
+        assert!(shell_value("o", "bridge").is_ok());
+        assert!(shell_value("o", "/dev/vg0 with space").is_ok());
+        for bad in ["a\"b", "$(reboot)", "`id`", "a\\", "a\nb", "a\rb", "\0"] {
+            assert!(shell_value("o", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert!(shell_name("o", "GUEST_AUTOBOOT").is_ok());
+        assert!(shell_name("o", "_x1").is_ok());
+        for bad in ["", "1A", "A-B", "A B", "A=B", "A;B"] {
+            assert!(shell_name("o", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn member_names_stay_inside() {
+        for good in ["kernel", "net/kea.json", "a..b", ".hidden"] {
+            assert!(member_name("o", good).is_ok(), "{good} refused");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/",
+            "a\nb",
+            "a\\b",
+        ] {
+            assert!(member_name("o", bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(file_name("o", "a/b").is_err());
+    }
+
+    #[test]
+    fn partitions_parse_and_check() {
+        let p = Partition::parse("o", "1:3G:ext4:rootfs.tar.gz").unwrap();
+        assert_eq!(
+            (p.number, p.size_mb, p.fs.as_str(), p.content.as_str()),
+            (1, 3000, "ext4", "rootfs.tar.gz")
+        );
+        assert_eq!(p.disk_cfg_value(), "3G:ext4:rootfs.tar.gz");
+        let p = Partition::parse("o", "4:100M").unwrap();
+        assert_eq!(p.disk_cfg_value(), "100M::");
+        for bad in [
+            "5:1G::",
+            "0:1G::",
+            "9:1G::",
+            "1:abc::",
+            "1:0::",
+            "1:1G:ntfs:",
+            "1:1G:ext4:rootfs.zip",
+            "1:1G:ext4:../x.tar",
+            "1",
+            "1:1G:ext4:a.tar:extra",
+            "x:1G::",
+        ] {
+            assert!(Partition::parse("o", bad).is_err(), "{bad} accepted");
+        }
+        assert_eq!(Partition::from_disk_cfg(2, "2G::").unwrap().size_mb, 2000);
+    }
+}

@@ -1,0 +1,2 @@
+//! Hostile input and faults: nothing escapes, nothing runs, nothing is
+//! lost, nothing panics.

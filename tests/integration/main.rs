@@ -1,0 +1,11 @@
+//! Integration tests: they run the real `xenguest-mkimage` binary.
+
+#![allow(unreachable_pub)]
+//!
+//! One binary for all of them (`autotests = false` in Cargo.toml); each
+//! module covers one area and uses the helpers of `support`.
+
+mod support;
+
+mod cli;
+mod hostile;
