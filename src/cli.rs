@@ -320,23 +320,23 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             let mtime = source_date_epoch(m)?;
             let image = path(m, "image");
             match name {
-                "create" => commands::create(&g, image, &ops, mtime),
-                "update" => commands::update(&g, image, &ops, mtime),
-                _ => commands::partial(&g, image, &ops),
+                "create" => commands::create(g, image, &ops, mtime),
+                "update" => commands::update(g, image, &ops, mtime),
+                _ => commands::partial(g, image, &ops),
             }
             .map(|()| 0)
         }
-        "pack" => commands::pack(&g, path(m, "image"), path(m, "dest"), source_date_epoch(m)?).map(|()| 0),
-        "check" => commands::check(&g, path(m, "image")).map(|()| 0),
-        "verify" => commands::verify(&g, path(m, "image")).map(|()| 0),
-        "diff" => commands::diff(&g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same && m.get_flag("exit-code"))),
+        "pack" => commands::pack(g, path(m, "image"), path(m, "dest"), source_date_epoch(m)?).map(|()| 0),
+        "check" => commands::check(g, path(m, "image")).map(|()| 0),
+        "verify" => commands::verify(g, path(m, "image")).map(|()| 0),
+        "diff" => commands::diff(g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same && m.get_flag("exit-code"))),
         "extract" => commands::extract(path(m, "image"), path(m, "dest"), false).map(|()| 0),
         "extract-config" => commands::extract(path(m, "image"), path(m, "dest"), true).map(|()| 0),
         "extract-disk-file" => {
             commands::extract_disk_file(path(m, "image"), m.get_one::<String>("name").expect("required")).map(|()| 0)
         }
         "dump-xenconfig" | "dump-diskconfig" | "dump-paramsconfig" | "dump-init" => {
-            commands::dump(&g, name, path(m, "image")).map(|()| 0)
+            commands::dump(g, name, path(m, "image")).map(|()| 0)
         }
         "build" => {
             let mut defines = BTreeMap::new();
@@ -354,7 +354,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
                 _ => Compression::None,
             };
             commands::build(
-                &g,
+                g,
                 path(m, "spec"),
                 m.get_one::<PathBuf>("output").map(PathBuf::as_path),
                 &defines,
@@ -363,7 +363,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             )
             .map(|()| 0)
         }
-        "export" => commands::export(&g, path(m, "image"), path(m, "dest")).map(|()| 0),
+        "export" => commands::export(g, path(m, "image"), path(m, "dest")).map(|()| 0),
         other => Err(Error::Usage(format!("unknown operation `{other}`"))),
     }
 }

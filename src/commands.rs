@@ -27,13 +27,13 @@ pub(crate) struct Global {
 }
 
 impl Global {
-    fn warn(&self, msg: &str) {
+    fn warn(self, msg: &str) {
         if !self.quiet {
             eprintln!("xenguest-mkimage: warning: {msg}");
         }
     }
 
-    fn write_options(&self, mtime: u64, compression: Compression) -> WriteOptions {
+    fn write_options(self, mtime: u64, compression: Compression) -> WriteOptions {
         WriteOptions {
             mtime,
             compression,
@@ -41,7 +41,7 @@ impl Global {
         }
     }
 
-    fn wrote(&self, w: &writer::Written) {
+    fn wrote(self, w: &writer::Written) {
         if self.verbose {
             eprintln!("wrote {} ({} bytes, sha256 {})", w.path.display(), w.bytes, w.sha256);
         }
@@ -55,13 +55,13 @@ fn apply(image: &mut Image, ops: &[Op]) -> Result<()> {
     Ok(())
 }
 
-fn warn_problems(g: &Global, image: &Image) {
+fn warn_problems(g: Global, image: &Image) {
     for p in ops::problems(image) {
         g.warn(&p);
     }
 }
 
-pub(crate) fn create(g: &Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<()> {
     let into_dir = match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
             if fs::read_dir(dest).with_path("cannot list", dest)?.next().is_some() {
@@ -98,13 +98,13 @@ fn lock(path: &Path) -> Result<Lock> {
         let held = f.metadata().with_path("cannot read", path)?;
         match fs::metadata(path) {
             Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(Lock(f)),
-            Ok(_) => continue,
+            Ok(_) => {}
             Err(e) => return Err(Error::io("cannot read", path, e)),
         }
     }
 }
 
-pub(crate) fn update(g: &Global, path: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<()> {
     if !path.exists() {
         return Err(Error::NotAnImage {
             path: path.to_path_buf(),
@@ -143,7 +143,7 @@ fn file_list(opened: &Opened) -> Vec<String> {
     out
 }
 
-pub(crate) fn partial(g: &Global, dir: &Path, ops: &[Op]) -> Result<()> {
+pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -153,7 +153,7 @@ pub(crate) fn partial(g: &Global, dir: &Path, ops: &[Op]) -> Result<()> {
             )))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).with_path("cannot create directory", dir)?
+            fs::create_dir_all(dir).with_path("cannot create directory", dir)?;
         }
         Err(e) => return Err(Error::io("cannot read", dir, e)),
     }
@@ -166,7 +166,7 @@ pub(crate) fn partial(g: &Global, dir: &Path, ops: &[Op]) -> Result<()> {
     writer::write_dir(&image, dir, &previous)
 }
 
-pub(crate) fn pack(g: &Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
+pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::Refused(format!(
             "`{}` is not a directory - pack works on image directories",
@@ -183,7 +183,7 @@ pub(crate) fn pack(g: &Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()
     Ok(())
 }
 
-pub(crate) fn check(g: &Global, path: &Path) -> Result<()> {
+pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
     let result = reader::open(path, false).and_then(|opened| {
         let mut problems = ops::problems(&opened.image);
         if opened.image.manifest.is_some() {
@@ -300,7 +300,7 @@ fn sha256_file(path: &Path) -> Result<String> {
     )
 }
 
-pub(crate) fn verify(g: &Global, path: &Path) -> Result<()> {
+pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
     let opened = reader::open(path, false)?;
     if opened.form == Form::Dir {
         return Err(Error::Refused(format!(
@@ -381,7 +381,7 @@ fn raw_text(opened: &Opened, name: &str) -> Result<Option<String>> {
     raw_member(opened, name).map(|b| b.read_text(name)).transpose()
 }
 
-pub(crate) fn dump(g: &Global, what: &str, path: &Path) -> Result<()> {
+pub(crate) fn dump(g: Global, what: &str, path: &Path) -> Result<()> {
     let opened = reader::open(path, false)?;
     let out = &mut io::stdout().lock();
     let guest_d: Vec<String> = opened.image.guest_d.keys().map(|k| format!("guest.d/{k}")).collect();
@@ -406,7 +406,7 @@ pub(crate) fn dump(g: &Global, what: &str, path: &Path) -> Result<()> {
 }
 
 fn dump_files(
-    g: &Global,
+    g: Global,
     out: &mut impl Write,
     title: &str,
     opened: &Opened,
@@ -433,7 +433,7 @@ fn dump_files(
     Ok(())
 }
 
-fn dump_init(g: &Global, out: &mut impl Write, opened: &Opened) -> Result<()> {
+fn dump_init(g: Global, out: &mut impl Write, opened: &Opened) -> Result<()> {
     let stdout = |e| Error::io("cannot write to", "standard output", e);
     let stages = [Stage::Main, Stage::Pre, Stage::Post];
     if g.json {
@@ -537,7 +537,7 @@ pub(crate) fn extract_disk_file(path: &Path, name: &str) -> Result<()> {
 }
 
 pub(crate) fn build(
-    g: &Global,
+    g: Global,
     spec_path: &Path,
     output: Option<&Path>,
     defines: &BTreeMap<String, String>,
@@ -547,15 +547,14 @@ pub(crate) fn build(
     let spec = GuestSpec::load(spec_path)?;
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
-    let out = match output {
-        Some(o) => o,
-        None => {
-            let stem = spec_path
-                .file_stem()
-                .map_or_else(|| "guest".into(), |s| s.to_string_lossy().into_owned());
-            default_out = PathBuf::from(format!("{stem}.xenguest"));
-            &default_out
-        }
+    let out = if let Some(o) = output {
+        o
+    } else {
+        let stem = spec_path
+            .file_stem()
+            .map_or_else(|| "guest".into(), |s| s.to_string_lossy().into_owned());
+        default_out = PathBuf::from(format!("{stem}.xenguest"));
+        &default_out
     };
     if out.is_dir() {
         return Err(Error::Refused(format!("output `{}` is a directory", out.display())));
@@ -565,7 +564,7 @@ pub(crate) fn build(
     Ok(())
 }
 
-pub(crate) fn export(g: &Global, path: &Path, dest: &Path) -> Result<()> {
+pub(crate) fn export(g: Global, path: &Path, dest: &Path) -> Result<()> {
     let opened = reader::open(path, false)?;
     let (spec, files) = crate::spec::export(&opened.image)?;
     match fs::read_dir(dest) {
@@ -575,7 +574,7 @@ pub(crate) fn export(g: &Global, path: &Path, dest: &Path) -> Result<()> {
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dest).with_path("cannot create directory", dest)?
+            fs::create_dir_all(dest).with_path("cannot create directory", dest)?;
         }
         Err(e) => return Err(Error::io("cannot list", dest, e)),
     }
@@ -609,7 +608,7 @@ pub(crate) fn export(g: &Global, path: &Path, dest: &Path) -> Result<()> {
 }
 
 /// Compares two images; returns whether they are identical.
-pub(crate) fn diff(g: &Global, a: &Path, b: &Path) -> Result<bool> {
+pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
     let oa = reader::open(a, true)?;
     let ob = reader::open(b, true)?;
     let ma = member_digests(&oa)?;
@@ -697,40 +696,37 @@ struct MemberInfo {
 
 fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
     let mut out = BTreeMap::new();
-    match opened.form {
-        Form::Dir => {
-            for m in opened.image.members() {
-                if let crate::image::Member::File { path, .. } = m {
-                    if let Some(blob) = raw_member(opened, &path) {
-                        let digest = sha256_of(&blob, &path)?;
-                        out.insert(
-                            path,
-                            MemberInfo {
-                                digest,
-                                blob,
-                                meta: json!(null),
-                            },
-                        );
-                    }
+    if opened.form == Form::Dir {
+        for m in opened.image.members() {
+            if let crate::image::Member::File { path, .. } = m {
+                if let Some(blob) = raw_member(opened, &path) {
+                    let digest = sha256_of(&blob, &path)?;
+                    out.insert(
+                        path,
+                        MemberInfo {
+                            digest,
+                            blob,
+                            meta: json!(null),
+                        },
+                    );
                 }
             }
         }
-        _ => {
-            let archive = opened.archive.as_ref().expect("tar images have an archive");
-            for (name, e) in &opened.entries {
-                let blob = Blob::Archive {
-                    archive: archive.clone(),
-                    offset: e.data_offset,
-                    len: e.size,
-                };
-                let digest = if e.kind == Kind::File {
-                    sha256_of(&blob, name)?
-                } else {
-                    String::from("dir")
-                };
-                let meta = json!({ "mode": format!("{:o}", e.mode), "mtime": e.mtime, "uid": e.uid, "gid": e.gid, "owner": e.owner });
-                out.insert(name.clone(), MemberInfo { digest, blob, meta });
-            }
+    } else {
+        let archive = opened.archive.as_ref().expect("tar images have an archive");
+        for (name, e) in &opened.entries {
+            let blob = Blob::Archive {
+                archive: archive.clone(),
+                offset: e.data_offset,
+                len: e.size,
+            };
+            let digest = if e.kind == Kind::File {
+                sha256_of(&blob, name)?
+            } else {
+                String::from("dir")
+            };
+            let meta = json!({ "mode": format!("{:o}", e.mode), "mtime": e.mtime, "uid": e.uid, "gid": e.gid, "owner": e.owner });
+            out.insert(name.clone(), MemberInfo { digest, blob, meta });
         }
     }
     Ok(out)

@@ -1,7 +1,7 @@
 //! The typed operations every front end lowers to.
 //!
 //! A command-line option (`--xen-memory=512`), a TOML key (`guest.memory`)
-//! and a BitBake variable (through the TOML the class writes) all become an
+//! and a `BitBake` variable (through the TOML the class writes) all become an
 //! [`Op`]; [`Op::apply`] is the one implementation of each rule.
 
 use std::path::{Path, PathBuf};
@@ -479,16 +479,13 @@ fn set_or_disable(image: &mut Image, key: &str, value: Option<XlValue>) -> Resul
 }
 
 fn xen_file(image: &mut Image, option: &str, key: &str, file: &str, src: Option<&Path>) -> Result<()> {
-    match src {
-        Some(src) => {
-            let blob = Blob::from_input(option, src)?;
-            image.files.insert(file.to_owned(), blob);
-            xen_set(image, key, &XlValue::Str(format!("files/{file}")))
-        }
-        None => {
-            image.files.remove(file);
-            set_or_disable(image, key, None)
-        }
+    if let Some(src) = src {
+        let blob = Blob::from_input(option, src)?;
+        image.files.insert(file.to_owned(), blob);
+        xen_set(image, key, &XlValue::Str(format!("files/{file}")))
+    } else {
+        image.files.remove(file);
+        set_or_disable(image, key, None)
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A bar appears only when standard error is a terminal, the operation
 //! moves more than [`THRESHOLD`] bytes and `-q` was not given; under
-//! BitBake or in a pipe the tool stays silent.
+//! `BitBake` or in a pipe the tool stays silent.
 
 use std::io::IsTerminal;
 

@@ -461,9 +461,11 @@ pub fn export(image: &Image) -> Result<(GuestSpec, Vec<(String, crate::image::Bl
         }) && text
             .lines()
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || parsed.settings().count() == 1);
-        if expressible && !settings_here.is_empty() {
-            let (k, raw) = settings_here[0];
-            settings.insert(k.to_owned(), XlValue::parse(raw).expect("checked above"));
+        let parsed_setting = settings_here
+            .first()
+            .and_then(|(k, raw)| XlValue::parse(raw).map(|v| (*k, v)));
+        if let (true, Some((k, v))) = (expressible, parsed_setting) {
+            settings.insert(k.to_owned(), v);
         } else if !expressible || !settings_here.is_empty() {
             let dest = format!("guest.d/{name}");
             spec.xen.config.push(dest.clone());

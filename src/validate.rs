@@ -150,7 +150,7 @@ pub fn file_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
 
 fn describe_char(c: char) -> String {
     if c.is_control() {
-        format!("the control character {:?}", c)
+        format!("the control character {c:?}")
     } else {
         format!("`{c}`")
     }

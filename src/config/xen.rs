@@ -144,7 +144,7 @@ impl XlConfig {
                 } if k == key => Some(raw.as_str()),
                 _ => None,
             })
-            .last()
+            .next_back()
     }
 
     /// The active value of `key`, parsed.

@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 
 /// Size of a tar block.
 pub const BLOCK: u64 = 512;
+/// [`BLOCK`] as a buffer length.
+pub const BLOCK_LEN: usize = 512;
 
 /// Largest pax or GNU long-name payload we accept when reading.
 const MAX_EXTENSION: u64 = 1024 * 1024;
@@ -71,7 +73,7 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
     let mut pax_path: Option<Vec<u8>> = None;
     let mut pax_size: Option<u64> = None;
     let mut first_header: Option<u64> = None;
-    let mut block = [0u8; BLOCK as usize];
+    let mut block = [0u8; BLOCK_LEN];
     loop {
         if pos == len {
             // No end-of-archive blocks: GNU tar accepts this too.
@@ -195,7 +197,7 @@ fn padded_checked(size: u64) -> Option<u64> {
     size.checked_add(BLOCK - 1).map(|s| s / BLOCK * BLOCK)
 }
 
-fn checksum(block: &[u8; BLOCK as usize]) -> u32 {
+fn checksum(block: &[u8; BLOCK_LEN]) -> u32 {
     block
         .iter()
         .enumerate()

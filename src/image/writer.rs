@@ -18,7 +18,7 @@ use std::thread;
 
 use sha2::{Digest, Sha256};
 
-use super::tar::{pad_len, write_header, BLOCK, ZEROS};
+use super::tar::{pad_len, write_header, BLOCK_LEN, ZEROS};
 use super::{member_name, Blob, Image, Member, MANIFEST, MODE_FILE};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Progress;
@@ -178,9 +178,7 @@ impl<'p, W: Write> TarStream<'p, W> {
         let len = blob.len();
         write_header(&mut self.out, name, false, mode, len, self.mtime)?;
         let mut hasher = Sha256::new();
-        let mut reader = blob
-            .open()
-            .map_err(|e| io::Error::new(io::ErrorKind::Other, e.to_string()))?;
+        let mut reader = blob.open().map_err(|e| io::Error::other(e.to_string()))?;
         let mut left = len;
         while left > 0 {
             let want = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
@@ -202,7 +200,7 @@ impl<'p, W: Write> TarStream<'p, W> {
     }
 
     fn finish(mut self) -> io::Result<(W, u64)> {
-        self.out.write_all(&ZEROS[..2 * BLOCK as usize])?;
+        self.out.write_all(&ZEROS[..2 * BLOCK_LEN])?;
         self.out.flush()?;
         Ok((self.out, self.written))
     }
@@ -266,7 +264,7 @@ impl HashingFile {
             .as_ref()
             .expect("sender present until finish")
             .send(full)
-            .map_err(|_| io::Error::new(io::ErrorKind::Other, "the hashing thread stopped"))
+            .map_err(|_| io::Error::other("the hashing thread stopped"))
     }
 
     fn finish(mut self) -> io::Result<(File, String)> {
@@ -277,7 +275,7 @@ impl HashingFile {
             .take()
             .expect("hasher present until finish")
             .join()
-            .map_err(|_| io::Error::new(io::ErrorKind::Other, "the hashing thread failed"))?;
+            .map_err(|_| io::Error::other("the hashing thread failed"))?;
         Ok((self.file.take().expect("file present until finish"), hex(&digest)))
     }
 }
@@ -381,7 +379,7 @@ pub fn ensure_dir(root: &Path, rel: &str) -> Result<()> {
                 )))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir(&cur).with_path("cannot create directory", &cur)?
+                fs::create_dir(&cur).with_path("cannot create directory", &cur)?;
             }
             Err(e) => return Err(Error::io("cannot read", &cur, e)),
         }

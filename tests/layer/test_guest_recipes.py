@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: MIT
+"""Guest recipes (xenguest_image.bbclass): run do_fetch, do_unpack and
+do_deploy with BitBake's executor and check the image with the real tool."""
+
+import os
+
+import pytest
+
+import bb
+
+import bbharness as h
+
+EPOCH = 1700000000  # SOURCE_DATE_EPOCH of the fixture configuration
+
+
+def fake_deploy(d, files):
+    """Put what other recipes would have deployed into DEPLOY_DIR_IMAGE."""
+    deploy = d.getVar("DEPLOY_DIR_IMAGE")
+    bb.utils.mkdirhier(deploy)
+    for name, data in files.items():
+        with open(os.path.join(deploy, name), "wb") as f:
+            f.write(data)
+
+
+def fake_rootfs_tgz(path):
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        data = b"root:x:0:0:root:/root:/bin/sh\n"
+        info = tarfile.TarInfo("./etc/passwd")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def deploy(bitbake, d):
+    for task in ("do_fetch", "do_unpack", "do_deploy"):
+        bitbake.run(d, task)
+    return d.getVar("DEPLOYDIR")
+
+
+def check_sidecar_and_links(tool, deploydir, versioned, link):
+    image = os.path.join(deploydir, versioned)
+    assert os.path.isfile(image) and not os.path.islink(image)
+    with open(image + ".sha256") as f:
+        digest, name = f.read().split()
+    assert name == versioned
+    import hashlib
+
+    with open(image, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == digest
+    assert os.readlink(os.path.join(deploydir, link)) == versioned
+    assert os.readlink(os.path.join(deploydir, link + ".sha256")) == versioned + ".sha256"
+    h.tool_run(tool, "verify", image)
+    h.tool_run(tool, "check", image)
+    return image
+
+
+def test_toml_recipe(bitbake, tool):
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk.bb"))
+    machine = d.getVar("MACHINE")
+    fake_deploy(d, {"Image": b"kernel-image\n"})
+    fake_rootfs_tgz(os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), "core-image-minimal-%s.rootfs.tar.gz" % machine))
+
+    deploydir = deploy(bitbake, d)
+    image = check_sidecar_and_links(
+        tool, deploydir, "xenguest-example-disk-%s-1.0-r0.xenguest" % machine, "xenguest-example-disk-%s.xenguest" % machine
+    )
+    members = h.image_members(image)
+    for name in ("./params.cfg", "./guest.cfg", "./disk.cfg", "./files/kernel", "./guest.d/example.cfg",
+                 "./init.d/example-setup.sh", "./disk/rootfs.tar.gz"):
+        assert name in members, name
+    assert members["./init.d/example-setup.sh"].mode & 0o111
+    assert all(m.mtime == EPOCH for m in members.values())
+    xen = h.tool_run(tool, "dump-xenconfig", image)
+    assert "memory = 512" in xen and "vcpus = 2" in xen
+    assert 'kernel = "files/kernel"' in xen
+    assert 'on_crash = "restart"' in xen
+    disk = h.tool_run(tool, "dump-diskconfig", image)
+    assert 'DISK_SIZE="4000M"' in disk
+    assert 'DISK_PART1="3G:ext4:rootfs.tar.gz"' in disk
+    params = h.tool_run(tool, "dump-paramsconfig", image)
+    assert 'GUEST_AUTOBOOT="1"' in params and 'XENGUEST_NETWORK_TYPE="bridge"' in params
+
+    # A second run gives the same bytes.
+    with open(image, "rb") as f:
+        first = f.read()
+    deploy(bitbake, d)
+    with open(image, "rb") as f:
+        assert f.read() == first
+
+
+def test_variable_recipe(bitbake, tool):
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    machine = d.getVar("MACHINE")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed"})
+    deploydir = deploy(bitbake, d)
+    image = check_sidecar_and_links(
+        tool, deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % machine, "xenguest-test-vars-%s.xenguest" % machine
+    )
+
+    # The class wrote a TOML specification and the tool built from it.
+    spec = os.path.join(d.getVar("WORKDIR"), "xenguest-image", "guest.toml")
+    import tomllib
+
+    with open(spec, "rb") as f:
+        parsed = tomllib.load(f)
+    assert parsed["guest"]["memory"] == 768
+    assert parsed["guest"]["cmdline"] == 'console=hvc0 quiet "quoted"'
+
+    members = h.image_members(image)
+    for name in ("./files/kernel", "./files/guest.dtb", "./files/net/kea.json", "./guest.d/extra.cfg",
+                 "./init.pre/pre.sh", "./init.d/setup.sh", "./init.post/net.sh", "./disk/data.tar"):
+        assert name in members, name
+    assert all(m.mtime == EPOCH for m in members.values())
+    xen = h.tool_run(tool, "dump-xenconfig", image)
+    assert "memory = 768" in xen and "vcpus = 3" in xen
+    assert 'root = "/dev/xvda2"' in xen
+    assert 'extra = "console=hvc0 quiet \\"quoted\\""' in xen or "quoted" in xen
+    assert 'device_tree = "files/guest.dtb"' in xen
+    assert 'on_crash = "destroy"' in xen
+    params = h.tool_run(tool, "dump-paramsconfig", image)
+    assert 'GUEST_AUTOBOOT="0"' in params and 'XENGUEST_NETWORK_TYPE="nat"' in params
+    disk = h.tool_run(tool, "dump-diskconfig", image)
+    assert 'DISK_SIZE="2000M"' in disk and 'DISK_DEVICE="/dev/vg0"' in disk
+    assert 'DISK_PART1="1000M:ext4:data.tar"' in disk and 'DISK_PART2="500M:swap:"' in disk
+
+    with open(image, "rb") as f:
+        first = f.read()
+    deploy(bitbake, d)
+    with open(image, "rb") as f:
+        assert f.read() == first
+
+
+def test_diskless_initramfs_recipe(bitbake, tool):
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs.bb"))
+    machine = d.getVar("MACHINE")
+    fake_deploy(d, {"Image-initramfs-%s.bin" % machine: b"kernel+initramfs\n"})
+    deploydir = deploy(bitbake, d)
+    image = check_sidecar_and_links(
+        tool, deploydir, "xenguest-example-initramfs-%s-1.0-r0.xenguest" % machine,
+        "xenguest-example-initramfs-%s.xenguest" % machine,
+    )
+    members = h.image_members(image)
+    assert "./files/kernel" in members
+    assert not any(n.startswith("./disk/") and n != "./disk/" for n in members)
+    assert 'DISK_SIZE="0"' in h.tool_run(tool, "dump-diskconfig", image)
+    xen = h.tool_run(tool, "dump-xenconfig", image)
+    assert "memory = 256" in xen
+
+
+BAD = [
+    ("XENGUEST_IMAGE_DISK_SIZE", "abc", "XENGUEST_IMAGE_DISK_SIZE 'abc' is not a size - use e.g. 4G"),
+    ("XENGUEST_IMAGE_MEMORY_SIZE", "lots", "XENGUEST_IMAGE_MEMORY_SIZE 'lots' is not a positive integer - use e.g. 512"),
+    ("XENGUEST_IMAGE_AUTOBOOT", "yes", "XENGUEST_IMAGE_AUTOBOOT 'yes' is not 0 or 1"),
+    ("XENGUEST_IMAGE_NETWORK_TYPE", "wifi", "XENGUEST_IMAGE_NETWORK_TYPE 'wifi' is not a network type - use bridge, nat or none"),
+    ("XENGUEST_IMAGE_DISK_PARTITIONS", "1:4G", "XENGUEST_IMAGE_DISK_PARTITIONS '1:4G' is not num:size:fs:file"),
+    ("XENGUEST_IMAGE_KERNEL", "zImage", "XENGUEST_IMAGE_KERNEL 'zImage' names no file"),
+    ("XENGUEST_EXTRA_FILES", "missing.json:a.json", "XENGUEST_EXTRA_FILES 'missing.json' names no file"),
+]
+
+
+@pytest.mark.parametrize("var,value,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_configuration_is_fatal(bitbake, var, value, message):
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar(var, value)
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"dtb"})
+    bitbake.run(d, "do_fetch")
+    bitbake.run(d, "do_unpack")
+    with pytest.raises(bb.BBHandledException):
+        bitbake.run(d, "do_deploy")
+    assert message in bitbake.log.text()
+    assert not os.listdir(d.getVar("DEPLOYDIR"))
+
+
+def test_tool_rule_violation_is_fatal_with_the_tools_message(bitbake):
+    # The class does not know which file systems exist: the tool does.
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_DISK_PARTITIONS", "1:1000M:ntfs:data.tar")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"dtb"})
+    bitbake.run(d, "do_fetch")
+    bitbake.run(d, "do_unpack")
+    with pytest.raises(bb.BBHandledException):
+        bitbake.run(d, "do_deploy")
+    text = bitbake.log.text()
+    assert "xenguest-mkimage build failed for xenguest-test-vars" in text
+    assert "ntfs" in text
+
+
+def test_missing_toml_is_fatal(bitbake):
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk.bb"))
+    d.setVar("XENGUEST_IMAGE_CONFIG", "other.toml")
+    bitbake.run(d, "do_fetch")
+    bitbake.run(d, "do_unpack")
+    with pytest.raises(bb.BBHandledException):
+        bitbake.run(d, "do_deploy")
+    assert "XENGUEST_IMAGE_CONFIG 'other.toml' is not in the unpack directory" in bitbake.log.text()
+    assert "add file://other.toml to SRC_URI" in bitbake.log.text()
+
+
+def test_guests_are_installed_for_the_host(bitbake, tool, tmp_path):
+    # Build a guest, then publish its deploy output as sstate would.
+    guest = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs.bb"))
+    machine = guest.getVar("MACHINE")
+    fake_deploy(guest, {"Image-initramfs-%s.bin" % machine: b"kernel+initramfs\n"})
+    deploydir = deploy(bitbake, guest)
+    import shutil
+
+    for name in os.listdir(deploydir):
+        shutil.copy2(os.path.join(deploydir, name), guest.getVar("DEPLOY_DIR_IMAGE"), follow_symlinks=False)
+    fetched = tmp_path / "fetched.xenguest"
+    shutil.copyfile(os.path.join(deploydir, "xenguest-example-initramfs-%s.xenguest" % machine), fetched)
+
+    base = bb.data.createCopy(bitbake.d)
+    base.setVar("XENGUEST_GUESTS", "tiny web fw")
+    base.setVarFlag("XENGUEST_GUEST_RECIPE", "tiny", "xenguest-example-initramfs")
+    base.setVarFlag("XENGUEST_GUEST_RECIPE", "web", "xenguest-example-initramfs")
+    base.setVarFlag("XENGUEST_GUEST_COPIES", "web", "2")
+    base.setVarFlag("XENGUEST_GUEST_FILE", "fw", str(fetched))
+    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests.bb"), base)[""]
+    bitbake.run(d, "do_install")
+    installed = os.path.join(d.getVar("D"), "usr", "share", "guests")
+    assert sorted(os.listdir(installed)) == ["fw.xenguest", "tiny.xenguest", "web-1.xenguest", "web-2.xenguest"]
+    for name in os.listdir(installed):
+        h.tool_run(tool, "check", os.path.join(installed, name))
+
+    # A guest file that does not match its sidecar is refused.
+    with open(os.path.join(guest.getVar("DEPLOY_DIR_IMAGE"), "xenguest-example-initramfs-%s.xenguest" % machine), "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(bb.BBHandledException):
+        bitbake.run(d, "do_install")
+    assert "does not match its checksum" in bitbake.log.text()
