@@ -45,6 +45,7 @@ import bb.build  # noqa: E402
 import bb.data  # noqa: E402
 import bb.fetch2  # noqa: E402
 import bb.parse  # noqa: E402
+import bb.process  # noqa: E402
 import bb.parse.parse_py.BBHandler  # noqa: E402
 import bb.siggen  # noqa: E402
 import bb.utils  # noqa: E402
@@ -119,16 +120,31 @@ class BitBake:
             os.environ.update(saved)
 
     def run(self, d, task):
-        """Run one task the way bitbake-worker does (after its dependencies
-        have been provided by the caller)."""
-        taskname = task[3:] if task.startswith("do_") else task
+        """Run one task as bitbake-worker's task runner (bb.build._exec_task)
+        does at its core: the [prefuncs], the task, the [postfuncs], each
+        through bb.build.exec_func (which honours [dirs] and [cleandirs]
+        and logs to ${T}), in the process environment the worker sets up.
+        The caller provides the task's dependencies. Raises TaskFailed."""
         d = bb.data.createCopy(d)
-        d.setVar("BB_CURRENTTASK", taskname)
+        d.setVar("BB_CURRENTTASK", task[3:] if task.startswith("do_") else task)
         d.setVar("BB_RUNTASK", task)
         bb.utils.mkdirhier(d.getVar("T"))
+        prefuncs = (d.getVarFlag(task, "prefuncs", expand=True) or "").split()
+        postfuncs = (d.getVarFlag(task, "postfuncs", expand=True) or "").split()
         with self.worker_env(d):
-            bb.build.exec_func(task, d)
+            try:
+                for func in prefuncs:
+                    bb.build.exec_func(func, d)
+                bb.build.exec_func(task, d)
+                for func in postfuncs:
+                    bb.build.exec_func(func, d)
+            except (bb.BBHandledException, bb.process.ExecutionError) as e:
+                raise TaskFailed("%s failed: %s\n%s" % (task, e, self.log.text())) from e
         return d
+
+
+class TaskFailed(Exception):
+    pass
 
 
 def recipe(*parts):

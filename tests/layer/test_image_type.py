@@ -86,6 +86,6 @@ def test_image_that_is_the_initramfs_has_no_kernel(bitbake, tool):
 def test_image_without_rootfs_archive_is_fatal(bitbake):
     d = bitbake.parse(h.fixture_recipe("xenguest-test-image.bb"))
     bb.utils.mkdirhier(d.getVar("IMGDEPLOYDIR"))
-    with pytest.raises(bb.BBHandledException):
+    with pytest.raises(h.TaskFailed):
         bitbake.run(d, "do_image_xenguest")
     assert "XENGUEST_IMAGE_DISK_PARTITIONS '1:3G:ext4:rootfs.tar.gz' names rootfs.tar.gz but" in bitbake.log.text()
