@@ -33,7 +33,7 @@
 # this class drops it only from the image that is the INITRAMFS_IMAGE. Build
 # the bootable guest of such an image with a xenguest_image recipe that takes
 # the bundled kernel instead (XENGUEST_IMAGE_KERNEL =
-# "Image-initramfs-${MACHINE}.bin"; see xenguest-example-initramfs.bb).
+# "Image-initramfs-${MACHINE}.bin"; see xenguest-example-initramfs_1.0.bb).
 
 inherit xenguest_common
 
@@ -45,6 +45,7 @@ XENGUEST_IMAGE_DISK_PARTITIONS ??= "1:${XENGUEST_IMAGE_DISK_SIZE}:ext4:rootfs.ta
 XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${REPRODUCIBLE_TIMESTAMP_ROOTFS}"
 
 IMAGE_TYPES += "xenguest"
+# nooelint: oelint.vars.specific - "xenguest" is the image type this class defines (image.bbclass reads IMAGE_TYPEDEP:<type>)
 IMAGE_TYPEDEP:xenguest = "${@xenguest_image_rootfs_typedep(d)}"
 
 def xenguest_image_is_initramfs(d):
@@ -65,6 +66,7 @@ def xenguest_image_types_shell_cmd(d):
                                d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest')
     return ' '.join(shlex.quote(a) for a in argv)
 
+# nooelint: oelint.vars.specific - "xenguest" is the image type this class defines (image.bbclass reads IMAGE_CMD:<type>)
 IMAGE_CMD:xenguest = "${@xenguest_image_types_shell_cmd(d)}"
 
 python xenguest_image_types_write_spec() {
@@ -85,6 +87,7 @@ python xenguest_image_types_write_spec() {
     bb.utils.remove(d.getVar('_XENGUEST_IMAGE_WORKDIR'), recurse=True)
     xenguest_image_write_generated_spec(d, kernel=not xenguest_image_is_initramfs(d), disk_files=disk_files)
 }
+xenguest_image_types_write_spec[doc] = "Writes the TOML guest specification that IMAGE_CMD:xenguest builds from"
 
 # image.bbclass creates do_image_xenguest in its anonymous function and sets
 # its prefuncs there (replacing any value given here), so the specification
@@ -96,6 +99,8 @@ python xenguest_image_types_add_prefunc() {
             'xenguest_image_types_write_spec' not in (e.data.getVarFlag('do_image_xenguest', 'prefuncs') or ''):
         e.data.appendVarFlag('do_image_xenguest', 'prefuncs', ' xenguest_image_types_write_spec')
 }
+
+xenguest_image_types_add_prefunc[doc] = "Adds the specification writer to do_image_xenguest's prefuncs"
 
 do_image_xenguest[depends] += "xenguest-mkimage-native:do_populate_sysroot ${@xenguest_image_types_kernel_depends(d)}"
 do_image_xenguest[vardeps] += "${_XENGUEST_IMAGE_KNOBS} INITRAMFS_IMAGE"

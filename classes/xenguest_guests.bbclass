@@ -5,7 +5,7 @@
 # where the host's guest manager picks it up. Put the recipe inheriting this
 # class into the host image (IMAGE_INSTALL += "xenguest-guests").
 #
-# Usage (in a recipe, or in local.conf for xenguest-guests.bb):
+# Usage (in a recipe, or in local.conf for xenguest-guests_1.0.bb):
 #
 #     XENGUEST_GUESTS = "web1 web2 db tiny"
 #     # from a recipe inheriting xenguest_image, same configuration:
@@ -42,7 +42,7 @@ XENGUEST_GUESTS_DIR ??= "${datadir}/guests"
 
 INHIBIT_DEFAULT_DEPS = "1"
 PACKAGE_ARCH = "${MACHINE_ARCH}"
-FILES:${PN} = "${XENGUEST_GUESTS_DIR}"
+FILES:${PN} += "${XENGUEST_GUESTS_DIR}"
 
 do_configure[noexec] = "1"
 do_compile[noexec] = "1"
@@ -83,13 +83,12 @@ def xenguest_guests_sources(d):
         result.append((name, int(copies), path, depends, mcdepends))
     return result
 
-python __anonymous() {
-    for name, copies, path, depends, mcdepends in xenguest_guests_sources(d):
-        if depends:
-            d.appendVarFlag('do_install', 'depends', ' ' + depends)
-        if mcdepends:
-            d.appendVarFlag('do_install', 'mcdepends', ' ' + mcdepends)
-}
+def xenguest_guests_depends(d, index):
+    """Task dependencies (index 3) or multiconfig dependencies (index 4) of the guests."""
+    return ' '.join(src[index] for src in xenguest_guests_sources(d) if src[index])
+
+do_install[depends] += "${@xenguest_guests_depends(d, 3)}"
+do_install[mcdepends] += "${@xenguest_guests_depends(d, 4)}"
 
 python do_install() {
     import hashlib

@@ -10,7 +10,29 @@ import bbharness as h
 SCRIPT = os.path.join(h.LAYER, "scripts", "update-crates-inc")
 
 
-def test_crates_inc_matches_cargo_lock():
+def test_crates_inc_matches_cargo_lock(parsed):
+    """What BitBake parses from the tool recipe is what Cargo.lock locks."""
+    import tomllib
+
+    d = parsed.parse(h.recipe("recipes-devtools", "xenguest-mkimage", "xenguest-mkimage_0.1.0.bb"))
+    prefix = "crate://crates.io/"
+    crates = {u.split(";")[0][len(prefix):] for u in d.getVar("SRC_URI").split() if u.startswith(prefix)}
+    with open(os.path.join(h.REPO, "Cargo.lock"), "rb") as f:
+        lock = tomllib.load(f)
+    expected = {
+        "%s/%s" % (p["name"], p["version"]): p["checksum"]
+        for p in lock["package"]
+        if p.get("source", "").startswith("registry+https://github.com/rust-lang/crates.io-index")
+    }
+    hint = "\nrun meta-xenguest-rs/scripts/update-crates-inc"
+    assert sorted(crates - set(expected)) == [], "crates not in Cargo.lock" + hint
+    assert sorted(set(expected) - crates) == [], "Cargo.lock crates missing from the recipe" + hint
+    for key, checksum in expected.items():
+        name, version = key.split("/")
+        assert d.getVarFlag("SRC_URI", "%s-%s.sha256sum" % (name, version)) == checksum, key + hint
+
+
+def test_crates_inc_is_the_scripts_output():
     result = subprocess.run([sys.executable, SCRIPT, "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr + "\nrun meta-xenguest-rs/scripts/update-crates-inc"
 

@@ -57,7 +57,7 @@ def check_sidecar_and_links(tool, deploydir, versioned, link):
 
 
 def test_toml_recipe(bitbake, tool):
-    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk.bb"))
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk_1.0.bb"))
     machine = d.getVar("MACHINE")
     fake_deploy(d, {"Image": b"kernel-image\n"})
     fake_rootfs_tgz(os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), "core-image-minimal-%s.rootfs.tar.gz" % machine))
@@ -133,7 +133,7 @@ def test_variable_recipe(bitbake, tool):
 
 
 def test_diskless_initramfs_recipe(bitbake, tool):
-    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs.bb"))
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs_1.0.bb"))
     machine = d.getVar("MACHINE")
     fake_deploy(d, {"Image-initramfs-%s.bin" % machine: b"kernel+initramfs\n"})
     deploydir = deploy(bitbake, d)
@@ -188,7 +188,7 @@ def test_tool_rule_violation_is_fatal_with_the_tools_message(bitbake):
 
 
 def test_missing_toml_is_fatal(bitbake):
-    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk.bb"))
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk_1.0.bb"))
     d.setVar("XENGUEST_IMAGE_CONFIG", "other.toml")
     bitbake.run(d, "do_fetch")
     bitbake.run(d, "do_unpack")
@@ -200,7 +200,7 @@ def test_missing_toml_is_fatal(bitbake):
 
 def test_guests_are_installed_for_the_host(bitbake, tool, tmp_path):
     # Build a guest, then publish its deploy output as sstate would.
-    guest = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs.bb"))
+    guest = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs_1.0.bb"))
     machine = guest.getVar("MACHINE")
     fake_deploy(guest, {"Image-initramfs-%s.bin" % machine: b"kernel+initramfs\n"})
     deploydir = deploy(bitbake, guest)
@@ -217,7 +217,7 @@ def test_guests_are_installed_for_the_host(bitbake, tool, tmp_path):
     base.setVarFlag("XENGUEST_GUEST_RECIPE", "web", "xenguest-example-initramfs")
     base.setVarFlag("XENGUEST_GUEST_COPIES", "web", "2")
     base.setVarFlag("XENGUEST_GUEST_FILE", "fw", str(fetched))
-    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests.bb"), base)[""]
+    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests_1.0.bb"), base)[""]
     bitbake.run(d, "do_install")
     installed = os.path.join(d.getVar("D"), "usr", "share", "guests")
     assert sorted(os.listdir(installed)) == ["fw.xenguest", "tiny.xenguest", "web-1.xenguest", "web-2.xenguest"]

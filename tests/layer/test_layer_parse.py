@@ -66,28 +66,17 @@ def test_tool_recipe(parsed):
         assert os.path.dirname(os.path.normpath(where)) == h.REPO, (url, where)
         assert os.path.exists(where)
     assert d.getVar("S") == os.path.join(d.getVar("UNPACKDIR"), d.getVar("BP"))
-    # Every crates.io package of Cargo.lock, with its checksum.
-    crates = {u.split(";")[0][len("crate://crates.io/"):] for u in src_uri if u.startswith("crate://")}
-    import tomllib
-
-    with open(os.path.join(h.REPO, "Cargo.lock"), "rb") as f:
-        lock = tomllib.load(f)
-    expected = {"%s/%s" % (p["name"], p["version"]): p["checksum"] for p in lock["package"] if "crates.io" in p.get("source", "")}
-    assert crates == set(expected)
-    for key, checksum in expected.items():
-        name, version = key.split("/")
-        assert d.getVarFlag("SRC_URI", "%s-%s.sha256sum" % (name, version)) == checksum
 
 
 def test_guest_recipe_tasks_and_depends(parsed):
-    d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs.bb"))
+    d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs_1.0.bb"))
     assert "do_deploy" in d.getVar("__BBTASKS", False)
     depends = d.getVarFlag("do_deploy", "depends").split()
     assert "xenguest-mkimage-native:do_populate_sysroot" in depends
     assert "virtual/kernel:do_deploy" in depends
     assert d.getVarFlag("do_deploy", "sstate-outputdirs") == d.getVar("DEPLOY_DIR_IMAGE")
 
-    d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk.bb"))
+    d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk_1.0.bb"))
     checksums = d.getVarFlag("do_deploy", "file-checksums").split()
     files = sorted(os.path.basename(c.rsplit(":", 1)[0]) for c in checksums)
     assert files == ["example-setup.sh", "example.cfg", "guest.toml"]
@@ -164,7 +153,7 @@ def test_guests_class_dependencies(parsed):
     base.setVarFlag("XENGUEST_GUEST_IMAGE", "c", "core-image-minimal")
     base.setVarFlag("XENGUEST_GUEST_MULTICONFIG", "c", "guest")
     base.setVarFlag("XENGUEST_GUEST_FILE", "c", "/srv/c.xenguest")
-    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests.bb"), base)[""]
+    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests_1.0.bb"), base)[""]
     depends = d.getVarFlag("do_install", "depends").split()
     assert "xenguest-example-disk:do_deploy" in depends
     assert "core-image-minimal:do_image_complete" in depends

@@ -1,9 +1,17 @@
+# nooelint: oelint.var.bbclassextend - a guest is built for one MACHINE; there is no native variant
 # SPDX-License-Identifier: MIT
 SUMMARY = "Example Xen guest without a disk, booting a kernel with a bundled initramfs"
-DESCRIPTION = "A xenguest image described by XENGUEST_* variables: only a \
-kernel with its initramfs bundled (INITRAMFS_IMAGE_BUNDLE = 1), no disk."
+DESCRIPTION = "A xenguest image described by XENGUEST_* variables: only a kernel with its initramfs bundled (INITRAMFS_IMAGE_BUNDLE = 1), no disk."
+HOMEPAGE = "https://example.invalid/xenguest-mkimage"
+BUGTRACKER = "https://example.invalid/xenguest-mkimage/issues"
+SECTION = "base"
+CVE_PRODUCT = ""
 LICENSE = "MIT"
+# nooelint: oelint.var.licenseremotefile - the recipe has no source of its own; it is under the layer's MIT license
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
+
+# Everything comes from virtual/kernel's deploy output.
+SRC_URI = ""
 
 inherit xenguest_image
 
