@@ -44,6 +44,9 @@ XENGUEST_IMAGE_DISK_PARTITIONS ??= "1:${XENGUEST_IMAGE_DISK_SIZE}:ext4:rootfs.ta
 # Member times of the image: the root file system's reproducible time stamp
 XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${REPRODUCIBLE_TIMESTAMP_ROOTFS}"
 
+# Images do not run do_unpack: local files of the knobs come through FILESPATH.
+_XENGUEST_IMAGE_LOCAL_FROM_FILESPATH = "1"
+
 IMAGE_TYPES += "xenguest"
 # nooelint: oelint.vars.specific - "xenguest" is the image type this class defines (image.bbclass reads IMAGE_TYPEDEP:<type>)
 IMAGE_TYPEDEP:xenguest = "${@xenguest_image_rootfs_typedep(d)}"
@@ -104,3 +107,4 @@ xenguest_image_types_add_prefunc[doc] = "Adds the specification writer to do_ima
 
 do_image_xenguest[depends] += "xenguest-mkimage-native:do_populate_sysroot ${@xenguest_image_types_kernel_depends(d)}"
 do_image_xenguest[vardeps] += "${_XENGUEST_IMAGE_KNOBS} INITRAMFS_IMAGE"
+do_image_xenguest[file-checksums] += "${@xenguest_image_file_checksums(d)}"

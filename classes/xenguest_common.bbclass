@@ -79,6 +79,9 @@ _XENGUEST_IMAGE_KNOBS = "\
 
 # Where files from SRC_URI are unpacked (UNPACKDIR on newer releases).
 _XENGUEST_IMAGE_SRCDIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+# "1": local files of the knobs are looked up through FILESPATH instead of
+# the unpack directory (image recipes do not run do_unpack).
+_XENGUEST_IMAGE_LOCAL_FROM_FILESPATH ?= "0"
 # Directory for the generated specification.
 _XENGUEST_IMAGE_WORKDIR = "${WORKDIR}/xenguest-image"
 
@@ -130,11 +133,24 @@ def xenguest_image_size(d, var, value):
 def xenguest_image_size_is_zero(value):
     return value.rstrip('MG').lstrip('0') == ''
 
+def xenguest_image_local_path(d, value):
+    """Where a relative local file name (from SRC_URI) is found."""
+    import os
+    if os.path.isabs(value):
+        return value
+    if d.getVar('_XENGUEST_IMAGE_LOCAL_FROM_FILESPATH') == '1':
+        found = bb.utils.which(d.getVar('FILESPATH') or '', value)
+        if found:
+            return found
+    return os.path.join(d.getVar('_XENGUEST_IMAGE_SRCDIR'), value)
+
 def xenguest_image_path(d, var, value, basedir_var):
     """Absolute path of a file named by knob var (relative names live in basedir_var)."""
     import os
-    base = d.getVar(basedir_var)
-    path = value if os.path.isabs(value) else os.path.join(base, value)
+    if basedir_var == '_XENGUEST_IMAGE_SRCDIR':
+        path = xenguest_image_local_path(d, value)
+    else:
+        path = value if os.path.isabs(value) else os.path.join(d.getVar(basedir_var), value)
     if not os.path.isfile(path):
         xenguest_image_fail(d, var, value, "names no file (looked for %s)" % path,
                             "check that the recipe providing it ran (DEPLOY_DIR_IMAGE) or that it is in SRC_URI (unpack directory)")
@@ -280,39 +296,61 @@ def xenguest_image_argv(d, spec, output):
 def xenguest_image_file_checksums(d):
     """[file-checksums] entries: the TOML of XENGUEST_IMAGE_CONFIG and the
     local inputs it names (relative paths), found through FILESPATH at parse
-    time. Inputs under a ${NAME} define are outputs of other tasks and are
-    covered by the task dependencies instead."""
+    time; or, for a guest described by variables, the local files its knobs
+    name outside the unpack directory (absolute paths, or FILESPATH lookups
+    for images). Inputs from DEPLOY_DIR_IMAGE (or under a ${NAME} define)
+    are outputs of other tasks, covered by the task dependencies instead."""
     import os
+    entries = []
     config = (d.getVar('XENGUEST_IMAGE_CONFIG') or '').strip()
-    if not config:
-        return ''
-    spec = bb.utils.which(d.getVar('FILESPATH') or '', config)
-    if not spec:
-        return ''
-    entries = [spec]
-    try:
-        import tomllib
-        with open(spec, 'rb') as f:
-            doc = tomllib.load(f)
-    except Exception:
-        doc = {}
-    refs = []
-    guest = doc.get('guest', {}) if isinstance(doc, dict) else {}
-    refs += [guest.get(k) for k in ('kernel', 'device_tree', 'ramdisk')]
-    xen = doc.get('xen', {}) if isinstance(doc, dict) else {}
-    refs += list(xen.get('config', []) or []) + list((xen.get('files', {}) or {}).values())
-    init = doc.get('init', {}) if isinstance(doc, dict) else {}
-    for key in ('pre', 'scripts', 'post'):
-        refs += list(init.get(key, []) or [])
-    disk = doc.get('disk', {}) if isinstance(doc, dict) else {}
-    refs += list((disk.get('files', {}) or {}).values())
-    base = os.path.dirname(spec)
-    for ref in refs:
-        if isinstance(ref, str) and ref and '${' not in ref and not os.path.isabs(ref):
-            path = os.path.normpath(os.path.join(base, ref))
-            if os.path.isfile(path) and path not in entries:
+    if config:
+        spec = bb.utils.which(d.getVar('FILESPATH') or '', config)
+        if not spec:
+            return ''
+        entries.append(spec)
+        try:
+            import tomllib
+            with open(spec, 'rb') as f:
+                doc = tomllib.load(f)
+        except Exception:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        refs = []
+        guest = doc.get('guest', {})
+        refs += [guest.get(k) for k in ('kernel', 'device_tree', 'ramdisk')]
+        xen = doc.get('xen', {})
+        refs += list(xen.get('config', []) or []) + list((xen.get('files', {}) or {}).values())
+        init = doc.get('init', {})
+        for key in ('pre', 'scripts', 'post'):
+            refs += list(init.get(key, []) or [])
+        refs += list((doc.get('disk', {}).get('files', {}) or {}).values())
+        base = os.path.dirname(spec)
+        for ref in refs:
+            if isinstance(ref, str) and ref and '${' not in ref and not os.path.isabs(ref):
+                path = os.path.normpath(os.path.join(base, ref))
+                if os.path.isfile(path):
+                    entries.append(path)
+    else:
+        tmpdir = d.getVar('TMPDIR') or '/nonexistent'
+        names = []
+        for var in ('XENGUEST_EXTRA_XENCONFIG', 'XENGUEST_EXTRA_INIT_PRE', 'XENGUEST_EXTRA_INIT', 'XENGUEST_EXTRA_INIT_POST'):
+            names += (d.getVar(var) or '').split()
+        for var in ('XENGUEST_EXTRA_FILES', 'XENGUEST_EXTRA_DISK_FILES'):
+            for item in (d.getVar(var) or '').split():
+                src, sep, _ = item.rpartition(':')
+                names.append(src if sep else item)
+        for name in names:
+            if not os.path.isabs(name) and d.getVar('_XENGUEST_IMAGE_LOCAL_FROM_FILESPATH') != '1':
+                continue  # from SRC_URI: do_fetch checksums it
+            path = xenguest_image_local_path(d, name)
+            if os.path.isabs(path) and not path.startswith(tmpdir + '/') and os.path.isfile(path):
                 entries.append(path)
-    return ' '.join('%s:True' % p for p in entries)
+    seen = []
+    for path in entries:
+        if path not in seen:
+            seen.append(path)
+    return ' '.join('%s:True' % p for p in seen)
 
 def xenguest_image_run(d, argv):
     """Run the tool; a failure stops the task with the tool's message."""

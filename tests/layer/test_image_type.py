@@ -57,6 +57,8 @@ def test_image_type(bitbake, tool):
 
     members = h.image_members(image)
     assert "./files/kernel" in members and "./disk/rootfs.tar.gz" in members
+    # A local file of a knob, found through FILESPATH (images do not unpack).
+    assert members["./init.post/hello.sh"].mode & 0o111
     assert all(m.mtime == ROOTFS_EPOCH for m in members.values())
     assert "memory = 1024" in h.tool_run(tool, "dump-xenconfig", image)
     disk = h.tool_run(tool, "dump-diskconfig", image)

@@ -90,6 +90,16 @@ XENGUEST_EXTRA_INIT_PRE XENGUEST_EXTRA_INIT XENGUEST_EXTRA_INIT_POST XENGUEST_EX
 XENGUEST_EXTRA_DISK_FILES XENGUEST_IMAGE_CONFIG""".split()
 
 
+def test_file_checksums_of_variable_guests(parsed, tmp_path):
+    script = tmp_path / "outside.sh"
+    script.write_text("#!/bin/sh\n")
+    d = parsed.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    assert d.getVarFlag("do_deploy", "file-checksums").split() == []
+    d.setVar("XENGUEST_EXTRA_INIT", "setup.sh " + str(script))
+    # SRC_URI files are checksummed by do_fetch; a file outside it here.
+    assert d.getVarFlag("do_deploy", "file-checksums").split() == [str(script) + ":True"]
+
+
 def test_vardeps_contain_every_knob(parsed):
     d = parsed.parse(h.fixture_recipe("xenguest-test-vars.bb"))
     taskdeps, _ = h.task_signatures(d)
@@ -132,6 +142,8 @@ def test_image_type_parse(parsed):
     assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_write_spec"]
     taskdeps, _ = h.task_signatures(d)
     assert [k for k in KNOBS if k not in taskdeps["do_image_xenguest"]] == []
+    checksums = d.getVarFlag("do_image_xenguest", "file-checksums").split()
+    assert checksums == [h.fixture_recipe("xenguest-test-image/hello.sh") + ":True"]
 
 
 def test_image_that_is_the_initramfs_does_not_depend_on_the_kernel(parsed):
