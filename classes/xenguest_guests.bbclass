@@ -20,7 +20,7 @@
 #     # a fetched file: add it to SRC_URI and name it (relative: unpack directory)
 #     SRC_URI += "https://example.com/fw.xenguest;name=fw"
 #     XENGUEST_GUEST_FILE[fw] = "fw.xenguest"
-#     # several numbered copies of one guest: fw-1.xenguest .. fw-3.xenguest
+#     # several copies of one guest: fw.xenguest, fw2.xenguest, fw3.xenguest
 #     XENGUEST_GUEST_COPIES[fw] = "3"
 #
 # Each guest takes its file from exactly one of: XENGUEST_GUEST_FILE[NAME]
@@ -35,7 +35,7 @@
 
 inherit image-artifact-names
 
-# Guests to install (space-separated names; each becomes ${datadir}/guests/NAME.xenguest)
+# Guests to install (space-separated names; each becomes ${XENGUEST_GUESTS_DIR}/NAME.xenguest)
 XENGUEST_GUESTS ??= ""
 # Directory of installed guests on the host (a path)
 XENGUEST_GUESTS_DIR ??= "${datadir}/guests"
@@ -110,11 +110,13 @@ python do_install() {
                     h.update(block)
             if h.hexdigest() != expected:
                 bb.fatal("guest '%s': %s does not match its checksum %s - rebuild the guest" % (name, path, sidecar))
-        targets = [name] if copies == 1 else ['%s-%d' % (name, i) for i in range(1, copies + 1)]
-        for target in targets:
-            out = os.path.join(dest, target + '.xenguest')
-            shutil.copyfile(path, out)
-            os.chmod(out, 0o644)
+        out = os.path.join(dest, name + '.xenguest')
+        shutil.copyfile(path, out)
+        os.chmod(out, 0o644)
+        # Further copies are links named NAME2 .. NAMEn, as the old layer's
+        # guestcount made them: the guest manager starts one guest per name.
+        for i in range(2, copies + 1):
+            os.symlink(name + '.xenguest', os.path.join(dest, '%s%d.xenguest' % (name, i)))
 }
 
 # The per-guest settings are varflags, which task signatures do not see:

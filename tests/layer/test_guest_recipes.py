@@ -215,12 +215,13 @@ def test_guests_are_installed_for_the_host(bitbake, tool, tmp_path):
     base.setVar("XENGUEST_GUESTS", "tiny web fw")
     base.setVarFlag("XENGUEST_GUEST_RECIPE", "tiny", "xenguest-example-initramfs")
     base.setVarFlag("XENGUEST_GUEST_RECIPE", "web", "xenguest-example-initramfs")
-    base.setVarFlag("XENGUEST_GUEST_COPIES", "web", "2")
+    base.setVarFlag("XENGUEST_GUEST_COPIES", "web", "3")
     base.setVarFlag("XENGUEST_GUEST_FILE", "fw", str(fetched))
     d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests_1.0.bb"), base)[""]
     bitbake.run(d, "do_install")
     installed = os.path.join(d.getVar("D"), "usr", "share", "guests")
-    assert sorted(os.listdir(installed)) == ["fw.xenguest", "tiny.xenguest", "web-1.xenguest", "web-2.xenguest"]
+    assert sorted(os.listdir(installed)) == ["fw.xenguest", "tiny.xenguest", "web.xenguest", "web2.xenguest", "web3.xenguest"]
+    assert os.readlink(os.path.join(installed, "web3.xenguest")) == "web.xenguest"
     for name in os.listdir(installed):
         h.tool_run(tool, "check", os.path.join(installed, name))
 
