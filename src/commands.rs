@@ -308,23 +308,32 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    let mut problems = manifest_problems(&opened)?;
     let sidecar = sidecar_path(path);
-    let mut sidecar_checked = false;
-    match fs::read_to_string(&sidecar) {
-        Ok(text) => {
-            sidecar_checked = true;
-            let expected = text.split_whitespace().next().unwrap_or("");
-            let actual = sha256_file(path)?;
-            if expected != actual {
-                problems.push(format!(
-                    "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
-                    sidecar.display()
-                ));
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+    let expected = match fs::read_to_string(&sidecar) {
+        Ok(text) => Some(text.split_whitespace().next().unwrap_or("").to_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
+    };
+    // The whole-file hash (sidecar) and the member hashes (manifest) are
+    // independent passes: run them on two threads.
+    let (members, whole) = std::thread::scope(|scope| {
+        let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
+        let members = manifest_problems(&opened);
+        let whole = whole.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
+        });
+        (members, whole)
+    });
+    let mut problems = members?;
+    let sidecar_checked = expected.is_some();
+    if let (Some(expected), Some(actual)) = (expected, whole.transpose()?) {
+        if expected != actual {
+            problems.push(format!(
+                "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
+                sidecar.display()
+            ));
+        }
     }
     if g.json {
         println!(

@@ -9,6 +9,7 @@
 //! Safety: every file is written to a temporary file in the destination's
 //! directory, fsynced and renamed over the destination only when complete.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -19,9 +20,11 @@ use std::thread;
 use sha2::{Digest, Sha256};
 
 use super::tar::{pad_len, write_header, BLOCK_LEN, ZEROS};
-use super::{member_name, Blob, Image, Member, MANIFEST, MODE_FILE};
+use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE};
 use crate::error::{Error, IoContext, Result};
+use crate::progress::Bar;
 use crate::progress::Progress;
+use std::os::unix::fs::FileExt;
 
 /// Member time used when neither `--source-date-epoch` nor
 /// `SOURCE_DATE_EPOCH` is given: 2000-01-01T00:00:00Z. Not 0, because some
@@ -73,8 +76,8 @@ pub fn sidecar_path(image: &Path) -> PathBuf {
 
 /// Writes `image` as a tar file at `dest` (atomically) and its sidecar.
 pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Written> {
-    let total: u64 = image
-        .members()
+    let members = image.members();
+    let total: u64 = members
         .iter()
         .map(|m| match m {
             Member::File { blob, .. } => blob.len(),
@@ -82,29 +85,11 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
         })
         .sum();
     let progress = opts.progress.bar(total, &format!("writing {}", dest.display()));
-    let (sha256, bytes) = atomic_write(dest, |file| {
-        let hashing = HashingFile::new(file);
-        let (hashing, bytes) = match opts.compression {
-            Compression::None => {
-                let mut tar = TarStream::new(hashing, opts.mtime, &progress);
-                write_members(image, &mut tar)?;
-                tar.finish().with_path("cannot write", dest)?
-            }
-            Compression::Gzip => {
-                let gz = flate2::GzBuilder::new().write(hashing, flate2::Compression::default());
-                let mut tar = TarStream::new(gz, opts.mtime, &progress);
-                write_members(image, &mut tar)?;
-                let (gz, _) = tar.finish().with_path("cannot write", dest)?;
-                let hashing = gz.finish().with_path("cannot write", dest)?;
-                let bytes = hashing.written;
-                (hashing, bytes)
-            }
-        };
-        let (file, digest) = hashing.finish().with_path("cannot write", dest)?;
-        Ok((file, (digest, bytes)))
+    let sha256 = atomic_write(dest, |file| match opts.compression {
+        Compression::None => write_plain(&members, &known_digests(image), file, opts.mtime, &progress, dest),
+        Compression::Gzip => write_gzip(&members, file, opts.mtime, &progress, dest),
     })?;
     progress.finish();
-    let _ = bytes;
     let bytes = fs::metadata(dest).with_path("cannot read", dest)?.len();
     let name = dest
         .file_name()
@@ -121,24 +106,299 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
     })
 }
 
-fn write_members<W: Write>(image: &Image, tar: &mut TarStream<'_, W>) -> Result<()> {
+/// The gzip path: member data is read, hashed and compressed in this
+/// thread; the compressed stream is hashed on a second one.
+fn write_gzip(members: &[Member], file: File, mtime: u64, progress: &Bar, dest: &Path) -> Result<(File, String)> {
+    let hashing = HashingFile::new(file);
+    let gz = flate2::GzBuilder::new().write(hashing, flate2::Compression::default());
+    let mut tar = TarStream::new(gz, mtime, progress);
     let mut manifest = String::new();
-    for member in image.members() {
+    for member in members {
         match member {
-            Member::Dir(path) => tar
-                .dir(&member_name(&path, true))
-                .map_err(|e| Error::io("cannot write", "archive", e))?,
+            Member::Dir(path) => tar.dir(&member_name(path, true)).with_path("cannot write", dest)?,
             Member::File { path, mode, blob } => {
-                let name = member_name(&path, false);
-                let digest = tar.file(&name, mode, &blob).map_err(|e| blob_error(&blob, &path, e))?;
+                let name = member_name(path, false);
+                let digest = tar.file(&name, *mode, blob).map_err(|e| blob_error(blob, path, e))?;
                 let _ = writeln!(manifest, "{digest}  {name}");
             }
         }
     }
-    let name = member_name(MANIFEST, false);
-    tar.file(&name, MODE_FILE, &Blob::bytes(manifest))
-        .map_err(|e| Error::io("cannot write", "archive", e))?;
-    Ok(())
+    tar.file(&member_name(MANIFEST, false), MODE_FILE, &Blob::bytes(manifest))
+        .with_path("cannot write", dest)?;
+    let (gz, _) = tar.finish().with_path("cannot write", dest)?;
+    let hashing = gz.finish().with_path("cannot write", dest)?;
+    hashing.finish().with_path("cannot write", dest)
+}
+
+/// The plain tar path, built for speed on large members: headers are
+/// written from memory, member data is copied by the kernel
+/// (`copy_file_range`) where it can be, and two threads hash what was
+/// written by reading it back from the page cache: one the whole file (for
+/// the sidecar), one each member (for the manifest). Hashing what was
+/// written, rather than the input, means a file changing under us can
+/// never produce checksums that disagree with the image.
+fn write_plain(
+    members: &[Member],
+    known: &BTreeMap<String, String>,
+    file: File,
+    mtime: u64,
+    progress: &Bar,
+    dest: &Path,
+) -> Result<(File, String)> {
+    let for_whole = file.try_clone().with_path("cannot write", dest)?;
+    let for_members = file.try_clone().with_path("cannot write", dest)?;
+    thread::scope(|scope| {
+        let (upto_tx, upto_rx) = mpsc::channel::<u64>();
+        let whole = scope.spawn(move || hash_growing_prefix(&for_whole, &upto_rx));
+        let (range_tx, range_rx) = mpsc::channel::<(u64, u64)>();
+        let (digest_tx, digest_rx) = mpsc::channel::<io::Result<String>>();
+        let member_hasher = scope.spawn(move || {
+            let mut buf = vec![0u8; CHUNK];
+            for (offset, len) in range_rx {
+                if digest_tx.send(hash_range(&for_members, offset, len, &mut buf)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut out = Output::new(file, upto_tx);
+        // Each member's digest: known already, or pending on the hasher.
+        let mut names: Vec<(String, Option<String>)> = Vec::new();
+        let result = (|| -> Result<()> {
+            let werr = |e| Error::io("cannot write", dest, e);
+            for member in members {
+                match member {
+                    Member::Dir(path) => {
+                        write_header(&mut out, &member_name(path, true), true, MODE_EXEC, 0, mtime).map_err(werr)?;
+                    }
+                    Member::File { path, mode, blob } => {
+                        let name = member_name(path, false);
+                        write_header(&mut out, &name, false, *mode, blob.len(), mtime).map_err(werr)?;
+                        let start = out.pos + out.buf.len() as u64;
+                        out.blob(blob, progress).map_err(|e| blob_error(blob, path, e))?;
+                        out.write_all(&ZEROS[..pad_len(blob.len())]).map_err(werr)?;
+                        out.flush().map_err(werr)?;
+                        match known.get(path).filter(|_| matches!(blob, Blob::Archive { .. })) {
+                            Some(digest) => names.push((name, Some(digest.clone()))),
+                            None => {
+                                let _ = range_tx.send((start, blob.len()));
+                                names.push((name, None));
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        drop(range_tx);
+        let mut manifest = String::new();
+        let mut hashed = digest_rx.iter();
+        for (name, known) in &names {
+            let digest = match known {
+                Some(d) => d.clone(),
+                None => match hashed.next() {
+                    Some(d) => d.with_path("cannot read back", dest)?,
+                    // The hasher stops early only when writing failed.
+                    None => break,
+                },
+            };
+            let _ = writeln!(manifest, "{digest}  {name}");
+        }
+        member_hasher
+            .join()
+            .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
+        result?;
+        let werr = |e| Error::io("cannot write", dest, e);
+        let manifest = manifest.into_bytes();
+        write_header(
+            &mut out,
+            &member_name(MANIFEST, false),
+            false,
+            MODE_FILE,
+            manifest.len() as u64,
+            mtime,
+        )
+        .map_err(werr)?;
+        out.write_all(&manifest).map_err(werr)?;
+        out.write_all(&ZEROS[..pad_len(manifest.len() as u64)]).map_err(werr)?;
+        out.write_all(&ZEROS[..2 * BLOCK_LEN]).map_err(werr)?;
+        out.flush().map_err(werr)?;
+        let (file, upto_tx) = out.into_parts();
+        drop(upto_tx);
+        let digest = whole
+            .join()
+            .map_err(|_| Error::Refused("the hashing thread failed".into()))?
+            .with_path("cannot read back", dest)?;
+        Ok((file, digest))
+    })
+}
+
+/// Digests of the members of the archive an image was read from, from its
+/// embedded manifest. A member copied byte for byte out of that archive
+/// keeps its recorded digest instead of being hashed again: this saves a
+/// full pass over large members on `update`, and a member that was
+/// corrupted on disk keeps the digest of its original content, so `verify`
+/// still catches it instead of the update blessing the damage.
+fn known_digests(image: &Image) -> BTreeMap<String, String> {
+    let Some(text) = image.manifest.as_ref().and_then(|m| m.read_text(MANIFEST).ok()) else {
+        return BTreeMap::new();
+    };
+    text.lines()
+        .filter_map(|line| {
+            let (digest, name) = line.split_once("  ")?;
+            let valid = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+            valid.then(|| (name.strip_prefix("./").unwrap_or(name).to_owned(), digest.to_owned()))
+        })
+        .collect()
+}
+
+/// Sequential output to a file, with small writes buffered and large
+/// member data copied in the kernel. Reports each flushed position so the
+/// whole-file hasher can follow.
+struct Output {
+    file: File,
+    pos: u64,
+    buf: Vec<u8>,
+    upto: mpsc::Sender<u64>,
+    kernel_copy: bool,
+}
+
+impl Output {
+    fn new(file: File, upto: mpsc::Sender<u64>) -> Output {
+        Output {
+            file,
+            pos: 0,
+            buf: Vec::with_capacity(CHUNK),
+            upto,
+            kernel_copy: true,
+        }
+    }
+
+    fn advanced(&mut self, n: u64) {
+        self.pos += n;
+        let _ = self.upto.send(self.pos);
+    }
+
+    /// Writes a member's data.
+    fn blob(&mut self, blob: &Blob, progress: &Bar) -> io::Result<()> {
+        let opened;
+        let (src, offset, len): (&File, u64, u64) = match blob {
+            Blob::Bytes(b) => return self.write_all(b),
+            Blob::File { path, len } => {
+                opened = File::open(path)?;
+                if opened.metadata()?.len() != *len {
+                    return Err(io::Error::other(
+                        "the file changed size while the image was being written",
+                    ));
+                }
+                (&opened, 0, *len)
+            }
+            Blob::Archive { archive, offset, len } => (&archive.file, *offset, *len),
+        };
+        self.flush()?;
+        let mut off = offset;
+        let end = offset + len;
+        let mut buf = Vec::new();
+        while off < end {
+            let want = usize::try_from((end - off).min(COPY_STEP)).unwrap_or(usize::MAX);
+            let n = if self.kernel_copy {
+                let mut src_off = off;
+                match rustix::fs::copy_file_range(src, Some(&mut src_off), &self.file, None, want) {
+                    Ok(n) => n,
+                    Err(e)
+                        if matches!(
+                            e,
+                            rustix::io::Errno::XDEV
+                                | rustix::io::Errno::NOSYS
+                                | rustix::io::Errno::INVAL
+                                | rustix::io::Errno::OPNOTSUPP
+                        ) =>
+                    {
+                        self.kernel_copy = false;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            } else {
+                buf.resize(want.min(CHUNK), 0);
+                let n = src.read_at(&mut buf, off)?;
+                self.file.write_all(&buf[..n])?;
+                n
+            };
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the input ended early (it changed while being read)",
+                ));
+            }
+            off += n as u64;
+            self.advanced(n as u64);
+            progress.inc(n as u64);
+        }
+        Ok(())
+    }
+
+    fn into_parts(self) -> (File, mpsc::Sender<u64>) {
+        (self.file, self.upto)
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > CHUNK {
+            self.flush()?;
+        }
+        if data.len() > CHUNK {
+            self.file.write_all(data)?;
+            self.advanced(data.len() as u64);
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf)?;
+            let n = self.buf.len() as u64;
+            self.buf.clear();
+            self.advanced(n);
+        }
+        Ok(())
+    }
+}
+
+/// Bytes copied per `copy_file_range` call: large enough to amortise the
+/// call, small enough that the hashers follow closely (page cache reuse).
+const COPY_STEP: u64 = 8 << 20;
+
+/// Hashes `file` from offset 0 as it grows: each message is the new end of
+/// the written part; the channel closing means the file is complete.
+fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>) -> io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut done = 0u64;
+    for end in upto {
+        while done < end {
+            let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
+            file.read_exact_at(&mut buf[..want], done)?;
+            h.update(&buf[..want]);
+            done += want as u64;
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Hashes `len` bytes of `file` at `offset`.
+fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8]) -> io::Result<String> {
+    let mut h = Sha256::new();
+    let mut done = 0u64;
+    while done < len {
+        let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
+        file.read_exact_at(&mut buf[..want], offset + done)?;
+        h.update(&buf[..want]);
+        done += want as u64;
+    }
+    Ok(hex(&h.finalize()))
 }
 
 fn blob_error(blob: &Blob, member: &str, e: io::Error) -> Error {
@@ -155,11 +415,11 @@ struct TarStream<'p, W: Write> {
     mtime: u64,
     written: u64,
     buf: Vec<u8>,
-    progress: &'p crate::progress::Bar,
+    progress: &'p Bar,
 }
 
 impl<'p, W: Write> TarStream<'p, W> {
-    fn new(out: W, mtime: u64, progress: &'p crate::progress::Bar) -> Self {
+    fn new(out: W, mtime: u64, progress: &'p Bar) -> Self {
         TarStream {
             out,
             mtime,
@@ -170,7 +430,7 @@ impl<'p, W: Write> TarStream<'p, W> {
     }
 
     fn dir(&mut self, name: &str) -> io::Result<()> {
-        write_header(&mut self.out, name, true, super::MODE_EXEC, 0, self.mtime)
+        write_header(&mut self.out, name, true, MODE_EXEC, 0, self.mtime)
     }
 
     /// Writes one file member and returns the hex sha256 of its data.
