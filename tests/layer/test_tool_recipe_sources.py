@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: MIT
+"""The tool recipe's local SRC_URI entries are enough to build the crate:
+unpack them with BitBake's fetcher as do_unpack would, then let cargo check
+the unpacked tree offline against Cargo.lock (--frozen), as cargo.bbclass
+builds it."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import bb.fetch2
+
+import bbharness as h
+
+
+def test_local_sources_build(parsed, tool, tmp_path):
+    if shutil.which("cargo") is None:
+        pytest.skip("cargo is not installed")
+    d = parsed.parse(h.recipe("recipes-devtools", "xenguest-mkimage", "xenguest-mkimage_0.1.0.bb"))
+    local = [u for u in d.getVar("SRC_URI").split() if u.startswith("file://")]
+    unpackdir = tmp_path / "sources"
+    unpackdir.mkdir()
+    bb.fetch2.Fetch(local, d).unpack(str(unpackdir))
+    source = unpackdir / d.getVar("BP")
+    assert sorted(os.listdir(source)) == ["Cargo.lock", "Cargo.toml", "src"]
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(h.REPO, "target", "layer-test"))
+    result = subprocess.run(
+        ["cargo", "check", "--offline", "--frozen", "--quiet", "--bins"],
+        cwd=source, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
