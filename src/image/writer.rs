@@ -177,12 +177,11 @@ fn write_plain(
                         out.blob(blob, progress).map_err(|e| blob_error(blob, path, e))?;
                         out.write_all(&ZEROS[..pad_len(blob.len())]).map_err(werr)?;
                         out.flush().map_err(werr)?;
-                        match known.get(path).filter(|_| matches!(blob, Blob::Archive { .. })) {
-                            Some(digest) => names.push((name, Some(digest.clone()))),
-                            None => {
-                                let _ = range_tx.send((start, blob.len()));
-                                names.push((name, None));
-                            }
+                        if let Some(digest) = known.get(path).filter(|_| matches!(blob, Blob::Archive { .. })) {
+                            names.push((name, Some(digest.clone())));
+                        } else {
+                            let _ = range_tx.send((start, blob.len()));
+                            names.push((name, None));
                         }
                     }
                 }
@@ -304,15 +303,13 @@ impl Output {
                 let mut src_off = off;
                 match rustix::fs::copy_file_range(src, Some(&mut src_off), &self.file, None, want) {
                     Ok(n) => n,
-                    Err(e)
-                        if matches!(
-                            e,
-                            rustix::io::Errno::XDEV
-                                | rustix::io::Errno::NOSYS
-                                | rustix::io::Errno::INVAL
-                                | rustix::io::Errno::OPNOTSUPP
-                        ) =>
-                    {
+                    // Not supported between these files: copy through memory.
+                    Err(
+                        rustix::io::Errno::XDEV
+                        | rustix::io::Errno::NOSYS
+                        | rustix::io::Errno::INVAL
+                        | rustix::io::Errno::OPNOTSUPP,
+                    ) => {
                         self.kernel_copy = false;
                         continue;
                     }
