@@ -20,9 +20,10 @@
 #
 # IMAGE_CMD:xenguest runs `xenguest-mkimage build` once and writes
 # ${IMGDEPLOYDIR}/${IMAGE_NAME}.xenguest (and its .sha256 sidecar); image.bbclass
-# links ${IMAGE_LINK_NAME}.xenguest to it. Since OE-core 4.3 (nanbield, so in
-# scarthgap and later) IMAGE_NAME already ends in IMAGE_NAME_SUFFIX (.rootfs)
-# and outputs are named ${IMAGE_NAME}.TYPE, which is what this class uses.
+# links ${IMAGE_LINK_NAME}.xenguest (and .xenguest.sha256) to them. Since
+# OE-core 4.3 (nanbield, so in scarthgap and later) IMAGE_NAME already ends in
+# IMAGE_NAME_SUFFIX (.rootfs) and outputs are named ${IMAGE_NAME}.TYPE (before,
+# ${IMAGE_NAME}${IMAGE_NAME_SUFFIX}.TYPE), which is what this class writes.
 #
 # Kernel and INITRAMFS_IMAGE: do_image_xenguest depends on
 # virtual/kernel:do_deploy to take the kernel from DEPLOY_DIR_IMAGE. When this
@@ -93,16 +94,22 @@ python xenguest_image_types_write_spec() {
 xenguest_image_types_write_spec[doc] = "Writes the TOML guest specification that IMAGE_CMD:xenguest builds from"
 
 # image.bbclass creates do_image_xenguest in its anonymous function and sets
-# its prefuncs there (replacing any value given here), so the specification
-# writer is added once all anonymous functions have run.
+# its prefuncs and subimages there (replacing any value given here), so they
+# are completed once all anonymous functions have run: the specification
+# writer runs first, and create_symlinks also links
+# ${IMAGE_LINK_NAME}.xenguest.sha256 to the tool's sidecar.
 addhandler xenguest_image_types_add_prefunc
 xenguest_image_types_add_prefunc[eventmask] = "bb.event.RecipeTaskPreProcess"
 python xenguest_image_types_add_prefunc() {
-    if e.data.getVarFlag('do_image_xenguest', 'func') and \
-            'xenguest_image_types_write_spec' not in (e.data.getVarFlag('do_image_xenguest', 'prefuncs') or ''):
-        e.data.appendVarFlag('do_image_xenguest', 'prefuncs', ' xenguest_image_types_write_spec')
+    task = 'do_image_xenguest'
+    if not e.data.getVarFlag(task, 'func'):
+        return
+    if 'xenguest_image_types_write_spec' not in (e.data.getVarFlag(task, 'prefuncs') or '').split():
+        e.data.appendVarFlag(task, 'prefuncs', ' xenguest_image_types_write_spec')
+    subimages = (e.data.getVarFlag(task, 'subimages') or '').split()
+    if 'xenguest' in subimages and 'xenguest.sha256' not in subimages:
+        e.data.setVarFlag(task, 'subimages', ' '.join(subimages + ['xenguest.sha256']))
 }
-
 xenguest_image_types_add_prefunc[doc] = "Adds the specification writer to do_image_xenguest's prefuncs"
 
 do_image_xenguest[depends] += "xenguest-mkimage-native:do_populate_sysroot ${@xenguest_image_types_kernel_depends(d)}"

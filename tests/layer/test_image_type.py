@@ -48,6 +48,7 @@ def test_image_type(bitbake, tool):
     # image.bbclass's links, and OE-core's sha256sum conversion.
     assert os.readlink(os.path.join(imgdeploy, link + ".xenguest")) == name + ".xenguest"
     assert os.readlink(os.path.join(imgdeploy, link + ".xenguest.sha256sum")) == name + ".xenguest.sha256sum"
+    assert os.readlink(os.path.join(imgdeploy, link + ".xenguest.sha256")) == name + ".xenguest.sha256"
     with open(image, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
     with open(os.path.join(imgdeploy, name + ".xenguest.sha256sum")) as f:
