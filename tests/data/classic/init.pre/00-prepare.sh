@@ -1,0 +1,3 @@
+#!/bin/sh
+# Classic init.pre script.
+echo "preparing ${guestname}"
