@@ -47,10 +47,11 @@ FILES:${PN} += "${XENGUEST_GUESTS_DIR}"
 do_configure[noexec] = "1"
 do_compile[noexec] = "1"
 
-def xenguest_guests_sources(d):
-    """[(name, copies, path, depends, mcdepends)] from the XENGUEST_GUEST_* flags."""
+def xenguest_guests_parse(d):
+    """([(name, copies, path, depends, mcdepends)], [configuration errors])
+    from XENGUEST_GUESTS and the XENGUEST_GUEST_* flags."""
     import os
-    result = []
+    result, errors = [], []
     for name in (d.getVar('XENGUEST_GUESTS') or '').split():
         flags = {key: (d.getVarFlag(key, name) or '').strip() for key in
                  ('XENGUEST_GUEST_RECIPE', 'XENGUEST_GUEST_IMAGE', 'XENGUEST_GUEST_MULTICONFIG',
@@ -59,13 +60,17 @@ def xenguest_guests_sources(d):
                                    flags['XENGUEST_GUEST_MULTICONFIG'], flags['XENGUEST_GUEST_FILE'])
         copies = flags['XENGUEST_GUEST_COPIES'] or '1'
         if not copies.isdigit() or int(copies) < 1:
-            bb.fatal("XENGUEST_GUEST_COPIES[%s] '%s' is not a positive count - use e.g. 2" % (name, copies))
+            errors.append("XENGUEST_GUEST_COPIES[%s] '%s' is not a positive count - use e.g. 2" % (name, copies))
+            continue
         if recipe and image:
-            bb.fatal("XENGUEST_GUEST_RECIPE[%s] '%s' and XENGUEST_GUEST_IMAGE[%s] '%s' are both set - keep one" % (name, recipe, name, image))
+            errors.append("XENGUEST_GUEST_RECIPE[%s] '%s' and XENGUEST_GUEST_IMAGE[%s] '%s' are both set - keep one" % (name, recipe, name, image))
+            continue
         if mc and not image:
-            bb.fatal("XENGUEST_GUEST_MULTICONFIG[%s] '%s' needs XENGUEST_GUEST_IMAGE[%s] - set the image built in that multiconfig" % (name, mc, name))
+            errors.append("XENGUEST_GUEST_MULTICONFIG[%s] '%s' needs XENGUEST_GUEST_IMAGE[%s] - set the image built in that multiconfig" % (name, mc, name))
+            continue
         if mc and not path:
-            bb.fatal("XENGUEST_GUEST_MULTICONFIG[%s] '%s' needs XENGUEST_GUEST_FILE[%s] - set the path of the image in that multiconfig's DEPLOY_DIR_IMAGE" % (name, mc, name))
+            errors.append("XENGUEST_GUEST_MULTICONFIG[%s] '%s' needs XENGUEST_GUEST_FILE[%s] - set the path of the image in that multiconfig's DEPLOY_DIR_IMAGE" % (name, mc, name))
+            continue
         depends = mcdepends = ''
         if recipe:
             depends = '%s:do_deploy' % recipe
@@ -77,11 +82,24 @@ def xenguest_guests_sources(d):
             path = path or '%s/%s%s%s.xenguest' % (d.getVar('DEPLOY_DIR_IMAGE'), image,
                                                    d.getVar('IMAGE_MACHINE_SUFFIX') or '', d.getVar('IMAGE_NAME_SUFFIX') or '')
         elif not path:
-            bb.fatal("XENGUEST_GUESTS names '%s' but none of XENGUEST_GUEST_RECIPE[%s], XENGUEST_GUEST_IMAGE[%s], XENGUEST_GUEST_FILE[%s] is set - set one" % (name, name, name, name))
+            errors.append("XENGUEST_GUESTS names '%s' but none of XENGUEST_GUEST_RECIPE[%s], XENGUEST_GUEST_IMAGE[%s], XENGUEST_GUEST_FILE[%s] is set - set one" % (name, name, name, name))
+            continue
         if not os.path.isabs(path):
             path = os.path.join(d.getVar('UNPACKDIR') or d.getVar('WORKDIR'), path)
         result.append((name, int(copies), path, depends, mcdepends))
-    return result
+    return result, errors
+
+def xenguest_guests_sources(d):
+    return xenguest_guests_parse(d)[0]
+
+# A configuration mismatch skips the recipe (with the reason) instead of
+# failing every parse: only an image that installs it reports the error.
+# nooelint: oelint.task.noanonpython - SkipRecipe can only be raised at parse time
+python __anonymous() {
+    errors = xenguest_guests_parse(d)[1]
+    if errors:
+        raise bb.parse.SkipRecipe(errors[0])
+}
 
 def xenguest_guests_depends(d, index):
     """Task dependencies (index 3) or multiconfig dependencies (index 4) of the guests."""

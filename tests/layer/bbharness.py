@@ -97,6 +97,9 @@ class BitBake:
         d.setVar("__bbclasstype", "recipe")
         self.d = d
 
+    def close(self):
+        logging.getLogger("BitBake").removeHandler(self.log)
+
     def parse(self, path, variant=""):
         """Parse a recipe; return the datastore of one variant ("" = plain)."""
         return self.parse_all(path)[variant]

@@ -38,11 +38,15 @@ def tooldir(tool, tmp_path_factory):
 @pytest.fixture
 def bitbake(tmp_path, tooldir):
     """A fresh TOPDIR with the base configuration parsed."""
-    return bbharness.BitBake(str(tmp_path), tooldir)
+    bb_ = bbharness.BitBake(str(tmp_path), tooldir)
+    yield bb_
+    bb_.close()
 
 
 @pytest.fixture(scope="session")
 def parsed(tmp_path_factory):
     """Base configuration for tests that only parse (no tool needed)."""
     top = tmp_path_factory.mktemp("parse-only")
-    return bbharness.BitBake(str(top), str(top / "no-tools"))
+    bb_ = bbharness.BitBake(str(top), str(top / "no-tools"))
+    yield bb_
+    bb_.close()

@@ -170,3 +170,13 @@ def test_guests_class_dependencies(parsed):
     assert "xenguest-example-disk:do_deploy" in depends
     assert "core-image-minimal:do_image_complete" in depends
     assert d.getVarFlag("do_install", "mcdepends").split() == ["mc::guest:core-image-minimal:do_image_complete"]
+
+
+def test_guests_class_configuration_mismatch_skips_the_recipe(parsed):
+    base = bb.data.createCopy(parsed.d)
+    base.setVar("XENGUEST_GUESTS", "web")
+    base.setVarFlag("XENGUEST_GUEST_MULTICONFIG", "web", "guest")
+    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests_1.0.bb"), base)[""]
+    assert d.getVar("__SKIPPED") == (
+        "XENGUEST_GUEST_MULTICONFIG[web] 'guest' needs XENGUEST_GUEST_IMAGE[web] - set the image built in that multiconfig"
+    )
