@@ -277,6 +277,9 @@ impl GuestSpec {
         }
         for (k, v) in &self.params {
             let key = format!("params.{k}");
+            // Checked here: `--set-param` splits at the first `=`, so a key
+            // `A=B` would otherwise silently become `A="B=..."`.
+            validate::shell_name(&key, k).map_err(|e| l.err(e.to_string()))?;
             let v = l.text(&key, v)?;
             if v.is_empty() {
                 return Err(l.err(format!("`{key}`: the value is empty - leave the key out instead")));
@@ -298,7 +301,8 @@ impl GuestSpec {
             let dst = l.text(&key, dst)?;
             let src = l.file(&key, src)?;
             validate::member_name(&key, &dst).map_err(|e| l.err(e.to_string()))?;
-            l.op(&key, "xen-add-file", Some(&format!("{src}:{dst}")))?;
+            // Not through `SRC:DST` text: a `:` in DST would move the split.
+            l.push(&key, Op::XenAddFile { src: src.into(), dst });
         }
         for (list, option, name) in [
             (&self.init.pre, "init-pre", "init.pre"),
@@ -325,7 +329,8 @@ impl GuestSpec {
             let dst = l.text(&key, dst)?;
             let src = l.file(&key, src)?;
             validate::member_name(&key, &dst).map_err(|e| l.err(e.to_string()))?;
-            l.op(&key, "disk-add-file", Some(&format!("{src}:{dst}")))?;
+            validate::shell_value(&key, &dst).map_err(|e| l.err(e.to_string()))?;
+            l.push(&key, Op::DiskAddFile { src: src.into(), dst });
         }
         for (i, p) in d.partitions.iter().enumerate() {
             let key = format!("disk.partitions[{i}]");

@@ -19,8 +19,12 @@ impl ShellVars {
     /// Parses file text. `KEY="VALUE"` and `KEY=VALUE` (no quotes, no
     /// spaces) are variables; every other line is kept verbatim.
     pub fn parse(text: &str) -> Self {
+        // Split on LF only, keeping a CR that ends a line: `render` ends
+        // lines with LF, so with `str::lines` (which drops CR only before
+        // LF) a `KEY="V"\r` at the end of a file would be an unparsed line
+        // before an update and a variable after it.
         let lines = text
-            .lines()
+            .split_terminator('\n')
             .map(|line| match parse_assignment(line) {
                 Some((key, value)) => Line::Var { key, value },
                 None => Line::Other(line.to_owned()),
@@ -98,6 +102,8 @@ impl ShellVars {
 }
 
 fn parse_assignment(line: &str) -> Option<(String, String)> {
+    // CRLF files: the CR belongs to the line ending, not to the value.
+    let line = line.strip_suffix('\r').unwrap_or(line);
     let (key, rest) = line.split_once('=')?;
     let key_ok = key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
@@ -137,6 +143,16 @@ mod tests {
         assert_eq!(v.render(), "# head\nA=\"3\"\nB=\"plain\"\nweird line\nC=\"x y\"\n");
         v.remove("B");
         assert_eq!(v.get("B"), None);
+    }
+
+    #[test]
+    fn render_then_parse_is_stable() {
+        for text in ["A=\"x\"\r", "A=\"x\"\r\nB=1\r\n", "junk\r", "x\r\r\n", "A=\"x\"\r\r"] {
+            let once = ShellVars::parse(text);
+            let twice = ShellVars::parse(&once.render());
+            assert_eq!(once, twice, "{text:?}");
+        }
+        assert_eq!(ShellVars::parse("A=\"1\"\r\n").get("A"), Some("1"));
     }
 
     #[test]

@@ -121,7 +121,8 @@ impl XlConfig {
     /// `#`, are settings; everything else is kept verbatim.
     pub fn parse(text: &str) -> Self {
         XlConfig {
-            lines: text.lines().map(parse_line).collect(),
+            // LF only, as `render` writes: see `ShellVars::parse`.
+            lines: text.split_terminator('\n').map(parse_line).collect(),
         }
     }
 
