@@ -18,7 +18,9 @@
 #   build artifacts: a relative name is looked up in DEPLOY_DIR_IMAGE.
 # - XENGUEST_EXTRA_XENCONFIG, XENGUEST_EXTRA_INIT*, and the sources of
 #   XENGUEST_EXTRA_FILES and XENGUEST_EXTRA_DISK_FILES come from SRC_URI: a
-#   relative name is looked up in the unpack directory.
+#   relative name is looked up in the unpack directory (image recipes, which
+#   do not unpack, look it up through FILESPATH). List archives meant for
+#   disk/ as file://NAME.tar;unpack=0, or the fetcher unpacks them.
 # - An absolute path is used as it is.
 
 # Guest memory size, in MB
