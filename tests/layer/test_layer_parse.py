@@ -10,6 +10,7 @@ import bb.data
 import bb.fetch2
 import bb.parse
 import bb.utils
+import bb.data_smart
 
 import bbharness as h
 
@@ -180,3 +181,27 @@ def test_guests_class_configuration_mismatch_skips_the_recipe(parsed):
     assert d.getVar("__SKIPPED") == (
         "XENGUEST_GUEST_MULTICONFIG[web] 'guest' needs XENGUEST_GUEST_IMAGE[web] - set the image built in that multiconfig"
     )
+
+
+def test_every_variable_expands_like_bitbake_e(parsed):
+    """`bitbake -e` expands every variable and flag: none of the classes'
+    inline Python may fail at parse time (nor need a built artifact)."""
+    for path in (
+        h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk_1.0.bb"),
+        h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs_1.0.bb"),
+        h.recipe("recipes-core", "xenguest-guests", "xenguest-guests_1.0.bb"),
+        h.recipe("recipes-devtools", "xenguest-mkimage", "xenguest-mkimage_0.1.0.bb"),
+        h.fixture_recipe("xenguest-test-vars.bb"),
+        h.fixture_recipe("xenguest-test-image.bb"),
+    ):
+        d = parsed.parse(path)
+        for key in d.keys():
+            if key.startswith("__"):
+                continue
+            try:
+                d.getVar(key)
+                for flag in d.getVarFlags(key) or {}:
+                    if flag not in ("func", "python") and not flag.startswith("_"):
+                        d.getVarFlag(key, flag)
+            except bb.data_smart.ExpansionError as e:
+                raise AssertionError("%s: %s: %s" % (os.path.basename(path), key, e))
