@@ -7,6 +7,8 @@
 
 mod support;
 
+mod build;
 mod cli;
-mod faults;
+mod interop;
+mod repro;
 mod hostile;

@@ -285,6 +285,12 @@ impl Cmd {
         self
     }
 
+    /// Appends an argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Cmd {
         self.env.push((key.into(), Some(value.as_ref().to_owned())));
         self
