@@ -9,6 +9,7 @@ mod support;
 
 mod build;
 mod cli;
+mod faults;
 mod interop;
 mod repro;
 mod hostile;
