@@ -66,6 +66,11 @@ def test_toml_recipe(bitbake, tool):
     image = check_sidecar_and_links(
         tool, deploydir, "xenguest-example-disk-%s-1.0-r0.xenguest" % machine, "xenguest-example-disk-%s.xenguest" % machine
     )
+    # Only DEPLOYDIR is written: deploy.bbclass's sstate moves it to DEPLOY_DIR_IMAGE.
+    assert sorted(os.listdir(d.getVar("DEPLOY_DIR_IMAGE"))) == ["Image", "core-image-minimal-%s.rootfs.tar.gz" % machine]
+    assert sorted(os.listdir(deploydir)) == sorted(
+        "xenguest-example-disk-%s%s.xenguest%s" % (machine, v, s) for v in ("", "-1.0-r0") for s in ("", ".sha256")
+    )
     members = h.image_members(image)
     for name in ("./params.cfg", "./guest.cfg", "./disk.cfg", "./files/kernel", "./guest.d/example.cfg",
                  "./init.d/example-setup.sh", "./disk/rootfs.tar.gz"):
