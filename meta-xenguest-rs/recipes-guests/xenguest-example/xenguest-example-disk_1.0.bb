@@ -17,6 +17,9 @@ SRC_URI = "file://guest.toml \
 
 inherit xenguest_image
 
+# An example, not part of world builds: it needs core-image-minimal with IMAGE_FSTYPES holding tar.gz and a kernel deploying Image.
+EXCLUDE_FROM_WORLD = "1"
+
 XENGUEST_IMAGE_CONFIG = "guest.toml"
 
 # guest.toml reads the kernel and the root file system archive from

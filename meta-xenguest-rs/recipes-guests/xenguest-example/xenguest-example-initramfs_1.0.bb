@@ -15,6 +15,9 @@ SRC_URI = ""
 
 inherit xenguest_image
 
+# An example, not part of world builds: it needs a kernel built with INITRAMFS_IMAGE_BUNDLE = "1".
+EXCLUDE_FROM_WORLD = "1"
+
 # The kernel deploys the bundled image as KERNEL_IMAGETYPE-INITRAMFS_LINK_NAME.bin
 XENGUEST_IMAGE_KERNEL = "Image-initramfs-${MACHINE}.bin"
 XENGUEST_IMAGE_MEMORY_SIZE = "256"
