@@ -24,7 +24,15 @@ def test_local_sources_build(parsed, tool, tmp_path):
     unpackdir.mkdir()
     bb.fetch2.Fetch(local, d).unpack(str(unpackdir))
     source = unpackdir / d.getVar("BP")
-    assert sorted(os.listdir(source)) == ["Cargo.lock", "Cargo.toml", "src"]
+    assert sorted(os.listdir(source)) == ["Cargo.lock", "Cargo.toml", "LICENSE", "src"]
+    # LIC_FILES_CHKSUM (checked by OE-core's do_populate_lic) matches the file.
+    import hashlib
+
+    for entry in d.getVar("LIC_FILES_CHKSUM").split():
+        name, _, params = entry[len("file://"):].partition(";")
+        md5 = dict(p.split("=", 1) for p in params.split(";"))["md5"]
+        with open(source / name, "rb") as f:
+            assert hashlib.md5(f.read()).hexdigest() == md5, entry
     env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(h.REPO, "target", "layer-test"))
     result = subprocess.run(
         ["cargo", "check", "--offline", "--frozen", "--quiet", "--bins"],

@@ -6,10 +6,7 @@ BUGTRACKER = "https://example.invalid/xenguest-mkimage/issues"
 SECTION = "devel"
 CVE_PRODUCT = "xenguest-mkimage"
 LICENSE = "MIT"
-# The package declares license = "MIT" in Cargo.toml and ships no license
-# text of its own yet, so the checksum is taken from OE-core's copy.
-# nooelint: oelint.var.licenseremotefile - no license file in the sources yet (see above)
-LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
+LIC_FILES_CHKSUM = "file://LICENSE;md5=cadb383a005209ad01794400f88b24e3"
 
 require ${BPN}-crates.inc
 
@@ -21,6 +18,7 @@ FILESEXTRAPATHS:prepend := "${THISDIR}/../../..:"
 SRC_URI += "file://Cargo.toml;subdir=${BP} \
             file://Cargo.lock;subdir=${BP} \
             file://src;subdir=${BP} \
+            file://LICENSE;subdir=${BP} \
             "
 
 # scarthgap unpacks into WORKDIR, later releases into UNPACKDIR
