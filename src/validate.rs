@@ -65,12 +65,46 @@ pub fn shell_value<'a>(option: &str, value: &'a str) -> Result<&'a str> {
     Ok(value)
 }
 
-/// Checks a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`).
+/// Names a parameter may not have. The host manager sources `params.cfg`
+/// as root and then runs commands and init scripts from the same shell, so
+/// a parameter with one of these names would choose what runs (`PATH`,
+/// `LD_PRELOAD`, `BASH_ENV`), how commands are split (`IFS`), or where the
+/// manager works (its own `guestname`, `guestdir`, `guestcfgfile`).
+const RESERVED_NAMES: &[&str] = &[
+    "PATH",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "ENV",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "HOME",
+    "SHELL",
+    "TMPDIR",
+    "GCONV_PATH",
+    "guestname",
+    "guestdir",
+    "guestcfgfile",
+];
+
+/// Prefixes of reserved names: the dynamic linker's and bash's own.
+const RESERVED_PREFIXES: &[&str] = &["LD_", "BASH_"];
+
+/// Checks a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`) that is not one
+/// of the [`RESERVED_NAMES`].
 pub fn shell_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
     let mut bytes = name.bytes();
     let ok = matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
+    if ok && (RESERVED_NAMES.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))) {
+        Err(Error::invalid(
+            option,
+            name,
+            "reserved - the host sources params.cfg as root, so this name would change what the host runs; use another name",
+        ))
+    } else if ok {
         Ok(name)
     } else {
         Err(Error::invalid(
@@ -290,9 +324,22 @@ mod tests {
     fn names_are_checked() {
         assert!(shell_name("o", "GUEST_AUTOBOOT").is_ok());
         assert!(shell_name("o", "_x1").is_ok());
-        for bad in ["", "1A", "A-B", "A B", "A=B", "A;B"] {
+        for bad in [
+            "",
+            "1A",
+            "A-B",
+            "A B",
+            "A=B",
+            "A;B",
+            "PATH",
+            "IFS",
+            "LD_PRELOAD",
+            "BASH_ENV",
+            "guestdir",
+        ] {
             assert!(shell_name("o", bad).is_err(), "{bad:?} accepted");
         }
+        assert!(shell_name("o", "MY_PATH").is_ok());
     }
 
     #[test]

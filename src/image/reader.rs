@@ -241,6 +241,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Blob)>) -> Result<()> {
                 reason: format!("`{}` is not a UTF-8 name", rel.display()),
             })?
             .to_owned();
+        // The names a tar image may hold, so that `pack` never makes an
+        // image that `check` refuses (a file name can hold a newline).
+        checked_name(name.as_bytes()).map_err(|reason| Error::NotAnImage {
+            path: root.to_path_buf(),
+            reason,
+        })?;
         let meta = fs::symlink_metadata(&path).with_path("cannot read", &path)?;
         if meta.is_dir() {
             walk(root, &path, out)?;

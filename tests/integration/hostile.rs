@@ -197,7 +197,28 @@ fn parameter_names_are_shell_names() {
             .failure(1, &["--set-param", "not a parameter name"]);
         assert!(!s.join("g.xenguest").exists(), "{bad:?}");
     }
-    for good in ["A", "_", "_a1", "XENGUEST_NETWORK_TYPE", "a9"] {
+    // Names that would change what the root shell sourcing params.cfg
+    // runs, or the host manager's own variables.
+    for reserved in [
+        "PATH",
+        "IFS",
+        "LD_PRELOAD",
+        "LD_LIBRARY_PATH",
+        "BASH_ENV",
+        "PS4",
+        "PROMPT_COMMAND",
+        "guestdir",
+        "guestname",
+        "guestcfgfile",
+    ] {
+        s.run(&["create", "g.xenguest", &format!("--set-param={reserved}=/tmp/x")])
+            .failure(1, &["--set-param", reserved, "reserved"]);
+        s.write("g.toml", format!("[params]\n{reserved} = \"/tmp/x\"\n"));
+        s.run(&["build", "g.toml", "-o", "g.xenguest"])
+            .failure(1, &["g.toml", reserved, "reserved"]);
+        assert!(!s.join("g.xenguest").exists(), "{reserved}");
+    }
+    for good in ["A", "_", "_a1", "XENGUEST_NETWORK_TYPE", "a9", "MY_PATH", "path"] {
         s.run(&["create", "g.xenguest", &format!("--set-param={good}=1")])
             .success();
         fs::remove_file(s.join("g.xenguest")).unwrap();
@@ -443,6 +464,22 @@ fn toml_destinations_stay_inside_the_image() {
     s.run(&["extract", "g.xenguest", "out"]).success();
     assert_eq!(fs::read(s.join("out/files/a:b")).unwrap(), b"data");
     assert_eq!(listing(&s.join("out/files")), ["a:b"]);
+}
+
+/// A directory image holds whatever names the file system allows; the
+/// reader applies the tar image's rules, so `pack` never makes an image
+/// that `check` refuses.
+#[test]
+fn odd_names_in_directory_images_are_refused() {
+    let s = Scratch::new();
+    fs::create_dir(s.join("d")).unwrap();
+    s.run(&["create", "d"]).success();
+    s.write("d/files/a\nb", b"x");
+    s.run(&["check", "d"])
+        .failure(1, &["files/a\\nb", "control characters"]);
+    s.run(&["pack", "d", "p.xenguest"]).failure(1, &["files/a\\nb"]);
+    assert!(!s.join("p.xenguest").exists());
+    s.run(&["update", "d", "--set-param=A=1"]).failure(1, &["files/a\\nb"]);
 }
 
 // ---------------------------------------------------------------------------
