@@ -236,3 +236,16 @@ def test_guests_are_installed_for_the_host(bitbake, tool, tmp_path):
     with pytest.raises(h.TaskFailed):
         bitbake.run(d, "do_install")
     assert "does not match its checksum" in bitbake.log.text()
+
+
+def test_extra_cmd_and_defines_reach_the_tool(bitbake, tool):
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_EXTRA_CMD", "--compress gzip")
+    d.setVar("XENGUEST_IMAGE_DEFINES", "DEPLOY_DIR_IMAGE MACHINE PN")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"dtb"})
+    deploydir = deploy(bitbake, d)
+    text = bitbake.log.text()
+    assert "--define PN=xenguest-test-vars" in text
+    assert "--compress gzip" in text
+    with open(os.path.join(deploydir, "xenguest-test-vars-qemuarm64.xenguest"), "rb") as f:
+        assert f.read(2) == b"\x1f\x8b"  # gzip, as asked
