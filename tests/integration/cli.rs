@@ -95,6 +95,7 @@ fn every_operation_has_help() {
     for op in OPERATIONS {
         let usage = format!("xenguest-mkimage {op}");
         s.run(&[op, "--help"]).success().stdout_has(&["Usage:", &usage]);
+        s.run(&[op, "-h"]).success().stdout_has(&[&usage]);
         s.run(&["help", op]).success().stdout_has(&[&usage]);
     }
     for op in ["create", "update", "partial"] {
@@ -663,7 +664,14 @@ fn partial_builds_a_directory_piece_by_piece() {
         .success();
     assert!(s.exists("p/guest.d/net.cfg"));
     assert!(shell_vars(&s.read_text("p/params.cfg")).contains_key("A"));
-    // Not valid until every config file exists: pack refuses it.
+    // Not valid until every config file exists: check, update, dump and
+    // pack refuse it, naming what is missing.
+    s.run(&["check", "p"]).error(&["p", "guest.cfg", "disk.cfg"]);
+    s.run(&["update", "p", "--xen-memory=1"]).error(&["guest.cfg"]);
+    s.run(&["dump-paramsconfig", "p"]).error(&["disk.cfg"]);
+    let out = s.ext("tar", &["-C", "p", "-cf", "p.tar", "."]);
+    assert!(out.status.success());
+    s.run(&["check", "p.tar"]).error(&["p.tar", "guest.cfg"]);
     s.run(&["pack", "p", "p.xenguest"]).error(&["p"]);
     assert!(!s.exists("p.xenguest"));
     s.run(&["partial", "p", "--xen-reset-config", "--disk-reset-config"])

@@ -152,6 +152,47 @@ fn classic_directory_images_are_updated_in_place() {
     );
 }
 
+#[test]
+fn tars_from_other_machines_and_formats_are_normalised_on_update() {
+    let s = Scratch::new();
+    classic_image(&s);
+    for (name, format) in [
+        ("pax.xenguest", "--format=posix"),
+        ("gnu.xenguest", "--format=gnu"),
+        ("ustar.xenguest", "--format=ustar"),
+    ] {
+        let out = s.ext(
+            "tar",
+            &[
+                "-C",
+                "classic",
+                format,
+                "--owner=1234",
+                "--group=5678",
+                "--mtime=2024-02-29 12:00",
+                "-cf",
+                name,
+                ".",
+            ],
+        );
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        s.run(&["check", name]).success();
+        s.run(&["dump-paramsconfig", name])
+            .success()
+            .stdout_has(&["XENGUEST_NETWORK_TYPE=\"bridge\""]);
+        s.update(name, &["--xen-name=guest1"]);
+        let listing = s.tar_verbose(name);
+        for line in listing.lines() {
+            assert!(
+                line.contains(" root/root ") && line.contains(" 2000-01-01 "),
+                "{name}: {line}"
+            );
+        }
+        assert!(s.member_text(name, "notes/README").contains("update must keep it"));
+        assert_eq!(s.xl(name)["name"], "\"guest1\"");
+    }
+}
+
 /// Python's tarfile, as a second independent reader: every member with
 /// its type, size, mode, owner ids and names.
 fn python_listing(s: &Scratch, image: &str) -> Vec<serde_json::Value> {
