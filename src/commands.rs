@@ -105,21 +105,34 @@ fn lock(path: &Path) -> Result<Lock> {
 }
 
 pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<()> {
-    if !path.exists() {
-        return Err(Error::NotAnImage {
-            path: path.to_path_buf(),
-            reason: "no such file or directory".into(),
-        });
+    match fs::metadata(path) {
+        // Checked before `lock` opens it: opening a FIFO blocks forever.
+        Ok(m) if m.is_file() || m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::NotAnImage {
+                path: path.to_path_buf(),
+                reason: "neither a regular file nor a directory".into(),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::NotAnImage {
+                path: path.to_path_buf(),
+                reason: "no such file or directory".into(),
+            })
+        }
+        Err(e) => return Err(Error::io("cannot read", path, e)),
     }
     let _lock = lock(path)?;
     let opened = reader::open(path, false)?;
     let previous = file_list(&opened);
     let mut image = opened.image.clone();
     apply(&mut image, ops)?;
-    warn_problems(g, &image);
     match opened.form {
+        // A directory is often a partial view (extract-config leaves the
+        // disk files out): only image files are checked for completeness.
         Form::Dir => writer::write_dir(&image, path, &previous),
         Form::Tar | Form::TarGz => {
+            warn_problems(g, &image);
             let compression = if opened.form == Form::TarGz {
                 Compression::Gzip
             } else {

@@ -10,6 +10,7 @@ mod support;
 mod build;
 mod cli;
 mod faults;
+mod host;
+mod hostile;
 mod interop;
 mod repro;
-mod hostile;
