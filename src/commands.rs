@@ -15,7 +15,7 @@ use crate::image::tar::Kind;
 use crate::image::writer::{self, hex, sidecar_path, Compression, WriteOptions};
 use crate::image::{Blob, Image, Stage, MANIFEST};
 use crate::ops::{self, Op};
-use crate::progress::Progress;
+use crate::progress::{Bar, Progress};
 use crate::spec::GuestSpec;
 
 /// Options every operation sees.
@@ -204,7 +204,7 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
         // which leaves out disk/) makes it stale, so only tar images are
         // checked against theirs.
         if opened.form != Form::Dir && opened.image.manifest.is_some() {
-            problems.extend(manifest_problems(&opened)?);
+            problems.extend(manifest_problems(g, &opened)?);
         }
         Ok(problems)
     });
@@ -235,7 +235,7 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
 
 /// Checks the members of a tar image against its manifest. Reads the
 /// archive once, hashing each member's data range.
-fn manifest_problems(opened: &Opened) -> Result<Vec<String>> {
+fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     let Some(manifest) = &opened.image.manifest else {
         return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
@@ -270,10 +270,12 @@ fn manifest_problems(opened: &Opened) -> Result<Vec<String>> {
             })
             .collect(),
     };
+    let total = files.iter().map(|(_, b)| b.len()).sum();
+    let bar = Progress::from_terminal(g.quiet).bar(total, &format!("checking {}", opened.path.display()));
     let mut seen = BTreeSet::new();
     for (name, blob) in files {
         seen.insert(name.clone());
-        let actual = sha256_of(&blob, name)?;
+        let actual = sha256_of(&blob, name, &bar)?;
         match expected.get(name) {
             None => problems.push(format!("member `./{name}` is not listed in the manifest")),
             Some(d) if *d != actual => problems.push(format!(
@@ -290,7 +292,7 @@ fn manifest_problems(opened: &Opened) -> Result<Vec<String>> {
     Ok(problems)
 }
 
-fn sha256_of(blob: &Blob, what: &str) -> Result<String> {
+fn sha256_of(blob: &Blob, what: &str, bar: &Bar) -> Result<String> {
     let mut r = blob.open()?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -302,6 +304,7 @@ fn sha256_of(blob: &Blob, what: &str) -> Result<String> {
             break;
         }
         h.update(&buf[..n]);
+        bar.inc(n as u64);
     }
     Ok(hex(&h.finalize()))
 }
@@ -314,6 +317,7 @@ fn sha256_file(path: &Path) -> Result<String> {
             len,
         },
         &path.display().to_string(),
+        &Bar::hidden(),
     )
 }
 
@@ -335,7 +339,7 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
     // independent passes: run them on two threads.
     let (members, whole) = std::thread::scope(|scope| {
         let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
-        let members = manifest_problems(&opened);
+        let members = manifest_problems(g, &opened);
         let whole = whole.map(|h| {
             h.join()
                 .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
@@ -491,7 +495,7 @@ fn dump_init(g: Global, out: &mut impl Write, opened: &Opened) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn extract(path: &Path, dest: &Path, config_only: bool) -> Result<()> {
+pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) -> Result<()> {
     let meta = fs::metadata(path).map_err(|e| Error::io("cannot read", path, e))?;
     if meta.is_dir() {
         return Err(Error::Refused(format!(
@@ -509,8 +513,11 @@ pub(crate) fn extract(path: &Path, dest: &Path, config_only: bool) -> Result<()>
     // unless every member is safe.
     let opened = reader::open(path, false)?;
     let archive = opened.archive.as_ref().expect("tar images have an archive");
+    let wanted = |name: &str| !(config_only && (name == "disk" || name.starts_with("disk/")));
+    let total = opened.entries.iter().filter(|(n, _)| wanted(n)).map(|(_, e)| e.size).sum();
+    let bar = Progress::from_terminal(g.quiet).bar(total, &format!("extracting {}", path.display()));
     for (name, e) in &opened.entries {
-        if config_only && (name == "disk" || name.starts_with("disk/")) {
+        if !wanted(name) {
             continue;
         }
         match e.kind {
@@ -537,11 +544,12 @@ pub(crate) fn extract(path: &Path, dest: &Path, config_only: bool) -> Result<()>
                     offset: e.data_offset,
                     len: e.size,
                 };
-                writer::write_file_member(&target, mode, &blob, name)?;
+                writer::write_file_member_with(&target, mode, &blob, name, &bar)?;
             }
             Kind::Other(_) => unreachable!("refused when the image was opened"),
         }
     }
+    bar.finish();
     Ok(())
 }
 
@@ -726,7 +734,7 @@ fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
         for m in opened.image.members() {
             if let crate::image::Member::File { path, .. } = m {
                 if let Some(blob) = raw_member(opened, &path) {
-                    let digest = sha256_of(&blob, &path)?;
+                    let digest = sha256_of(&blob, &path, &Bar::hidden())?;
                     out.insert(
                         path,
                         MemberInfo {
@@ -747,7 +755,7 @@ fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
                 len: e.size,
             };
             let digest = if e.kind == Kind::File {
-                sha256_of(&blob, name)?
+                sha256_of(&blob, name, &Bar::hidden())?
             } else {
                 String::from("dir")
             };

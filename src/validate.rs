@@ -164,6 +164,7 @@ pub fn member_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
         match part {
             ".." => return refuse("`..` would leave the image"),
             "." | "" => return refuse("empty or `.` path components are not allowed"),
+            p if p.len() > 255 => return refuse("a path component is longer than 255 bytes"),
             _ => {}
         }
     }

@@ -206,10 +206,26 @@ pub fn checked_name(raw: &[u8]) -> std::result::Result<Option<String>, String> {
             ".." => return Err(format!("member `{shown}` contains `..`")),
             "." if parts.is_empty() => {}
             "" | "." => return Err(format!("member name `{shown}` has an empty or `.` component")),
+            // Longer names cannot be extracted on Linux: refuse them here,
+            // before `extract` writes anything.
+            p if p.len() > 255 => {
+                return Err(format!(
+                    "member name `{}…` has a component longer than 255 bytes",
+                    short(&shown)
+                ))
+            }
             p => parts.push(p),
         }
     }
+    if name.len() > 4096 {
+        return Err(format!("member name `{}…` is longer than 4096 bytes", short(&shown)));
+    }
     Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+/// The start of a long name, for messages.
+fn short(name: &str) -> String {
+    name.chars().take(100).collect()
 }
 
 fn open_dir(root: &Path) -> Result<Opened> {

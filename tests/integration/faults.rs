@@ -189,6 +189,33 @@ fn empty_and_non_image_files_are_refused() {
     s.write("bin.xenguest", &binary);
     s.run(&["check", "bin.xenguest"])
         .failure(1, &["guest.cfg", "not UTF-8"]);
+    // A FIFO: opening it to take the lock would wait for a writer forever.
+    std::process::Command::new("mkfifo")
+        .arg(s.join("fifo"))
+        .status()
+        .unwrap();
+    for cmd in [
+        &["update", "fifo", "--set-param=A=1"][..],
+        &["check", "fifo"],
+        &["extract", "fifo", "."],
+    ] {
+        let mut child = spawn(&s, cmd);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{cmd:?} hangs on a FIFO");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(
+            err.contains("fifo") && err.contains("neither a regular file nor a directory"),
+            "{cmd:?}: {err}"
+        );
+    }
     for special in ["/dev/null", "/dev/zero"] {
         s.run(&["check", special])
             .failure(1, &[special, "neither a regular file nor a directory"]);
