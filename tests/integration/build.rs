@@ -281,6 +281,15 @@ fn verify_catches_a_flipped_byte_and_a_bad_sidecar() {
     s.write("g.xenguest", &good);
     s.write("g.xenguest.sha256", format!("{}  g.xenguest\n", "0".repeat(64)));
     s.run(&["verify", "g.xenguest"]).error(&["g.xenguest.sha256"]);
+    // A tar without our manifest (a classic image) cannot be verified.
+    s.mkdir("plain");
+    s.run(&["create", "plain"]).success();
+    assert!(s
+        .ext("tar", &["-C", "plain", "-cf", "plain.xenguest", "."])
+        .status
+        .success());
+    s.run(&["check", "plain.xenguest"]).success();
+    s.run(&["verify", "plain.xenguest"]).error(&["manifest"]);
     // A directory has nothing to verify against.
     s.mkdir("d");
     s.run(&["create", "d"]).success();
@@ -472,6 +481,11 @@ fn export_then_build_gives_an_identical_image() {
         ],
     );
     assert_export_round_trips(&s, "from-cli.xenguest");
+    // export never writes into a directory that holds something.
+    s.write("busy/keep.txt", b"mine");
+    s.run(&["export", "from-cli.xenguest", "busy"])
+        .error(&["busy", "not empty"]);
+    assert_eq!(s.ls("busy"), vec!["keep.txt"]);
     // The default image too.
     s.create("default.xenguest", &[]);
     assert_export_round_trips(&s, "default.xenguest");
@@ -533,4 +547,30 @@ fn examples_build_and_check() {
     );
     assert_eq!(s.vars("minimal.xenguest", "disk.cfg")["DISK_SIZE"], "0");
     assert!(!s.tar_names("minimal.xenguest").iter().any(|n| n.starts_with("./disk/")));
+}
+
+/// The demo image's layout as GNU tar lists it: names, order, types,
+/// modes, owners, sizes and times. A reviewed file, not a checksum: when
+/// the layout changes on purpose, run with `XENGUEST_BLESS=1` and review
+/// the diff of `tests/data/demo.listing`.
+#[test]
+fn golden_listing_of_the_demo_image() {
+    let s = Scratch::new();
+    s.cmd(&["build", "examples/demo/guest.toml", "-o"])
+        .dir(repo())
+        .arg(s.join("demo.xenguest"))
+        .run()
+        .success();
+    let out = s.ext("tar", &["--utc", "--numeric-owner", "-tvf", "demo.xenguest"]);
+    assert!(out.status.success());
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let golden = crate::support::data("demo.listing");
+    if std::env::var_os("XENGUEST_BLESS").is_some() {
+        fs::write(&golden, &listing).unwrap();
+    }
+    let expected = fs::read_to_string(&golden).expect("tests/data/demo.listing (XENGUEST_BLESS=1 writes it)");
+    assert_eq!(
+        listing, expected,
+        "layout changed; if on purpose, rerun with XENGUEST_BLESS=1"
+    );
 }
