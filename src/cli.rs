@@ -330,8 +330,8 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
         "check" => commands::check(g, path(m, "image")).map(|()| 0),
         "verify" => commands::verify(g, path(m, "image")).map(|()| 0),
         "diff" => commands::diff(g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same && m.get_flag("exit-code"))),
-        "extract" => commands::extract(path(m, "image"), path(m, "dest"), false).map(|()| 0),
-        "extract-config" => commands::extract(path(m, "image"), path(m, "dest"), true).map(|()| 0),
+        "extract" => commands::extract(g, path(m, "image"), path(m, "dest"), false).map(|()| 0),
+        "extract-config" => commands::extract(g, path(m, "image"), path(m, "dest"), true).map(|()| 0),
         "extract-disk-file" => {
             commands::extract_disk_file(path(m, "image"), m.get_one::<String>("name").expect("required")).map(|()| 0)
         }

@@ -284,6 +284,7 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
             Some(_) => {}
         }
     }
+    bar.finish();
     for name in expected.keys() {
         if !seen.contains(name) {
             problems.push(format!("manifest lists `./{name}` but the image has no such member"));
@@ -514,7 +515,12 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
     let opened = reader::open(path, false)?;
     let archive = opened.archive.as_ref().expect("tar images have an archive");
     let wanted = |name: &str| !(config_only && (name == "disk" || name.starts_with("disk/")));
-    let total = opened.entries.iter().filter(|(n, _)| wanted(n)).map(|(_, e)| e.size).sum();
+    let total = opened
+        .entries
+        .iter()
+        .filter(|(n, _)| wanted(n))
+        .map(|(_, e)| e.size)
+        .sum();
     let bar = Progress::from_terminal(g.quiet).bar(total, &format!("extracting {}", path.display()));
     for (name, e) in &opened.entries {
         if !wanted(name) {
@@ -592,6 +598,14 @@ pub(crate) fn build(
     };
     if out.is_dir() {
         return Err(Error::Refused(format!("output `{}` is a directory", out.display())));
+    }
+    // The write renames over the output: never over a device or a FIFO
+    // (`-o /dev/null` run as root would replace the device node).
+    if fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::Refused(format!(
+            "output `{}` exists and is not a regular file",
+            out.display()
+        )));
     }
     let w = writer::write_file(&image, out, &g.write_options(mtime, compression))?;
     g.wrote(&w);

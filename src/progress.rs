@@ -57,10 +57,30 @@ impl Bar {
         }
     }
 
+    /// A reader that advances the bar by what it reads.
+    pub fn reader<R: std::io::Read>(&self, inner: R) -> BarReader<'_, R> {
+        BarReader { bar: self, inner }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
+    }
+}
+
+/// A reader that reports progress to a [`Bar`].
+#[derive(Debug)]
+pub struct BarReader<'a, R> {
+    bar: &'a Bar,
+    inner: R,
+}
+
+impl<R: std::io::Read> std::io::Read for BarReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
     }
 }

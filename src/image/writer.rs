@@ -646,8 +646,13 @@ pub fn ensure_dir(root: &Path, rel: &str) -> Result<()> {
 
 /// Writes one member file (atomically) with `mode`.
 pub fn write_file_member(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<()> {
+    write_file_member_with(dest, mode, blob, what, &Bar::hidden())
+}
+
+/// [`write_file_member`], advancing `bar` as data is copied.
+pub fn write_file_member_with(dest: &Path, mode: u32, blob: &Blob, what: &str, bar: &Bar) -> Result<()> {
     atomic_write(dest, |mut file| {
-        io::copy(&mut blob.open()?, &mut file).map_err(|e| blob_error(blob, what, e))?;
+        io::copy(&mut bar.reader(blob.open()?), &mut file).map_err(|e| blob_error(blob, what, e))?;
         Ok((file, ()))
     })?;
     fs::set_permissions(dest, std::os::unix::fs::PermissionsExt::from_mode(mode))
