@@ -229,3 +229,57 @@ fn source_date_epoch_sets_the_member_times() {
         sha256sum(&s.join("flag.xenguest"))
     );
 }
+
+#[test]
+fn create_update_and_pack_honour_source_date_epoch() {
+    let s = Scratch::new();
+    s.write("Image", b"KERNEL");
+    let dates = |img: &str| -> Vec<String> {
+        let out = s.ext("tar", &["--utc", "-tvf", img]);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split_whitespace().nth(3).unwrap().to_owned())
+            .collect()
+    };
+    s.cmd(&["create", "c.xenguest", "--xen-kernel=Image"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
+    assert!(
+        dates("c.xenguest").iter().all(|d| d == "2023-11-14"),
+        "{:?}",
+        dates("c.xenguest")
+    );
+    s.run(&[
+        "update",
+        "c.xenguest",
+        "--xen-memory=64",
+        "--source-date-epoch=1000000000",
+    ])
+    .success();
+    assert!(
+        dates("c.xenguest").iter().all(|d| d == "2001-09-09"),
+        "{:?}",
+        dates("c.xenguest")
+    );
+    s.mkdir("d");
+    s.run(&["create", "d", "--xen-kernel=Image"]).success();
+    s.run(&["pack", "d", "p1.xenguest", "--source-date-epoch=1700000000"])
+        .success();
+    s.cmd(&["pack", "d", "p2.xenguest"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
+    assert!(dates("p1.xenguest").iter().all(|d| d == "2023-11-14"));
+    assert!(s.read("p1.xenguest") == s.read("p2.xenguest"));
+    // Packing the directory and creating the file directly agree.
+    s.cmd(&["create", "direct.xenguest", "--xen-kernel=Image"])
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .run()
+        .success();
+    assert!(
+        s.read("p1.xenguest") == s.read("direct.xenguest"),
+        "pack(create DIR) != create FILE"
+    );
+}
