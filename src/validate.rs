@@ -116,14 +116,17 @@ pub fn shell_name<'a>(option: &str, name: &'a str) -> Result<&'a str> {
 }
 
 /// Checks a string that will be written inside double quotes in the xl
-/// configuration (xl has no escapes: a `"` or a newline would end it).
+/// configuration: a `"` or a newline would end it, and xl reads `\` as the
+/// start of an escape (`\n`, `\x41`, `\"`; see libxlu's
+/// `xlu__cfgl_dequote`), so a value holding one would not reach the guest
+/// as written, and a trailing one would leave the string unterminated.
 pub fn xl_string<'a>(option: &str, value: &'a str) -> Result<&'a str> {
-    if let Some(c) = value.chars().find(|c| *c == '"' || c.is_control()) {
+    if let Some(c) = value.chars().find(|c| matches!(c, '"' | '\\') || c.is_control()) {
         return Err(Error::invalid(
             option,
             value.escape_debug().to_string(),
             format!(
-                "contains {} - xl strings cannot hold `\"` or control characters",
+                "contains {} - xl strings cannot hold `\"`, `\\` (xl's escape character) or control characters",
                 describe_char(c)
             ),
         ));

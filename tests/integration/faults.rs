@@ -3,6 +3,7 @@
 //! serialised, and a SIGKILL never leaves a partial image.
 
 use std::fs;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -341,6 +342,15 @@ fn bad_toml_names_line_and_column() {
     s.run(&["build", "g.toml", "-o", "g.xenguest"])
         .failure(1, &["g.toml", "UTF-8"]);
     s.run(&["build", "missing.toml"]).failure(1, &["missing.toml"]);
+    // The output is renamed into place: never over a device or a FIFO.
+    s.write("ok.toml", "[guest]\nmemory = 512\n");
+    std::process::Command::new("mkfifo")
+        .arg(s.join("out.fifo"))
+        .status()
+        .unwrap();
+    s.run(&["build", "ok.toml", "-o", "out.fifo"])
+        .failure(1, &["out.fifo", "not a regular file"]);
+    assert!(fs::symlink_metadata(s.join("out.fifo")).unwrap().file_type().is_fifo());
     s.mkdir("dir.toml");
     s.run(&["build", "dir.toml"]).failure(1, &["dir.toml"]);
     assert!(!s.join("g.xenguest").exists());

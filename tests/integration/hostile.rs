@@ -251,7 +251,16 @@ fn disk_values_cannot_break_out() {
 fn xl_strings_cannot_hold_quotes_or_newlines() {
     let s = Scratch::new();
     for option in ["--xen-extra", "--xen-root", "--xen-name", "--xen-disk"] {
-        for bad in ["a\"b", "a\nb", "a\rb", "\"; kernel = \"/etc/shadow"] {
+        // `\` starts an escape for xl (`\n`, `\x22`): refused as well.
+        for bad in [
+            "a\"b",
+            "a\nb",
+            "a\rb",
+            "\"; kernel = \"/etc/shadow",
+            "trailing\\",
+            "a\\nb",
+            "\\x22",
+        ] {
             s.run(&["create", "g.xenguest", &format!("{option}={bad}")])
                 .failure(1, &[option, "xl"]);
             assert!(!s.join("g.xenguest").exists(), "{option}={bad:?}");
