@@ -233,6 +233,12 @@ pub fn command() -> Command {
 /// Runs the tool with `args` (including the program name) and returns the
 /// exit code: 0 success, 1 error, 2 usage error.
 pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let mut args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    // The classic tool read `OPERATION help` and `OPERATION -?` as a
+    // request for help, not as an image called `help`.
+    if args.len() >= 3 && (args[2] == "help" || args[2] == "-?") {
+        args[2] = "--help".into();
+    }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {

@@ -762,7 +762,9 @@ fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
         }
     } else {
         let archive = opened.archive.as_ref().expect("tar images have an archive");
-        for (name, e) in &opened.entries {
+        // The manifest follows from the other members: listing it as
+        // changed would only repeat them.
+        for (name, e) in opened.entries.iter().filter(|(n, _)| n != MANIFEST) {
             let blob = Blob::Archive {
                 archive: archive.clone(),
                 offset: e.data_offset,

@@ -424,10 +424,16 @@ fn format_toml_error(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim_end().to_owned();
     match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
+            let before = text.get(..span.start.min(text.len())).unwrap_or_default();
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}")
+            // toml's type errors do not name the key: show the line itself.
+            let source = text.lines().nth(line - 1).unwrap_or_default().trim();
+            if source.is_empty() || message.contains(source) {
+                format!("line {line}, column {column}: {message}")
+            } else {
+                format!("line {line}, column {column}: {message} (in `{source}`)")
+            }
         }
         None => message,
     }

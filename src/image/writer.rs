@@ -579,8 +579,12 @@ pub fn atomic_write<T>(dest: &Path, produce: impl FnOnce(File) -> Result<(File, 
         .with_path("cannot create a temporary file in", dir)?;
     let (file, tmp_path) = tmp.into_parts();
     let (file, value) = produce(file)?;
-    // Temporary files are created 0600; give the result the usual mode.
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(MODE_FILE))
+    // Temporary files are created 0600: a replaced file keeps its mode, a
+    // new one gets the usual 0644.
+    let mode = fs::metadata(dest).map_or(MODE_FILE, |m| {
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+    });
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         .with_path("cannot set the mode of", dest)?;
     file.sync_all().with_path("cannot sync", dest)?;
     drop(file);

@@ -742,3 +742,42 @@ fn dump_operations_print_their_files() {
         "No init.post scripts.",
     ]);
 }
+
+#[test]
+fn operation_help_words_print_help_like_the_classic_tool() {
+    let s = Scratch::new();
+    for word in ["help", "-?", "--help", "-h"] {
+        s.run(&["create", word])
+            .success()
+            .stdout_has(&["Usage", "--xen-kernel"]);
+    }
+    // Nothing was created under the name `help`.
+    assert!(!s.exists("help") && !s.exists("help.sha256"));
+}
+
+#[test]
+fn update_keeps_the_image_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let img = s.create("g.xenguest", &[]);
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o600)).unwrap();
+    s.update("g.xenguest", &["--xen-memory=300"]);
+    assert_eq!(s.mode("g.xenguest") & 0o777, 0o600);
+}
+
+#[test]
+fn diff_does_not_list_the_manifest() {
+    let s = Scratch::new();
+    s.create("a.xenguest", &[]);
+    s.create("b.xenguest", &["--xen-memory=300"]);
+    let run = s.run(&["diff", "a.xenguest", "b.xenguest", "--json"]);
+    run.success();
+    let v = run.json();
+    let changed: Vec<&str> = v["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(changed, ["guest.cfg"]);
+}
