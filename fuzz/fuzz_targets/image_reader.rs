@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for (name, _) in &opened.entries {
-        validate::member_name("member", name).expect("the reader let through a name the writer refuses");
+        // What the writer demands of a destination, but for `\` (harmless
+        // on Linux, and a directory image may hold it).
+        validate::member_name("member", &name.replace('\\', "_"))
+            .expect("the reader let through a name that leaves the image");
     }
     let image = &opened.image;
     let _ = ops::problems(image);
@@ -53,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     }
     for m in image.members() {
         if let Member::File { path, blob, .. } = m {
-            validate::member_name("member", &path).expect("member path");
+            validate::member_name("member", &path.replace('\\', "_")).expect("member path");
             let mut buf = Vec::new();
             if let Ok(mut r) = blob.open() {
                 let _ = r.read_to_end(&mut buf);

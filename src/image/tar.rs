@@ -143,8 +143,28 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
                                             .ok_or_else(|| bad(format!("malformed pax size at byte {pos}")))?,
                                     );
                                 }
+                                // GNU tar reads these as a sparse map, so
+                                // it would see other data than we check.
+                                k if k.starts_with(b"GNU.sparse.") => {
+                                    return Err(bad(format!("sparse pax header at byte {pos} is not supported")));
+                                }
                                 _ => {}
                             }
+                        }
+                    }
+                    b'g' => {
+                        // A global header applies to every later member in
+                        // GNU tar (which older hosts use): a global `path` or
+                        // `size` would make it see other members than we check.
+                        let records =
+                            pax_records(&data).ok_or_else(|| bad(format!("malformed pax header at byte {pos}")))?;
+                        if let Some((key, _)) = records.iter().find(|(k, _)| {
+                            matches!(*k, b"path" | b"size" | b"linkpath") || k.starts_with(b"GNU.sparse.")
+                        }) {
+                            return Err(bad(format!(
+                                "global pax header at byte {pos} sets `{}` for every member",
+                                String::from_utf8_lossy(key)
+                            )));
                         }
                     }
                     b'L' => {

@@ -539,6 +539,35 @@ fn members_escaping_the_root_are_refused() {
     assert_refused(&long, "`../../evil` contains `..`");
 }
 
+/// Extension headers GNU tar (on older hosts) reads differently from us:
+/// a global `path` renames every later member, a sparse map changes the
+/// data. Refused, so that what `check` approves is what GNU tar sees.
+#[test]
+fn headers_gnu_tar_would_read_differently_are_refused() {
+    for key in ["path", "size", "linkpath", "GNU.sparse.size"] {
+        let global = Tar::base()
+            .raw(b"././@PaxHeader", b'g', b"", &pax_record(key, b"../../evil"))
+            .file("./files/x", "x")
+            .finish();
+        assert_refused(&global, &format!("global pax header at byte 3584 sets `{key}`"));
+    }
+    let sparse = Tar::base()
+        .pax(&pax_record("GNU.sparse.map", b"0,1"))
+        .file("./files/x", "x")
+        .finish();
+    assert_refused(&sparse, "sparse pax header at byte 3584");
+    // A global header with harmless keys (comments) is fine.
+    let s = Scratch::new();
+    s.write(
+        "g.xenguest",
+        Tar::base()
+            .raw(b"././@PaxHeader", b'g', b"", &pax_record("comment", b"hello"))
+            .file("./files/x", "x")
+            .finish(),
+    );
+    s.run(&["check", "g.xenguest"]).success();
+}
+
 #[test]
 fn odd_member_names_are_refused() {
     assert_refused(&Tar::base().file("./files/a\nb", "x").finish(), "files/a\\nb");
