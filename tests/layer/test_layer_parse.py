@@ -28,6 +28,8 @@ def test_layer_conf_sets_only_layer_variables():
     assert "INHERIT" not in added
     compat = d.getVar("LAYERSERIES_COMPAT_xenguest-rs").split()
     assert "wrynose" in compat and "scarthgap" in compat
+    # OE-core master's LAYERSERIES_CORENAMES (6.1): without it BitBake refuses the layer there.
+    assert "blacksail" in compat
 
 
 def test_classes_found_through_bbpath(parsed):
