@@ -550,31 +550,35 @@ fn sigkill_during_update_keeps_the_previous_image() {
 fn sigkill_at_any_moment_leaves_old_or_new() {
     let s = Scratch::new();
     made_image(&s);
-    sparse(&s, "part.img", 64 << 20);
+    sparse(&s, "part.img", 8 << 20);
     let old = fs::read(s.join("g.xenguest")).unwrap();
     // The image the update makes, built on a copy to know its bytes.
     fs::copy(s.join("g.xenguest"), s.join("ref.xenguest")).unwrap();
+    let started = Instant::now();
     s.run(&["update", "ref.xenguest", "--disk-add-file=part.img"]).success();
+    let full = started.elapsed();
     let new_len = fs::metadata(s.join("ref.xenguest")).unwrap().len();
     let new_sum = fs::read_to_string(s.join("ref.xenguest.sha256")).unwrap();
     let new_sum = new_sum.split_whitespace().next().unwrap().to_owned();
     let mut seen = [0u32; 2];
-    for delay_ms in [0, 1, 2, 5, 10, 20, 40, 80, 160] {
+    // Kill points spread over the time a whole update takes, and beyond.
+    for percent in [0u32, 2, 5, 10, 25, 50, 75, 90, 100, 110, 150, 300] {
+        let delay = full * percent / 100;
         fs::write(s.join("g.xenguest"), &old).unwrap();
         let mut child = spawn(&s, &["update", "g.xenguest", "--disk-add-file=part.img"]);
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        std::thread::sleep(delay);
         let _ = child.kill();
         child.wait().unwrap();
         let len = fs::metadata(s.join("g.xenguest")).unwrap().len();
         if len == new_len {
             let sum = crate::support::sha256sum(&s.join("g.xenguest"));
-            assert_eq!(sum, new_sum, "after {delay_ms} ms: a new image with other bytes");
+            assert_eq!(sum, new_sum, "after {delay:?}: a new image with other bytes");
             seen[1] += 1;
         } else {
             assert_eq!(
                 fs::read(s.join("g.xenguest")).unwrap(),
                 old,
-                "after {delay_ms} ms: neither old nor new"
+                "after {delay:?}: neither old nor new"
             );
             seen[0] += 1;
         }
@@ -583,7 +587,10 @@ fn sigkill_at_any_moment_leaves_old_or_new() {
             fs::remove_file(s.join(&t)).unwrap();
         }
     }
-    eprintln!("old image kept {} times, new image complete {} times", seen[0], seen[1]);
+    eprintln!(
+        "update takes {full:?}; killed: old image kept {} times, new image complete {} times",
+        seen[0], seen[1]
+    );
 }
 
 #[test]
