@@ -93,11 +93,14 @@ python xenguest_image_types_write_spec() {
 }
 xenguest_image_types_write_spec[doc] = "Writes the TOML guest specification that IMAGE_CMD:xenguest builds from"
 
-# image.bbclass creates do_image_xenguest in its anonymous function and sets
-# its prefuncs and subimages there (replacing any value given here), so they
-# are completed once all anonymous functions have run: the specification
-# writer runs first, and create_symlinks also links
-# ${IMAGE_LINK_NAME}.xenguest.sha256 to the tool's sidecar.
+# image.bbclass creates do_image_xenguest in its anonymous function (it
+# appends set_image_size to the prefuncs and the types it builds to the
+# subimages), so both are completed once all anonymous functions have run,
+# as staging.bbclass adds extend_recipe_sysroot: the specification writer
+# runs before the command, and create_symlinks also links
+# ${IMAGE_LINK_NAME}.xenguest.sha256 to the tool's sidecar - only when the
+# task keeps ${IMAGE_NAME}.xenguest (image.bbclass deletes a type that is
+# only the input of a conversion, e.g. IMAGE_FSTYPES = "xenguest.sha256sum").
 addhandler xenguest_image_types_add_prefunc
 xenguest_image_types_add_prefunc[eventmask] = "bb.event.RecipeTaskPreProcess"
 python xenguest_image_types_add_prefunc() {

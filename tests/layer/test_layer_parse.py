@@ -141,12 +141,24 @@ def test_image_type_parse(parsed):
     depends = d.getVarFlag("do_image_xenguest", "depends").split()
     assert "xenguest-mkimage-native:do_populate_sysroot" in depends
     assert "virtual/kernel:do_deploy" in depends
-    # image.bbclass sets (not appends) the prefuncs; ours must survive.
+    # image.bbclass appends set_image_size; the spec writer comes after it.
     assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_write_spec"]
+    assert d.getVarFlag("do_image_xenguest", "subimages").split()[-2:] == ["xenguest", "xenguest.sha256"]
     taskdeps, _ = h.task_signatures(d)
     assert [k for k in KNOBS if k not in taskdeps["do_image_xenguest"]] == []
     checksums = d.getVarFlag("do_image_xenguest", "file-checksums").split()
     assert checksums == [h.fixture_recipe("xenguest-test-image/hello.sh") + ":True"]
+
+
+def test_image_type_only_as_conversion_input(parsed):
+    """IMAGE_FSTYPES = "xenguest.sha256sum": image.bbclass deletes the
+    .xenguest after the conversion, so its sidecar gets no link either."""
+    d = bb.data.createCopy(parsed.d)
+    d.setVar("IMAGE_FSTYPES:forcevariable", "xenguest.sha256sum")
+    d = bb.parse.handle(h.fixture_recipe("xenguest-test-image.bb"), d)[""]
+    assert d.getVarFlag("do_image_xenguest", "subimages").split() == ["xenguest.sha256sum"]
+    assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_write_spec"]
+    assert "\trm " in d.getVar("do_image_xenguest", False)
 
 
 def test_image_that_is_the_initramfs_does_not_depend_on_the_kernel(parsed):
