@@ -49,6 +49,13 @@ XENGUEST_IMAGE_LINK_NAME ??= "${PN}-${MACHINE}"
 # Versioned name of the deployed image, without .xenguest
 XENGUEST_IMAGE_DEPLOY_NAME ??= "${XENGUEST_IMAGE_LINK_NAME}-${PV}-${PR}"
 
+# The files of SRC_URI are unpacked straight into the unpack directory, not
+# into ${BP}/: point S there, as OE-core's recipes of local files do (else
+# insane.bbclass's do_qa_unpack warns that S does not exist). That is
+# UNPACKDIR on styhead and later and WORKDIR on scarthgap, which has no
+# UNPACKDIR and still accepts S = WORKDIR.
+S = "${_XENGUEST_IMAGE_SRCDIR}"
+
 INHIBIT_DEFAULT_DEPS = "1"
 PACKAGE_ARCH = "${MACHINE_ARCH}"
 

@@ -36,6 +36,10 @@ def fake_rootfs_tgz(path):
 def deploy(bitbake, d):
     for task in ("do_fetch", "do_unpack", "do_deploy"):
         bitbake.run(d, task)
+        if task == "do_unpack" and d.getVar("SRC_URI").split():
+            # OE-core's insane.bbclass (do_qa_unpack, a do_unpack postfunc)
+            # warns when S does not exist after unpacking.
+            assert os.path.isdir(d.getVar("S")), d.getVar("S")
     return d.getVar("DEPLOYDIR")
 
 
