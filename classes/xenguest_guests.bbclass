@@ -40,6 +40,11 @@ XENGUEST_GUESTS ??= ""
 # Directory of installed guests on the host (a path)
 XENGUEST_GUESTS_DIR ??= "${datadir}/guests"
 
+# Fetched guests are unpacked straight into the unpack directory: S points
+# there, as in OE-core's recipes of local files (else do_qa_unpack warns that
+# S does not exist). UNPACKDIR on styhead and later, WORKDIR on scarthgap.
+S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+
 INHIBIT_DEFAULT_DEPS = "1"
 PACKAGE_ARCH = "${MACHINE_ARCH}"
 FILES:${PN} += "${XENGUEST_GUESTS_DIR}"
@@ -85,7 +90,7 @@ def xenguest_guests_parse(d):
             errors.append("XENGUEST_GUESTS names '%s' but none of XENGUEST_GUEST_RECIPE[%s], XENGUEST_GUEST_IMAGE[%s], XENGUEST_GUEST_FILE[%s] is set - set one" % (name, name, name, name))
             continue
         if not os.path.isabs(path):
-            path = os.path.join(d.getVar('UNPACKDIR') or d.getVar('WORKDIR'), path)
+            path = os.path.join(d.getVar('S'), path)
         result.append((name, int(copies), path, depends, mcdepends))
     return result, errors
 

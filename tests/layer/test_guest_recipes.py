@@ -242,6 +242,30 @@ def test_guests_are_installed_for_the_host(bitbake, tool, tmp_path):
     assert "does not match its checksum" in bitbake.log.text()
 
 
+def test_guests_from_src_uri(bitbake, tool, tmp_path):
+    """A guest added to SRC_URI (a bbappend) and named relative: it is
+    unpacked where S points, so do_qa_unpack finds S and do_install the file."""
+    guest = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-initramfs_1.0.bb"))
+    machine = guest.getVar("MACHINE")
+    fake_deploy(guest, {"Image-initramfs-%s.bin" % machine: b"kernel+initramfs\n"})
+    deploydir = deploy(bitbake, guest)
+    import shutil
+
+    shutil.copyfile(os.path.join(deploydir, "xenguest-example-initramfs-%s.xenguest" % machine), tmp_path / "db.xenguest")
+    base = bb.data.createCopy(bitbake.d)
+    base.setVar("XENGUEST_GUESTS", "db")
+    base.setVarFlag("XENGUEST_GUEST_FILE", "db", "db.xenguest")
+    d = bb.parse.handle(h.recipe("recipes-core", "xenguest-guests", "xenguest-guests_1.0.bb"), base)[""]
+    d.setVar("FILESEXTRAPATHS", str(tmp_path) + ":")
+    d.setVar("SRC_URI", "file://db.xenguest")
+    for task in ("do_fetch", "do_unpack"):
+        bitbake.run(d, task)
+    assert os.path.isfile(os.path.join(d.getVar("S"), "db.xenguest"))
+    bitbake.run(d, "do_install")
+    installed = os.path.join(d.getVar("D"), "usr", "share", "guests", "db.xenguest")
+    h.tool_run(tool, "check", installed)
+
+
 def test_extra_cmd_and_defines_reach_the_tool(bitbake, tool):
     d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
     d.setVar("XENGUEST_IMAGE_EXTRA_CMD", "--compress gzip")
