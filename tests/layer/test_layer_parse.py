@@ -150,6 +150,20 @@ def test_image_type_parse(parsed):
     assert checksums == [h.fixture_recipe("xenguest-test-image/hello.sh") + ":True"]
 
 
+def test_image_type_without_its_class_names_the_missing_class(parsed, tmp_path, caplog):
+    """IMAGE_FSTYPES += "xenguest" without IMAGE_CLASSES += "image_types_xenguest":
+    image.bbclass stops the parse with its own message (the README quotes it)."""
+    import pytest
+
+    recipe = tmp_path / "image-without-class.bb"
+    recipe.write_text('LICENSE = "MIT"\ninherit image\nIMAGE_FSTYPES = "xenguest"\n')
+    with pytest.raises(bb.BBHandledException):
+        bb.parse.handle(str(recipe), bb.data.createCopy(parsed.d))
+    assert "No IMAGE_CMD defined for IMAGE_FSTYPES entry 'xenguest' - possibly invalid type name or missing support class" in caplog.text
+    with open(os.path.join(h.LAYER, "README.md")) as f:
+        assert "No IMAGE_CMD defined for IMAGE_FSTYPES entry 'xenguest'" in f.read()
+
+
 def test_image_type_only_as_conversion_input(parsed):
     """IMAGE_FSTYPES = "xenguest.sha256sum": image.bbclass deletes the
     .xenguest after the conversion, so its sidecar gets no link either."""
