@@ -521,6 +521,11 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
         .filter(|(n, _)| wanted(n))
         .map(|(_, e)| e.size)
         .sum();
+    // Then the destination: a link, or an entry of the wrong type, on the
+    // path of any member is refused before anything is written.
+    for (name, e) in opened.entries.iter().filter(|(n, _)| wanted(n)) {
+        check_extract_path(dest, name, e.kind == Kind::Dir)?;
+    }
     let bar = Progress::from_terminal(g.quiet).bar(total, &format!("extracting {}", path.display()));
     for (name, e) in &opened.entries {
         if !wanted(name) {
@@ -556,6 +561,32 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
         }
     }
     bar.finish();
+    Ok(())
+}
+
+/// Checks what already exists on the way to member `name` under `dest`:
+/// directories where directories go, a regular file (to be replaced) or
+/// nothing where the file goes, and never a symbolic link.
+fn check_extract_path(dest: &Path, name: &str, dir: bool) -> Result<()> {
+    let parts: Vec<&str> = name.split('/').collect();
+    let mut cur = dest.to_path_buf();
+    for (i, part) in parts.iter().enumerate() {
+        cur.push(part);
+        let want_dir = dir || i + 1 < parts.len();
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if want_dir && m.is_dir() => {}
+            Ok(m) if !want_dir && m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::Refused(format!(
+                    "`{}` exists and is not a {} - refusing to write through it",
+                    cur.display(),
+                    if want_dir { "directory" } else { "regular file" }
+                )))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(e) => return Err(Error::io("cannot read", &cur, e)),
+        }
+    }
     Ok(())
 }
 

@@ -715,6 +715,8 @@ fn extract_does_not_follow_links_in_the_destination() {
             fs::symlink_metadata(dest.join(link)).unwrap().file_type().is_symlink(),
             "{link}: the link was replaced"
         );
+        // Refused before anything was written.
+        assert_eq!(listing(&dest), [link], "{link}: extract wrote before refusing");
     }
     // A link to a directory inside a sub-directory of the destination.
     let dest = s.join("dest-deep");
@@ -723,6 +725,20 @@ fn extract_does_not_follow_links_in_the_destination() {
     s.run(&["extract", "g.xenguest", "dest-deep"])
         .failure(1, &["files/kernel"]);
     assert_eq!(fs::read(s.join("outside-file")).unwrap(), b"precious");
+    assert_eq!(listing(&dest), ["files"], "extract wrote before refusing");
+    // A directory where a file goes, or a file where a directory goes.
+    for (existing, dir) in [("params.cfg", true), ("init.d", false)] {
+        let dest = s.join(&format!("dest-type-{existing}"));
+        fs::create_dir(&dest).unwrap();
+        if dir {
+            fs::create_dir(dest.join(existing)).unwrap();
+        } else {
+            fs::write(dest.join(existing), b"").unwrap();
+        }
+        s.run(&["extract", "g.xenguest", &format!("dest-type-{existing}")])
+            .failure(1, &[existing, "refusing to write through it"]);
+        assert_eq!(listing(&dest), [existing], "extract wrote before refusing");
+    }
 }
 
 #[test]
