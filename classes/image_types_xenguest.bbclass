@@ -42,7 +42,9 @@ inherit xenguest_common
 XENGUEST_IMAGE_DISK_SIZE ??= "${@'0' if d.getVar('INITRAMFS_IMAGE') else '4'}"
 # One partition over the whole disk, holding this image's root file system
 XENGUEST_IMAGE_DISK_PARTITIONS ??= "1:${XENGUEST_IMAGE_DISK_SIZE}:ext4:rootfs.tar.gz"
-# Member times of the image: the root file system's reproducible time stamp
+# Member times of the image, in seconds since the Epoch: the root file
+# system's reproducible time stamp (empty: COREBASE's last commit, as
+# image.bbclass dates the root file system then; read at task time)
 XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${REPRODUCIBLE_TIMESTAMP_ROOTFS}"
 
 # Images do not run do_unpack: local files of the knobs come through FILESPATH.
@@ -64,11 +66,34 @@ def xenguest_image_types_kernel_depends(d):
 def xenguest_image_types_shell_cmd(d):
     """IMAGE_CMD:xenguest: the build command. image.bbclass expands IMAGE_CMD
     at parse time (with TMPDIR and DATETIME left as references), so this
-    only formats variables; the specification is written by the prefunc."""
+    only formats variables; the specification and the member time
+    ($_XENGUEST_IMAGE_EPOCH) come from the prefunc, at task time."""
     import shlex
     argv = xenguest_image_argv(d, d.getVar('_XENGUEST_IMAGE_WORKDIR') + '/guest.toml',
-                               d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest')
-    return ' '.join(shlex.quote(a) for a in argv)
+                               d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest', epoch='')
+    words = [shlex.quote(a) for a in argv]
+    words[argv.index('--source-date-epoch') + 1] = '"$_XENGUEST_IMAGE_EPOCH"'
+    return ' '.join(words)
+
+def xenguest_image_types_epoch(d):
+    """Member time of the image: XENGUEST_IMAGE_SOURCE_DATE_EPOCH (default
+    REPRODUCIBLE_TIMESTAMP_ROOTFS). Empty, the time image.bbclass's
+    reproducible_final_image_task gives the root file system then: the last
+    commit of COREBASE, else the modification time of conf/bitbake.conf."""
+    import os
+    import subprocess
+    value = (d.getVar('XENGUEST_IMAGE_SOURCE_DATE_EPOCH') or '').strip()
+    if not value and d.getVar('COREBASE'):
+        result = subprocess.run(['git', '-C', d.getVar('COREBASE'), 'log', '-1', '--pretty=%ct'],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        value = result.stdout.strip() if result.returncode == 0 else ''
+    if not value:
+        conf = bb.utils.which(d.getVar('BBPATH'), 'conf/bitbake.conf')
+        value = str(int(os.stat(conf).st_mtime)) if conf else ''
+    if not value.isdigit():
+        xenguest_image_fail(d, 'XENGUEST_IMAGE_SOURCE_DATE_EPOCH', value, "is not a number of seconds",
+                            "leave it to REPRODUCIBLE_TIMESTAMP_ROOTFS or set e.g. 1520598896")
+    return value
 
 # nooelint: oelint.vars.specific - "xenguest" is the image type this class defines (image.bbclass reads IMAGE_CMD:<type>)
 IMAGE_CMD:xenguest = "${@xenguest_image_types_shell_cmd(d)}"
@@ -90,6 +115,9 @@ python xenguest_image_types_write_spec() {
         disk_files['rootfs.' + typedep] = rootfs
     bb.utils.remove(d.getVar('_XENGUEST_IMAGE_WORKDIR'), recurse=True)
     xenguest_image_write_generated_spec(d, kernel=not xenguest_image_is_initramfs(d), disk_files=disk_files)
+    # Read by IMAGE_CMD:xenguest, as IMAGE_CMD:ext4 reads set_image_size's ROOTFS_SIZE.
+    d.setVar('_XENGUEST_IMAGE_EPOCH', xenguest_image_types_epoch(d))
+    d.setVarFlag('_XENGUEST_IMAGE_EPOCH', 'export', '1')
 }
 xenguest_image_types_write_spec[doc] = "Writes the TOML guest specification that IMAGE_CMD:xenguest builds from"
 

@@ -285,11 +285,12 @@ def xenguest_image_epoch(d):
                             "leave it to SOURCE_DATE_EPOCH or set e.g. 1520598896")
     return value
 
-def xenguest_image_argv(d, spec, output):
-    """Command line of the one `xenguest-mkimage build` run."""
+def xenguest_image_argv(d, spec, output, epoch=None):
+    """Command line of the one `xenguest-mkimage build` run (epoch: the
+    --source-date-epoch value; default the checked knob)."""
     import shlex
     argv = ['xenguest-mkimage', 'build', spec, '-o', output,
-            '--source-date-epoch', xenguest_image_epoch(d)]
+            '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
     for name in (d.getVar('XENGUEST_IMAGE_DEFINES') or '').split():
         argv += ['--define', '%s=%s' % (name, d.getVar(name) or '')]
     argv += shlex.split(d.getVar('XENGUEST_IMAGE_EXTRA_CMD') or '')

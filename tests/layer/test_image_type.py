@@ -76,6 +76,35 @@ def test_image_type(bitbake, tool):
         assert f.read() == first
 
 
+def test_empty_rootfs_timestamp_follows_image_bbclass(bitbake, tool):
+    """REPRODUCIBLE_TIMESTAMP_ROOTFS = "": image.bbclass then dates the root
+    file system by COREBASE's last commit; the image members get that time,
+    computed at task time (the parse does not fail on the empty value)."""
+    import subprocess
+
+    base = bb.data.createCopy(bitbake.d)
+    base.setVar("REPRODUCIBLE_TIMESTAMP_ROOTFS", "")
+    base.setVar("COREBASE", h.REPO)
+    d = bb.parse.handle(h.fixture_recipe("xenguest-test-image.bb"), base)[""]
+    assert '"$_XENGUEST_IMAGE_EPOCH"' in d.getVar("do_image_xenguest", False)
+    fake_inputs(d)
+    bitbake.run(d, "do_image_xenguest")
+    commit_time = int(subprocess.run(["git", "-C", h.REPO, "log", "-1", "--pretty=%ct"],
+                                     capture_output=True, text=True, check=True).stdout)
+    image = os.path.join(d.getVar("IMGDEPLOYDIR"), d.getVar("IMAGE_NAME") + ".xenguest")
+    assert {m.mtime for m in h.image_members(image).values()} == {commit_time}
+
+
+def test_bad_member_time_stops_the_task_not_the_parse(bitbake):
+    base = bb.data.createCopy(bitbake.d)
+    base.setVar("XENGUEST_IMAGE_SOURCE_DATE_EPOCH", "yesterday")
+    d = bb.parse.handle(h.fixture_recipe("xenguest-test-image.bb"), base)[""]
+    fake_inputs(d)
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_image_xenguest")
+    assert "XENGUEST_IMAGE_SOURCE_DATE_EPOCH 'yesterday' is not a number of seconds" in bitbake.log.text()
+
+
 def test_image_that_is_the_initramfs_has_no_kernel(bitbake, tool):
     base = bb.data.createCopy(bitbake.d)
     base.setVar("INITRAMFS_IMAGE", "xenguest-test-image")
