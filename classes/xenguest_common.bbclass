@@ -293,7 +293,11 @@ def xenguest_image_argv(d, spec, output, epoch=None):
             '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
     for name in (d.getVar('XENGUEST_IMAGE_DEFINES') or '').split():
         argv += ['--define', '%s=%s' % (name, d.getVar(name) or '')]
-    argv += shlex.split(d.getVar('XENGUEST_IMAGE_EXTRA_CMD') or '')
+    try:
+        argv += shlex.split(d.getVar('XENGUEST_IMAGE_EXTRA_CMD') or '')
+    except ValueError as e:
+        xenguest_image_fail(d, 'XENGUEST_IMAGE_EXTRA_CMD', d.getVar('XENGUEST_IMAGE_EXTRA_CMD'),
+                            "is not a list of shell words (%s)" % e, "close the quotes, e.g. --compress gzip")
     return argv
 
 def xenguest_image_file_checksums(d):

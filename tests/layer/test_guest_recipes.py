@@ -166,6 +166,7 @@ BAD = [
     ("XENGUEST_IMAGE_DISK_PARTITIONS", "1:4G", "XENGUEST_IMAGE_DISK_PARTITIONS '1:4G' is not num:size:fs:file"),
     ("XENGUEST_IMAGE_KERNEL", "zImage", "XENGUEST_IMAGE_KERNEL 'zImage' names no file"),
     ("XENGUEST_EXTRA_FILES", "missing.json:a.json", "XENGUEST_EXTRA_FILES 'missing.json' names no file"),
+    ("XENGUEST_IMAGE_EXTRA_CMD", "--compress 'gzip", "XENGUEST_IMAGE_EXTRA_CMD '--compress 'gzip' is not a list of shell words"),
 ]
 
 
