@@ -22,7 +22,7 @@ def test_crates_inc_matches_cargo_lock(parsed):
     expected = {
         "%s/%s" % (p["name"], p["version"]): p["checksum"]
         for p in lock["package"]
-        if p.get("source", "").startswith("registry+https://github.com/rust-lang/crates.io-index")
+        if "crates.io" in p.get("source", "")  # as OE-core's do_update_crates selects them
     }
     hint = "\nrun meta-xenguest-rs/scripts/update-crates-inc"
     assert sorted(crates - set(expected)) == [], "crates not in Cargo.lock" + hint
@@ -50,3 +50,17 @@ def test_script_output_layout(tmp_path):
     assert "crate://crates.io/a/1.2.3;name=a-1.2.3 \\" in text
     assert 'SRC_URI[a-1.2.3.sha256sum] = "ab12"' in text
     assert "root" not in text
+
+
+def test_script_takes_sparse_registry_crates(tmp_path):
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text(
+        'version = 3\n\n[[package]]\nname = "b"\nversion = "0.1.0"\n'
+        'source = "sparse+https://index.crates.io/"\nchecksum = "cd34"\n\n'
+        '[[package]]\nname = "c"\nversion = "0.2.0"\nsource = "git+https://example.invalid/c#abc"\n'
+    )
+    out = tmp_path / "x-crates.inc"
+    subprocess.run([sys.executable, SCRIPT, "--lock", str(lock), "--output", str(out)], check=True)
+    text = out.read_text()
+    assert "crate://crates.io/b/0.1.0;name=b-0.1.0 \\" in text
+    assert "c-0.2.0" not in text
