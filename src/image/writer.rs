@@ -85,7 +85,7 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
         })
         .sum();
     let progress = opts.progress.bar(total, &format!("writing {}", dest.display()));
-    let sha256 = atomic_write(dest, |file| match opts.compression {
+    let (sha256, _lock) = atomic_write_locked(dest, None, |file| match opts.compression {
         Compression::None => write_plain(&members, &known_digests(image), file, opts.mtime, &progress, dest),
         Compression::Gzip => write_gzip(&members, file, opts.mtime, &progress, dest),
     })?;
@@ -563,38 +563,63 @@ impl Write for HashingFile {
 /// directory and returns it; it is then fsynced and renamed over `dest`.
 /// On any error the temporary file is removed and `dest` is untouched.
 pub fn atomic_write<T>(dest: &Path, produce: impl FnOnce(File) -> Result<(File, T)>) -> Result<T> {
+    atomic_write_locked(dest, None, produce).map(|(value, _lock)| value)
+}
+
+/// [`atomic_write`] with a given mode (default: keep the mode of the file
+/// replaced, else 0644). The new file is locked (`flock`) before it
+/// appears under `dest`, and the lock is held by the returned handle: an
+/// updater that opens the new file waits until the caller is done with
+/// what belongs to it (the sidecar).
+pub fn atomic_write_locked<T>(
+    dest: &Path,
+    mode: Option<u32>,
+    produce: impl FnOnce(File) -> Result<(File, T)>,
+) -> Result<(T, File)> {
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let prefix = format!(
-        ".{}.",
-        dest.file_name()
-            .map_or_else(|| "xenguest".into(), |n| n.to_string_lossy())
-    );
     let tmp = tempfile::Builder::new()
-        .prefix(&prefix)
+        .prefix(&temp_prefix(dest))
         .suffix(".tmp")
         .tempfile_in(dir)
         .with_path("cannot create a temporary file in", dir)?;
     let (file, tmp_path) = tmp.into_parts();
     let (file, value) = produce(file)?;
     // Temporary files are created 0600: a replaced file keeps its mode, a
-    // new one gets the usual 0644.
-    let mode = fs::metadata(dest).map_or(MODE_FILE, |m| {
-        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+    // new one gets the usual 0644. Set on the handle, before the rename, so
+    // nothing swapped in at `dest` meanwhile can be affected.
+    let mode = mode.unwrap_or_else(|| {
+        fs::metadata(dest).map_or(MODE_FILE, |m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+        })
     });
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         .with_path("cannot set the mode of", dest)?;
     file.sync_all().with_path("cannot sync", dest)?;
-    drop(file);
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::io("cannot lock", dest, e.into()))?;
     tmp_path
         .persist(dest)
         .map_err(|e| Error::io("cannot rename into place", dest, e.error))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok(value)
+    Ok((value, file))
+}
+
+/// `.NAME.` for temporary files, with NAME cut so that the temporary name
+/// (prefix, 6 random characters, `.tmp`) still fits in 255 bytes.
+fn temp_prefix(dest: &Path) -> String {
+    let name = dest
+        .file_name()
+        .map_or_else(|| "xenguest".into(), |n| n.to_string_lossy().into_owned());
+    let mut cut = name.len().min(200);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(".{}.", &name[..cut])
 }
 
 /// Writes `image` into the directory `root`, which holds `previous` (the
@@ -655,10 +680,9 @@ pub fn write_file_member(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Res
 
 /// [`write_file_member`], advancing `bar` as data is copied.
 pub fn write_file_member_with(dest: &Path, mode: u32, blob: &Blob, what: &str, bar: &Bar) -> Result<()> {
-    atomic_write(dest, |mut file| {
+    atomic_write_locked(dest, Some(mode), |mut file| {
         io::copy(&mut bar.reader(blob.open()?), &mut file).map_err(|e| blob_error(blob, what, e))?;
         Ok((file, ()))
-    })?;
-    fs::set_permissions(dest, std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .with_path("cannot set the mode of", dest)
+    })
+    .map(|((), _lock)| ())
 }

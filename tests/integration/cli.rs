@@ -781,3 +781,14 @@ fn diff_does_not_list_the_manifest() {
         .collect();
     assert_eq!(changed, ["guest.cfg"]);
 }
+
+#[test]
+fn image_names_up_to_the_file_system_limit_work() {
+    let s = Scratch::new();
+    // 255 bytes with the sidecar's `.sha256`: the temporary names must not
+    // add to the user's name.
+    let name = format!("{}.xg", "n".repeat(255 - ".xg.sha256".len()));
+    s.run(&["create", &name]).success();
+    s.run(&["update", &name, "--xen-memory=300"]).success();
+    s.run(&["verify", &name]).success();
+}
