@@ -298,15 +298,29 @@ pub fn ordered_ops(m: &ArgMatches) -> Result<Vec<Op>> {
 }
 
 fn source_date_epoch(m: &ArgMatches) -> Result<u64> {
-    if let Some(v) = m.try_get_one::<u64>("source-date-epoch").ok().flatten() {
-        return Ok(*v);
+    // Larger times need base-256 header fields: GNU tar on the host then
+    // fails (`out of time_t range`) and busybox cannot read them.
+    const MAX_OCTAL_MTIME: u64 = 0o777_7777_7777;
+    let (source, value) = if let Some(v) = m.try_get_one::<u64>("source-date-epoch").ok().flatten() {
+        ("--source-date-epoch", *v)
+    } else {
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.is_empty() => (
+                "SOURCE_DATE_EPOCH",
+                v.parse()
+                    .map_err(|_| Error::invalid("SOURCE_DATE_EPOCH", v, "not a number of seconds since 1970"))?,
+            ),
+            _ => return Ok(crate::image::writer::DEFAULT_MTIME),
+        }
+    };
+    if value > MAX_OCTAL_MTIME {
+        return Err(Error::invalid(
+            source,
+            value.to_string(),
+            format!("after {MAX_OCTAL_MTIME} (year 2242), the largest time a tar header holds in octal"),
+        ));
     }
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => v
-            .parse()
-            .map_err(|_| Error::invalid("SOURCE_DATE_EPOCH", v, "not a number of seconds since 1970")),
-        _ => Ok(crate::image::writer::DEFAULT_MTIME),
-    }
+    Ok(value)
 }
 
 fn path<'a>(m: &'a ArgMatches, id: &str) -> &'a PathBuf {

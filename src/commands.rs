@@ -33,22 +33,12 @@ impl Global {
         }
     }
 
-    fn write_options(self, mtime: u64, compression: Compression) -> Result<WriteOptions> {
-        // Larger times need base-256 header fields: GNU tar on the host
-        // then fails (`out of time_t range`) and busybox cannot read them.
-        const MAX_OCTAL_MTIME: u64 = 0o777_7777_7777;
-        if mtime > MAX_OCTAL_MTIME {
-            return Err(Error::invalid(
-                "--source-date-epoch/SOURCE_DATE_EPOCH",
-                mtime.to_string(),
-                format!("after {MAX_OCTAL_MTIME} (year 2242), the largest time a tar header holds in octal"),
-            ));
-        }
-        Ok(WriteOptions {
+    fn write_options(self, mtime: u64, compression: Compression) -> WriteOptions {
+        WriteOptions {
             mtime,
             compression,
             progress: Progress::from_terminal(self.quiet),
-        })
+        }
     }
 
     fn wrote(self, w: &writer::Written) {
@@ -89,7 +79,7 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<(
     if into_dir {
         writer::write_dir(&image, dest, &[])
     } else {
-        let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None)?)?;
+        let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
         g.wrote(&w);
         Ok(())
     }
@@ -148,7 +138,7 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
             } else {
                 Compression::None
             };
-            let w = writer::write_file(&image, path, &g.write_options(mtime, compression)?)?;
+            let w = writer::write_file(&image, path, &g.write_options(mtime, compression))?;
             g.wrote(&w);
             Ok(())
         }
@@ -201,7 +191,7 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
         return Err(Error::Refused(format!("`{}` already exists", dest.display())));
     }
     warn_problems(g, &opened.image);
-    let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None)?)?;
+    let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None))?;
     g.wrote(&w);
     Ok(())
 }
@@ -648,7 +638,7 @@ pub(crate) fn build(
             out.display()
         )));
     }
-    let w = writer::write_file(&image, out, &g.write_options(mtime, compression)?)?;
+    let w = writer::write_file(&image, out, &g.write_options(mtime, compression))?;
     g.wrote(&w);
     Ok(())
 }
