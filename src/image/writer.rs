@@ -189,6 +189,12 @@ fn write_plain(
             Ok(())
         })();
         drop(range_tx);
+        // The member data is all written; the hashers are still reading it
+        // back. Flush it to disk meanwhile, so that the final fsync (after
+        // the manifest) has only the tail left to write.
+        let early_sync = result
+            .is_ok()
+            .then(|| out.file.try_clone().map(|f| scope.spawn(move || f.sync_data())));
         let mut manifest = String::new();
         let mut hashed = digest_rx.iter();
         for (name, known) in &names {
@@ -221,6 +227,12 @@ fn write_plain(
         out.write_all(&ZEROS[..pad_len(manifest.len() as u64)]).map_err(werr)?;
         out.write_all(&ZEROS[..2 * BLOCK_LEN]).map_err(werr)?;
         out.flush().map_err(werr)?;
+        if let Some(sync) = early_sync {
+            sync.with_path("cannot sync", dest)?
+                .join()
+                .map_err(|_| Error::Refused("the sync thread failed".into()))?
+                .with_path("cannot sync", dest)?;
+        }
         let (file, upto_tx) = out.into_parts();
         drop(upto_tx);
         let digest = whole
