@@ -531,6 +531,20 @@ pub fn problems(image: &Image) -> Vec<String> {
             ));
         }
     }
+    // Names that would change what the host's root shell runs once the file
+    // is sourced (PATH, IFS, LD_*, …) are refused when written; an image
+    // made elsewhere may still hold them.
+    let sourced = [
+        ("params.cfg", image.params.as_ref().map(|p| &p.0)),
+        ("disk.cfg", image.disk.as_ref().map(|d| &d.0)),
+    ];
+    for (file, vars) in sourced {
+        for (key, _) in vars.into_iter().flat_map(crate::config::ShellVars::vars) {
+            if let Err(e) = validate::shell_name(file, key) {
+                out.push(e.to_string());
+            }
+        }
+    }
     out
 }
 

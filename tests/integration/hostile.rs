@@ -753,3 +753,19 @@ fn extract_config_leaves_disk_links_alone() {
     assert_eq!(listing(&s.join("outside")), Vec::<String>::new());
     assert_eq!(fs::read(s.join("dest/files/kernel")).unwrap(), b"kernel");
 }
+
+#[test]
+fn check_fails_on_reserved_names_already_in_sourced_files() {
+    let s = Scratch::new();
+    s.mkdir("img");
+    s.run(&["create", "img"]).success();
+    let mut params = s.read_text("img/params.cfg");
+    params.push_str("LD_PRELOAD=\"/tmp/evil.so\"\n");
+    s.write("img/params.cfg", params);
+    s.run(&["check", "img"])
+        .failure(1, &["LD_PRELOAD", "params.cfg", "reserved"]);
+    // The same directory packed with GNU tar, as another tool would ship it.
+    let out = s.ext("tar", &["-C", "img", "-cf", "packed.xenguest", "."]);
+    assert!(out.status.success());
+    s.run(&["check", "packed.xenguest"]).failure(1, &["LD_PRELOAD"]);
+}
