@@ -14,10 +14,6 @@ use crate::error::{Error, Result};
 use crate::image::writer::Compression;
 use crate::ops::{Arity, Op, OPTIONS};
 
-/// Marks "option given without `=`"; argv entries cannot contain NUL, so no
-/// user value can look like it.
-const NO_VALUE: &str = "\0";
-
 const ABOUT: &str = "Create, modify, check and reproducibly build xenguest images for Xen guests";
 
 const AFTER_HELP: &str = "\
@@ -58,18 +54,19 @@ fn epoch_arg() -> Arg {
 fn with_ops(cmd: Command) -> Command {
     let mut cmd = cmd.after_help("All options are applied in command-line order.");
     for def in OPTIONS {
-        let mut arg = Arg::new(def.name)
+        let arg = Arg::new(def.name)
             .long(def.name)
             .help(def.help)
-            .help_heading(def.heading)
-            .action(ArgAction::Append)
-            .require_equals(true)
-            .default_missing_value(NO_VALUE)
-            .allow_hyphen_values(true);
-        arg = match def.arity {
-            // Flags still accept `=…` so that the message about it is ours.
-            Arity::Flag => arg.num_args(0..=1).value_name("").hide_default_value(true),
-            Arity::Value => arg.num_args(0..=1).value_name(def.value_name),
+            .help_heading(def.heading);
+        let arg = match def.arity {
+            // Occurrences of a flag are counted; their positions give the order.
+            Arity::Flag => arg.action(ArgAction::Count),
+            Arity::Value => arg
+                .action(ArgAction::Append)
+                .num_args(1)
+                .require_equals(true)
+                .allow_hyphen_values(true)
+                .value_name(def.value_name),
         };
         cmd = cmd.arg(arg);
     }
@@ -241,10 +238,20 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     }
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // No operation at all: the help, as a usage error.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::from(2);
+        }
+        Err(e) if e.use_stderr() => {
+            // Same prefix as every other error (clap's text starts `error:`).
+            eprint!("xenguest-mkimage: {}", e.render());
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help, --version: not an error.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
         }
     };
     match dispatch(&matches) {
@@ -278,16 +285,23 @@ pub fn report(e: &Error) {
 pub fn ordered_ops(m: &ArgMatches) -> Result<Vec<Op>> {
     let mut found: Vec<(usize, &str, Option<String>)> = Vec::new();
     for def in OPTIONS {
-        let (Some(indices), Some(values)) = (m.indices_of(def.name), m.get_raw_occurrences(def.name)) else {
+        let Some(indices) = m.indices_of(def.name) else {
             continue;
         };
-        for (index, mut occurrence) in indices.zip(values) {
-            let raw = occurrence.next().unwrap_or_default();
-            let value = raw
-                .to_str()
-                .ok_or_else(|| Error::invalid(format!("--{}", def.name), raw.to_string_lossy(), "not valid UTF-8"))?;
-            let value = (value != NO_VALUE).then(|| value.to_owned());
-            found.push((index, def.name, value));
+        match def.arity {
+            // A count has a default (0) with an index of its own: only
+            // occurrences on the command line count.
+            Arity::Flag if m.get_count(def.name) == 0 => {}
+            Arity::Flag => found.extend(indices.map(|i| (i, def.name, None))),
+            Arity::Value => {
+                let values = m.get_raw(def.name).into_iter().flatten();
+                for (index, raw) in indices.zip(values) {
+                    let value = raw.to_str().ok_or_else(|| {
+                        Error::invalid(format!("--{}", def.name), raw.to_string_lossy(), "not valid UTF-8")
+                    })?;
+                    found.push((index, def.name, Some(value.to_owned())));
+                }
+            }
         }
     }
     found.sort_by_key(|(i, _, _)| *i);
