@@ -356,7 +356,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             match name {
                 "create" => commands::create(g, image, &ops, mtime),
                 "update" => commands::update(g, image, &ops, mtime),
-                _ => commands::partial(g, image, &ops),
+                _ => commands::partial(image, &ops),
             }
             .map(|()| 0)
         }

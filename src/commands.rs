@@ -123,10 +123,7 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
         Err(e) => return Err(Error::io("cannot read", path, e)),
     }
     let _lock = lock(path)?;
-    let opened = reader::open(path, false)?;
-    let previous = file_list(&opened);
-    let mut image = opened.image.clone();
-    apply(&mut image, ops)?;
+    let (opened, image, previous) = open_and_apply(path, false, ops)?;
     match opened.form {
         // A directory is often a partial view (extract-config leaves the
         // disk files out): only image files are checked for completeness.
@@ -145,18 +142,26 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
     }
 }
 
-fn file_list(opened: &Opened) -> Vec<String> {
-    let image = &opened.image;
-    let mut out = Vec::new();
-    for m in image.members() {
-        if let crate::image::Member::File { path, .. } = m {
-            out.push(path);
-        }
-    }
-    out
+/// Opens the image at `path` (the caller holds its lock), applies `ops`,
+/// and returns the image as read, as modified, and the files it had (for
+/// a directory, the ones to remove if they are gone).
+fn open_and_apply(path: &Path, partial: bool, ops: &[Op]) -> Result<(Opened, Image, Vec<String>)> {
+    let opened = reader::open(path, partial)?;
+    let previous = opened
+        .image
+        .members()
+        .into_iter()
+        .filter_map(|m| match m {
+            crate::image::Member::File { path, .. } => Some(path),
+            crate::image::Member::Dir(_) => None,
+        })
+        .collect();
+    let mut image = opened.image.clone();
+    apply(&mut image, ops)?;
+    Ok((opened, image, previous))
 }
 
-pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
+pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -171,11 +176,7 @@ pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
         Err(e) => return Err(Error::io("cannot read", dir, e)),
     }
     let _lock = lock(dir)?;
-    let opened = reader::open(dir, true)?;
-    let previous = file_list(&opened);
-    let mut image = opened.image.clone();
-    apply(&mut image, ops)?;
-    let _ = g;
+    let (_, image, previous) = open_and_apply(dir, true, ops)?;
     writer::write_dir(&image, dir, &previous)
 }
 
@@ -699,7 +700,7 @@ pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
         match mb.get(name) {
             None => removed.push(name.clone()),
             Some(db) if db.digest != da.digest => {
-                let diff = text_diff(&oa, &ob, name, da, db)?;
+                let diff = text_diff(name, da, db)?;
                 changed.push(json!({ "member": name, "what": "content", "diff": diff }));
             }
             Some(db) if db.meta != da.meta => {
@@ -713,7 +714,6 @@ pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
             added.push(name.clone());
         }
     }
-    let order_a: Vec<&String> = ma.keys().collect();
     let order_differs = {
         let la: Vec<&str> = oa
             .entries
@@ -729,7 +729,6 @@ pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
             .collect();
         !la.is_empty() && !lb.is_empty() && la != lb
     };
-    let _ = order_a;
     let same = added.is_empty() && removed.is_empty() && changed.is_empty() && !order_differs;
     if g.json {
         println!(
@@ -813,8 +812,7 @@ fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
     Ok(out)
 }
 
-fn text_diff(oa: &Opened, ob: &Opened, name: &str, a: &MemberInfo, b: &MemberInfo) -> Result<Option<String>> {
-    let _ = (oa, ob);
+fn text_diff(name: &str, a: &MemberInfo, b: &MemberInfo) -> Result<Option<String>> {
     let small = |m: &MemberInfo| m.blob.len() <= crate::image::MAX_TEXT_MEMBER;
     if !small(a) || !small(b) {
         return Ok(None);
