@@ -436,3 +436,54 @@ fn members_over_8_gib_round_trip() {
     assert!(s.tar_verbose("g.xenguest").contains(&format!(" {OVER_8_GIB} ")));
     assert_eq!(s.stray_files(), Vec::<String>::new());
 }
+
+/// libarchive (bsdtar) and busybox tar, the readers of other hosts and of
+/// small Dom0 root file systems, read our images like GNU tar does,
+/// including a pax long name.
+#[test]
+fn bsdtar_and_busybox_read_our_images() {
+    let s = Scratch::new();
+    let long = format!("{}/{}.json", "d".repeat(120), "n".repeat(120));
+    s.write("Image", b"kernel bytes");
+    s.write("net.json", b"{\"bridge\": \"xenbr0\"}\n");
+    s.write("setup.sh", "#!/bin/sh\ntrue\n");
+    s.run(&[
+        "create",
+        "g.xenguest",
+        "--xen-kernel=Image",
+        &format!("--xen-add-file=net.json:{long}"),
+        "--init-script=setup.sh",
+    ])
+    .success();
+    let gnu = s.tar_names("g.xenguest");
+    for (reader, list, extract) in [
+        ("bsdtar", vec!["-tf", "g.xenguest"], vec!["-xf", "../g.xenguest"]),
+        (
+            "busybox",
+            vec!["tar", "-tf", "g.xenguest"],
+            vec!["tar", "-xf", "../g.xenguest"],
+        ),
+    ] {
+        let out = s.ext(reader, &list);
+        assert!(
+            out.status.success(),
+            "{reader} cannot list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(names, gnu, "{reader} lists other members than GNU tar");
+        let dir = s.mkdir(reader);
+        let out = crate::support::external(reader, &extract, &dir);
+        assert!(
+            out.status.success(),
+            "{reader} cannot extract: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(s.read(&format!("{reader}/files/kernel")), b"kernel bytes");
+        assert_eq!(s.read(&format!("{reader}/files/{long}")), b"{\"bridge\": \"xenbr0\"}\n");
+        assert_eq!(s.mode(&format!("{reader}/init.d/setup.sh")) & 0o777, 0o755, "{reader}");
+    }
+}
