@@ -2,17 +2,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
+use crate::checksum::{self, sidecar_digest, sidecar_path, Manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::tar::Kind;
-use crate::image::writer::{self, hex, sidecar_path, Compression, WriteOptions};
+use crate::image::writer::{self, Compression, WriteOptions};
 use crate::image::{Blob, Image, Stage, MANIFEST};
 use crate::ops::{self, Op};
 use crate::progress::{Bar, Progress};
@@ -241,15 +241,12 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
     let Some(manifest) = &opened.image.manifest else {
         return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
     };
-    let text = manifest.read_text(MANIFEST)?;
-    let mut expected: BTreeMap<String, String> = BTreeMap::new();
-    for line in text.lines() {
-        let Some((digest, name)) = line.split_once("  ") else {
-            problems.push(format!("manifest line `{line}` is malformed"));
-            continue;
-        };
-        let name = name.strip_prefix("./").unwrap_or(name);
-        expected.insert(name.to_owned(), digest.to_owned());
+    let Manifest {
+        digests: expected,
+        malformed,
+    } = Manifest::parse(&manifest.read_text(MANIFEST)?);
+    for line in malformed {
+        problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
     }
     let files: Vec<(&String, Blob)> = match opened.form {
         Form::Dir => Vec::new(),
@@ -295,20 +292,7 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
 }
 
 fn sha256_of(blob: &Blob, what: &str, bar: &Bar) -> Result<String> {
-    let mut r = blob.open()?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r
-            .read(&mut buf)
-            .map_err(|e| Error::Refused(format!("cannot read `{what}`: {e}")))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        bar.inc(n as u64);
-    }
-    Ok(hex(&h.finalize()))
+    checksum::sha256_read(blob.open()?, bar).map_err(|e| Error::Refused(format!("cannot read `{what}`: {e}")))
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
@@ -333,7 +317,7 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
     }
     let sidecar = sidecar_path(path);
     let expected = match fs::read_to_string(&sidecar) {
-        Ok(text) => Some(text.split_whitespace().next().unwrap_or("").to_owned()),
+        Ok(text) => Some(sidecar_digest(&text).to_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
     };

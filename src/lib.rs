@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod checksum;
 pub mod cli;
 mod commands;
 pub mod config;

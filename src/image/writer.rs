@@ -10,7 +10,6 @@
 //! directory, fsynced and renamed over the destination only when complete.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::tar::{pad_len, write_header, BLOCK_LEN, ZEROS};
 use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE};
+use crate::checksum::{hex, push_manifest_line, sidecar_path, sidecar_text, Manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Bar;
 use crate::progress::Progress;
@@ -67,13 +67,6 @@ pub struct Written {
     pub bytes: u64,
 }
 
-/// Path of the `sha256sum` sidecar of an image file.
-pub fn sidecar_path(image: &Path) -> PathBuf {
-    let mut s = image.as_os_str().to_owned();
-    s.push(".sha256");
-    PathBuf::from(s)
-}
-
 /// Writes `image` as a tar file at `dest` (atomically) and its sidecar.
 pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Written> {
     let members = image.members();
@@ -94,7 +87,7 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
     let name = dest
         .file_name()
         .map_or_else(|| dest.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let sidecar = format!("{sha256}  {name}\n");
+    let sidecar = sidecar_text(&sha256, &name);
     atomic_write(&sidecar_path(dest), |mut file| {
         file.write_all(sidecar.as_bytes()).with_path("cannot write", dest)?;
         Ok((file, ()))
@@ -119,7 +112,7 @@ fn write_gzip(members: &[Member], file: File, mtime: u64, progress: &Bar, dest: 
             Member::File { path, mode, blob } => {
                 let name = member_name(path, false);
                 let digest = tar.file(&name, *mode, blob).map_err(|e| blob_error(blob, path, e))?;
-                let _ = writeln!(manifest, "{digest}  {name}");
+                push_manifest_line(&mut manifest, &digest, &name);
             }
         }
     }
@@ -206,7 +199,7 @@ fn write_plain(
                     None => break,
                 },
             };
-            let _ = writeln!(manifest, "{digest}  {name}");
+            push_manifest_line(&mut manifest, &digest, name);
         }
         member_hasher
             .join()
@@ -250,16 +243,12 @@ fn write_plain(
 /// corrupted on disk keeps the digest of its original content, so `verify`
 /// still catches it instead of the update blessing the damage.
 fn known_digests(image: &Image) -> BTreeMap<String, String> {
-    let Some(text) = image.manifest.as_ref().and_then(|m| m.read_text(MANIFEST).ok()) else {
-        return BTreeMap::new();
-    };
-    text.lines()
-        .filter_map(|line| {
-            let (digest, name) = line.split_once("  ")?;
-            let valid = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
-            valid.then(|| (name.strip_prefix("./").unwrap_or(name).to_owned(), digest.to_owned()))
-        })
-        .collect()
+    image
+        .manifest
+        .as_ref()
+        .and_then(|m| m.read_text(MANIFEST).ok())
+        .map(|text| Manifest::parse(&text).digests)
+        .unwrap_or_default()
 }
 
 /// Sequential output to a file, with small writes buffered and large
@@ -473,15 +462,6 @@ impl<'p, W: Write> TarStream<'p, W> {
         self.out.flush()?;
         Ok((self.out, self.written))
     }
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// A buffered file writer that hashes everything it writes on a second

@@ -1,0 +1,129 @@
+//! The two checksum forms an image carries, in one place: the `sha256sum`
+//! sidecar beside an image file (`IMG.sha256`), and the embedded manifest
+//! (`./manifest.sha256`, one `sha256sum` line per member). Both are read
+//! back by `sha256sum -c`, so both use its format: `HEX  NAME`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::progress::Bar;
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Whether `text` looks like a hex sha256 digest.
+pub fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The sha256 of everything `reader` yields, advancing `bar`.
+pub fn sha256_read(mut reader: impl Read, bar: &Bar) -> io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        bar.inc(n as u64);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Path of the sidecar of an image file: `IMG.sha256`.
+pub fn sidecar_path(image: &Path) -> PathBuf {
+    let mut s = image.as_os_str().to_owned();
+    s.push(".sha256");
+    PathBuf::from(s)
+}
+
+/// The sidecar's text for an image file called `file_name`.
+pub fn sidecar_text(digest: &str, file_name: &str) -> String {
+    format!("{digest}  {file_name}\n")
+}
+
+/// The digest a sidecar records (its first word).
+pub fn sidecar_digest(text: &str) -> &str {
+    text.split_whitespace().next().unwrap_or("")
+}
+
+/// Appends the manifest line of member `name` (an archive name, `./…`).
+pub fn push_manifest_line(manifest: &mut String, digest: &str, name: &str) {
+    let _ = writeln!(manifest, "{digest}  {name}");
+}
+
+/// A parsed manifest: member path (without `./`) to digest, and the lines
+/// that are not `HEX  NAME`.
+#[derive(Debug, Default)]
+pub struct Manifest {
+    /// Recorded digests by member path.
+    pub digests: BTreeMap<String, String>,
+    /// Malformed lines, verbatim.
+    pub malformed: Vec<String>,
+}
+
+impl Manifest {
+    /// Parses manifest text.
+    pub fn parse(text: &str) -> Manifest {
+        let mut m = Manifest::default();
+        for line in text.lines() {
+            match line.split_once("  ") {
+                Some((digest, name)) if is_digest(digest) && !name.is_empty() => {
+                    let name = name.strip_prefix("./").unwrap_or(name);
+                    m.digests.insert(name.to_owned(), digest.to_owned());
+                }
+                _ => m.malformed.push(line.to_owned()),
+            }
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trip() {
+        let d = "a".repeat(64);
+        let mut text = String::new();
+        push_manifest_line(&mut text, &d, "./files/kernel");
+        text.push_str("garbage\n");
+        text.push_str("xyz  ./short\n");
+        let m = Manifest::parse(&text);
+        assert_eq!(m.digests.get("files/kernel"), Some(&d));
+        assert_eq!(m.malformed, ["garbage", "xyz  ./short"]);
+    }
+
+    #[test]
+    fn sidecar_format_is_sha256sum() {
+        let d = "0".repeat(64);
+        let text = sidecar_text(&d, "g.xenguest");
+        assert_eq!(text, format!("{d}  g.xenguest\n"));
+        assert_eq!(sidecar_digest(&text), d);
+        assert_eq!(
+            sidecar_path(Path::new("a/g.xenguest")),
+            Path::new("a/g.xenguest.sha256")
+        );
+    }
+
+    #[test]
+    fn hashing() {
+        let empty = sha256_read(&b""[..], &Bar::hidden()).unwrap();
+        assert_eq!(
+            empty,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
