@@ -87,6 +87,17 @@ const RESERVED_NAMES: &[&str] = &[
     "guestname",
     "guestdir",
     "guestcfgfile",
+    // The classic guest manager sources params.cfg and disk.cfg in its own
+    // shell, not a subshell: its configuration and log variables too.
+    "XENGUEST_CONF_BASE",
+    "XENGUEST_VOLUME_DEVICE",
+    "XENGUEST_VOLUME_NAME",
+    "XENGUEST_LOG_LEVEL",
+    "LOGFILE",
+    "LOG_LEVEL",
+    "LOG_LEVEL_LIST",
+    "LOG_LEVEL_VALID",
+    "VERBOSE_LOG_LEVEL",
 ];
 
 /// Prefixes of reserved names: the dynamic linker's and bash's own.
