@@ -351,10 +351,13 @@ mod tests {
             "LD_PRELOAD",
             "BASH_ENV",
             "guestdir",
+            "LOGFILE",
+            "XENGUEST_CONF_BASE",
         ] {
             assert!(shell_name("o", bad).is_err(), "{bad:?} accepted");
         }
         assert!(shell_name("o", "MY_PATH").is_ok());
+        assert!(shell_name("o", "XENGUEST_NETWORK_TYPE").is_ok());
     }
 
     #[test]
