@@ -254,18 +254,7 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
             .entries
             .iter()
             .filter(|(name, e)| e.kind == Kind::File && name != MANIFEST)
-            .filter_map(|(name, e)| {
-                opened.archive.as_ref().map(|a| {
-                    (
-                        name,
-                        Blob::Archive {
-                            archive: a.clone(),
-                            offset: e.data_offset,
-                            len: e.size,
-                        },
-                    )
-                })
-            })
+            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name, blob)))
             .collect(),
     };
     let total = files.iter().map(|(_, b)| b.len()).sum();
@@ -383,13 +372,7 @@ fn raw_member(opened: &Opened, name: &str) -> Option<Blob> {
             .entries
             .iter()
             .find(|(n, e)| n == name && e.kind == Kind::File)
-            .and_then(|(_, e)| {
-                opened.archive.as_ref().map(|a| Blob::Archive {
-                    archive: a.clone(),
-                    offset: e.data_offset,
-                    len: e.size,
-                })
-            }),
+            .and_then(|(_, e)| opened.entry_blob(e)),
     }
 }
 
@@ -498,7 +481,6 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
     // Everything is checked when the image is opened: nothing is written
     // unless every member is safe.
     let opened = reader::open(path, false)?;
-    let archive = opened.archive.as_ref().expect("tar images have an archive");
     let wanted = |name: &str| !(config_only && (name == "disk" || name.starts_with("disk/")));
     let total = opened
         .entries
@@ -535,11 +517,7 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
                 } else {
                     crate::image::MODE_FILE
                 };
-                let blob = Blob::Archive {
-                    archive: archive.clone(),
-                    offset: e.data_offset,
-                    len: e.size,
-                };
+                let blob = opened.entry_blob(e).expect("tar images have an archive");
                 writer::write_file_member_with(&target, mode, &blob, name, &bar)?;
             }
             Kind::Other(_) => unreachable!("refused when the image was opened"),
@@ -775,15 +753,10 @@ fn member_digests(opened: &Opened) -> Result<BTreeMap<String, MemberInfo>> {
             }
         }
     } else {
-        let archive = opened.archive.as_ref().expect("tar images have an archive");
         // The manifest follows from the other members: listing it as
         // changed would only repeat them.
         for (name, e) in opened.entries.iter().filter(|(n, _)| n != MANIFEST) {
-            let blob = Blob::Archive {
-                archive: archive.clone(),
-                offset: e.data_offset,
-                len: e.size,
-            };
+            let blob = opened.entry_blob(e).expect("tar images have an archive");
             let digest = if e.kind == Kind::File {
                 sha256_of(&blob, name, &Bar::hidden())?
             } else {

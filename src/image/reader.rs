@@ -42,6 +42,22 @@ pub struct Opened {
     _decompressed: Option<tempfile::TempPath>,
 }
 
+impl Opened {
+    /// The data of an archive member, as a blob (`None` for directory
+    /// images, which have no archive).
+    pub fn entry_blob(&self, entry: &Entry) -> Option<Blob> {
+        self.archive.as_ref().map(|archive| archive_blob(archive, entry))
+    }
+}
+
+fn archive_blob(archive: &Arc<Archive>, entry: &Entry) -> Blob {
+    Blob::Archive {
+        archive: Arc::clone(archive),
+        offset: entry.data_offset,
+        len: entry.size,
+    }
+}
+
 /// Whether `path` starts with the gzip magic.
 pub fn is_gzip(path: &Path) -> Result<bool> {
     let mut magic = [0u8; 2];
@@ -120,14 +136,7 @@ fn open_file(path: &Path) -> Result<Opened> {
         }
         match entry.kind {
             Kind::Dir => {}
-            Kind::File => members.push((
-                name.clone(),
-                Blob::Archive {
-                    archive: Arc::clone(&archive),
-                    offset: entry.data_offset,
-                    len: entry.size,
-                },
-            )),
+            Kind::File => members.push((name.clone(), archive_blob(&archive, &entry))),
             Kind::Other(flag) => {
                 return Err(Error::archive(
                     path,
