@@ -78,9 +78,10 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
         })
         .sum();
     let progress = opts.progress.bar(total, &format!("writing {}", dest.display()));
+    let known = known_digests(image);
     let (sha256, _lock) = atomic_write_locked(dest, None, |file| match opts.compression {
-        Compression::None => write_plain(&members, &known_digests(image), file, opts.mtime, &progress, dest),
-        Compression::Gzip => write_gzip(&members, file, opts.mtime, &progress, dest),
+        Compression::None => write_plain(&members, &known, file, opts.mtime, &progress, dest),
+        Compression::Gzip => write_gzip(&members, &known, file, opts.mtime, &progress, dest),
     })?;
     progress.finish();
     let bytes = fs::metadata(dest).with_path("cannot read", dest)?.len();
@@ -101,7 +102,14 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
 
 /// The gzip path: member data is read, hashed and compressed in this
 /// thread; the compressed stream is hashed on a second one.
-fn write_gzip(members: &[Member], file: File, mtime: u64, progress: &Bar, dest: &Path) -> Result<(File, String)> {
+fn write_gzip(
+    members: &[Member],
+    known: &BTreeMap<String, String>,
+    file: File,
+    mtime: u64,
+    progress: &Bar,
+    dest: &Path,
+) -> Result<(File, String)> {
     let hashing = HashingFile::new(file);
     let gz = flate2::GzBuilder::new().write(hashing, flate2::Compression::default());
     let mut tar = TarStream::new(gz, mtime, progress);
@@ -111,12 +119,14 @@ fn write_gzip(members: &[Member], file: File, mtime: u64, progress: &Bar, dest: 
             Member::Dir(path) => tar.dir(&member_name(path, true)).with_path("cannot write", dest)?,
             Member::File { path, mode, blob } => {
                 let name = member_name(path, false);
-                let digest = tar.file(&name, *mode, blob).map_err(|e| blob_error(blob, path, e))?;
+                let digest = tar
+                    .file(&name, *mode, blob, kept_digest(known, path, blob))
+                    .map_err(|e| blob_error(blob, path, e))?;
                 push_manifest_line(&mut manifest, &digest, &name);
             }
         }
     }
-    tar.file(&member_name(MANIFEST, false), MODE_FILE, &Blob::bytes(manifest))
+    tar.file(&member_name(MANIFEST, false), MODE_FILE, &Blob::bytes(manifest), None)
         .with_path("cannot write", dest)?;
     let (gz, _) = tar.finish().with_path("cannot write", dest)?;
     let hashing = gz.finish().with_path("cannot write", dest)?;
@@ -170,7 +180,7 @@ fn write_plain(
                         out.blob(blob, progress).map_err(|e| blob_error(blob, path, e))?;
                         out.write_all(&ZEROS[..pad_len(blob.len())]).map_err(werr)?;
                         out.flush().map_err(werr)?;
-                        if let Some(digest) = known.get(path).filter(|_| matches!(blob, Blob::Archive { .. })) {
+                        if let Some(digest) = kept_digest(known, path, blob) {
                             names.push((name, Some(digest.clone())));
                         } else {
                             let _ = range_tx.send((start, blob.len()));
@@ -249,6 +259,12 @@ fn known_digests(image: &Image) -> BTreeMap<String, String> {
         .and_then(|m| m.read_text(MANIFEST).ok())
         .map(|text| Manifest::parse(&text).digests)
         .unwrap_or_default()
+}
+
+/// The recorded digest of `path` if its data is copied unchanged out of the
+/// archive the image was read from.
+fn kept_digest<'a>(known: &'a BTreeMap<String, String>, path: &str, blob: &Blob) -> Option<&'a String> {
+    known.get(path).filter(|_| matches!(blob, Blob::Archive { .. }))
 }
 
 /// Sequential output to a file, with small writes buffered and large
@@ -432,10 +448,11 @@ impl<'p, W: Write> TarStream<'p, W> {
     }
 
     /// Writes one file member and returns the hex sha256 of its data.
-    fn file(&mut self, name: &str, mode: u32, blob: &Blob) -> io::Result<String> {
+    /// With `known`, that digest is returned instead of hashing the data.
+    fn file(&mut self, name: &str, mode: u32, blob: &Blob, known: Option<&String>) -> io::Result<String> {
         let len = blob.len();
         write_header(&mut self.out, name, false, mode, len, self.mtime)?;
-        let mut hasher = Sha256::new();
+        let mut hasher = known.is_none().then(Sha256::new);
         let mut reader = blob.open().map_err(|e| io::Error::other(e.to_string()))?;
         let mut left = len;
         while left > 0 {
@@ -447,14 +464,17 @@ impl<'p, W: Write> TarStream<'p, W> {
                     "the input ended early (it changed while being read)",
                 ));
             }
-            hasher.update(&self.buf[..n]);
+            if let Some(h) = hasher.as_mut() {
+                h.update(&self.buf[..n]);
+            }
             self.out.write_all(&self.buf[..n])?;
             left -= n as u64;
             self.progress.inc(n as u64);
         }
         self.out.write_all(&ZEROS[..pad_len(len)])?;
         self.written += len;
-        Ok(hex(&hasher.finalize()))
+        // No hasher means the digest was known.
+        Ok(hasher.map_or_else(|| known.cloned().unwrap_or_default(), |h| hex(&h.finalize())))
     }
 
     fn finish(mut self) -> io::Result<(W, u64)> {

@@ -792,3 +792,22 @@ fn image_names_up_to_the_file_system_limit_work() {
     s.run(&["update", &name, "--xen-memory=300"]).success();
     s.run(&["verify", &name]).success();
 }
+
+/// `update` copies unchanged members byte for byte and keeps their recorded
+/// digests: damage to a member before the update must still be caught by
+/// `verify` afterwards, not blessed by a fresh manifest.
+#[test]
+fn update_does_not_bless_a_damaged_member() {
+    let s = Scratch::new();
+    s.write("rootfs.img", vec![7u8; 64 * 1024]);
+    s.create("g.xenguest", &["--disk-size=1G", "--disk-add-file=rootfs.img"]);
+    let mut bytes = s.read("g.xenguest");
+    let data = bytes
+        .windows(64)
+        .position(|w| w.iter().all(|b| *b == 7))
+        .expect("member data in the archive");
+    bytes[data + 1000] ^= 0xff;
+    s.write("g.xenguest", &bytes);
+    s.update("g.xenguest", &["--xen-memory=300"]);
+    s.run(&["verify", "g.xenguest"]).failure(1, &["disk/rootfs.img"]);
+}
