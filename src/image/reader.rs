@@ -58,6 +58,9 @@ fn archive_blob(archive: &Arc<Archive>, entry: &Entry) -> Blob {
     }
 }
 
+/// Space left free on the temporary file system when decompressing.
+const TMP_RESERVE: u64 = 256 * 1024 * 1024;
+
 /// Whether `path` starts with the gzip magic.
 pub fn is_gzip(path: &Path) -> Result<bool> {
     let mut magic = [0u8; 2];
@@ -106,11 +109,21 @@ fn open_file(path: &Path) -> Result<Opened> {
         let mut tmp = tempfile::NamedTempFile::new()
             .map_err(|e| Error::io("cannot create a temporary file in", std::env::temp_dir(), e))?;
         let input = File::open(path).with_path("cannot open", path)?;
-        io::copy(
-            &mut flate2::read::MultiGzDecoder::new(io::BufReader::new(input)),
-            tmp.as_file_mut(),
-        )
-        .map_err(|e| Error::archive(path, format!("cannot decompress: {e}")))?;
+        // deflate expands at most ~1032:1, so a small image can still fill
+        // the temporary file system: stop before it does.
+        let room = rustix::fs::fstatvfs(tmp.as_file())
+            .map(|v| v.f_bavail.saturating_mul(v.f_frsize).saturating_sub(TMP_RESERVE))
+            .unwrap_or(u64::MAX);
+        let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::new(input));
+        let copied = io::copy(&mut decoder.take(room.saturating_add(1)), tmp.as_file_mut())
+            .map_err(|e| Error::archive(path, format!("cannot decompress: {e}")))?;
+        if copied > room {
+            return Err(Error::Refused(format!(
+                "decompressing `{}` needs more than the {room} bytes free in the temporary directory `{}` - set TMPDIR to a larger file system",
+                path.display(),
+                std::env::temp_dir().display()
+            )));
+        }
         let (file, tmp_path) = tmp.into_parts();
         (file, Form::TarGz, Some(tmp_path))
     } else {
