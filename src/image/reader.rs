@@ -111,9 +111,9 @@ fn open_file(path: &Path) -> Result<Opened> {
         let input = File::open(path).with_path("cannot open", path)?;
         // deflate expands at most ~1032:1, so a small image can still fill
         // the temporary file system: stop before it does.
-        let room = rustix::fs::fstatvfs(tmp.as_file())
-            .map(|v| v.f_bavail.saturating_mul(v.f_frsize).saturating_sub(TMP_RESERVE))
-            .unwrap_or(u64::MAX);
+        let room = rustix::fs::fstatvfs(tmp.as_file()).map_or(u64::MAX, |v| {
+            v.f_bavail.saturating_mul(v.f_frsize).saturating_sub(TMP_RESERVE)
+        });
         let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::new(input));
         let copied = io::copy(&mut decoder.take(room.saturating_add(1)), tmp.as_file_mut())
             .map_err(|e| Error::archive(path, format!("cannot decompress: {e}")))?;
