@@ -254,8 +254,13 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
             return ExitCode::SUCCESS;
         }
     };
+    crate::interrupt::install();
     match dispatch(&matches) {
         Ok(code) => ExitCode::from(code),
+        Err(_) if crate::interrupt::requested() => {
+            eprintln!("xenguest-mkimage: interrupted; nothing was left half-written");
+            ExitCode::from(crate::interrupt::EXIT_CODE)
+        }
         Err(e) => {
             report(&e);
             ExitCode::from(e.exit_code())

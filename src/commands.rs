@@ -93,8 +93,18 @@ struct Lock(#[allow(dead_code)] File);
 fn lock(path: &Path) -> Result<Lock> {
     loop {
         let f = File::open(path).with_path("cannot open", path)?;
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("cannot lock", path, e.into()))?;
+        // Poll rather than block, so that Ctrl-C still works while another
+        // process holds the image.
+        loop {
+            match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    crate::interrupt::check().with_path("interrupted while waiting for the lock on", path)?;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::io("cannot lock", path, e.into())),
+            }
+        }
         let held = f.metadata().with_path("cannot read", path)?;
         match fs::metadata(path) {
             Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(Lock(f)),

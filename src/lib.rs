@@ -20,6 +20,7 @@ mod commands;
 pub mod config;
 pub mod error;
 pub mod image;
+pub mod interrupt;
 pub mod ops;
 pub mod progress;
 pub mod spec;

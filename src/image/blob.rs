@@ -148,6 +148,7 @@ impl Read for ExactReader {
         if self.left == 0 {
             return Ok(0);
         }
+        crate::interrupt::check()?;
         let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
@@ -175,6 +176,7 @@ impl Read for RangeReader<'_> {
         if left == 0 {
             return Ok(0);
         }
+        crate::interrupt::check()?;
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.file.read_at(&mut buf[..want], self.pos)?;
         if n == 0 {

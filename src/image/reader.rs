@@ -114,7 +114,7 @@ fn open_file(path: &Path) -> Result<Opened> {
         let room = rustix::fs::fstatvfs(tmp.as_file()).map_or(u64::MAX, |v| {
             v.f_bavail.saturating_mul(v.f_frsize).saturating_sub(TMP_RESERVE)
         });
-        let decoder = flate2::read::MultiGzDecoder::new(io::BufReader::new(input));
+        let decoder = crate::interrupt::Checked(flate2::read::MultiGzDecoder::new(io::BufReader::new(input)));
         let copied = io::copy(&mut decoder.take(room.saturating_add(1)), tmp.as_file_mut())
             .map_err(|e| Error::archive(path, format!("cannot decompress: {e}")))?;
         if copied > room {

@@ -315,6 +315,7 @@ impl Output {
         let end = offset + len;
         let mut buf = Vec::new();
         while off < end {
+            crate::interrupt::check()?;
             let want = usize::try_from((end - off).min(COPY_STEP)).unwrap_or(usize::MAX);
             let n = if self.kernel_copy {
                 let mut src_off = off;
@@ -393,6 +394,7 @@ fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>) -> io::Result<St
     let mut done = 0u64;
     for end in upto {
         while done < end {
+            crate::interrupt::check()?;
             let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
             file.read_exact_at(&mut buf[..want], done)?;
             h.update(&buf[..want]);
@@ -407,6 +409,7 @@ fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8]) -> io::Result<
     let mut h = Sha256::new();
     let mut done = 0u64;
     while done < len {
+        crate::interrupt::check()?;
         let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
         file.read_exact_at(&mut buf[..want], offset + done)?;
         h.update(&buf[..want]);

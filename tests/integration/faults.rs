@@ -645,3 +645,49 @@ fn concurrent_updates_all_land() {
     s.run(&["verify", "g.xenguest"]).success();
     assert_eq!(temp_files(s.path(), "g.xenguest"), Vec::<String>::new());
 }
+
+/// Sends `signal` (a `kill -s` name) to a running child.
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+/// Ctrl-C or `kill` (SIGINT, SIGTERM) during a write: unlike SIGKILL, the
+/// tool stops cleanly, removes its temporary file and exits with 130.
+#[test]
+fn sigint_and_sigterm_leave_nothing_behind() {
+    for name in ["INT", "TERM"] {
+        let s = Scratch::new();
+        let before = made_image(&s);
+        sparse(&s, "rootfs.img", 2 << 30);
+        for args in [
+            ["create", "big.xenguest", "--disk-add-file=rootfs.img"],
+            ["update", "g.xenguest", "--disk-add-file=rootfs.img"],
+        ] {
+            let mut child = spawn(&s, &args);
+            assert!(
+                wait_for_temp(&s, &mut child, args[1], 16 << 20),
+                "the write finished or never started"
+            );
+            signal(&child, name);
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.code(), Some(130), "SIG{name} {args:?}");
+            assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+            assert_eq!(
+                temp_files(s.path(), args[1]),
+                Vec::<String>::new(),
+                "SIG{name} {args:?}"
+            );
+        }
+        assert!(!s.join("big.xenguest").exists());
+        assert_eq!(
+            fs::read(s.join("g.xenguest")).unwrap(),
+            before,
+            "SIG{name} changed the image"
+        );
+        s.run(&["verify", "g.xenguest"]).success();
+    }
+}

@@ -1,0 +1,60 @@
+//! Ctrl-C and `kill`: stop cleanly instead of dying mid-write.
+//!
+//! The default action of SIGINT, SIGTERM and SIGHUP kills the process on
+//! the spot, which leaves the hidden temporary file of an interrupted
+//! write behind (the destination itself is never partial: see
+//! [`crate::image::writer::atomic_write`]). With [`install`], the first such
+//! signal only raises a flag; the copy and hashing loops poll it with
+//! [`check`] and fail with an error, so the temporary files are removed on
+//! the way out and the process exits with status 130. A second signal
+//! exits at once, for the rare wait that does not poll.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+/// Exit status after an interruption (128 + SIGINT, as shells report it).
+pub const EXIT_CODE: u8 = 130;
+
+fn flag() -> &'static Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
+}
+
+/// Routes SIGINT, SIGTERM and SIGHUP to the flag (once per process).
+pub fn install() {
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // Order matters: the shutdown action sees the flag as it was before
+        // this signal, so only a second signal exits at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, i32::from(EXIT_CODE), Arc::clone(flag()));
+        let _ = signal_hook::flag::register(signal, Arc::clone(flag()));
+    }
+}
+
+/// Whether a signal asked us to stop.
+pub fn requested() -> bool {
+    flag().load(Ordering::Relaxed)
+}
+
+/// Fails once a signal asked us to stop. (Not `ErrorKind::Interrupted`:
+/// the standard library retries on that.)
+pub fn check() -> io::Result<()> {
+    if requested() {
+        Err(io::Error::other("interrupted by a signal"))
+    } else {
+        Ok(())
+    }
+}
+
+/// A reader that polls [`check`] before each read.
+#[derive(Debug)]
+pub struct Checked<R>(pub R);
+
+impl<R: Read> Read for Checked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        check()?;
+        self.0.read(buf)
+    }
+}
