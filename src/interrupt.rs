@@ -1,6 +1,6 @@
 //! Ctrl-C and `kill`: stop cleanly instead of dying mid-write.
 //!
-//! The default action of SIGINT, SIGTERM and SIGHUP kills the process on
+//! The default action of SIGINT and SIGTERM kills the process on
 //! the spot, which leaves the hidden temporary file of an interrupted
 //! write behind (the destination itself is never partial: see
 //! [`crate::image::writer::atomic_write`]). With [`install`], the first such
@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 /// Exit status after an interruption (128 + SIGINT, as shells report it).
 pub const EXIT_CODE: u8 = 130;
@@ -23,9 +23,10 @@ fn flag() -> &'static Arc<AtomicBool> {
     FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)))
 }
 
-/// Routes SIGINT, SIGTERM and SIGHUP to the flag (once per process).
+/// Routes SIGINT and SIGTERM to the flag. (Not SIGHUP: under `nohup` it
+/// is ignored on purpose, and registering a handler would undo that.)
 pub fn install() {
-    for signal in [SIGINT, SIGTERM, SIGHUP] {
+    for signal in [SIGINT, SIGTERM] {
         // Order matters: the shutdown action sees the flag as it was before
         // this signal, so only a second signal exits at once.
         let _ = signal_hook::flag::register_conditional_shutdown(signal, i32::from(EXIT_CODE), Arc::clone(flag()));
