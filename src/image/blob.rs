@@ -124,15 +124,6 @@ impl Blob {
     pub fn read_text(&self, what: &str) -> Result<String> {
         String::from_utf8(self.read_all(what)?).map_err(|_| Error::Refused(format!("`{what}` is not UTF-8 text")))
     }
-
-    /// The file this blob is a range of, with offset and length, when the
-    /// data can be copied in the kernel without passing through us.
-    pub fn file_range(&self) -> Option<(&File, u64, u64)> {
-        match self {
-            Blob::Archive { archive, offset, len } => Some((&archive.file, *offset, *len)),
-            _ => None,
-        }
-    }
 }
 
 /// Reads exactly `left` bytes and fails if the file changed size under us

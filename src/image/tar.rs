@@ -40,8 +40,6 @@ pub struct Entry {
     pub name: Vec<u8>,
     /// Kind.
     pub kind: Kind,
-    /// Offset of the header block (of the first extension header, if any).
-    pub header_offset: u64,
     /// Offset of the first data byte.
     pub data_offset: u64,
     /// Data size.
@@ -72,7 +70,8 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
     let mut long_name: Option<Vec<u8>> = None;
     let mut pax_path: Option<Vec<u8>> = None;
     let mut pax_size: Option<u64> = None;
-    let mut first_header: Option<u64> = None;
+    // Whether extension headers were read that no member has used yet.
+    let mut pending_extension = false;
     let mut block = [0u8; BLOCK_LEN];
     loop {
         if pos == len {
@@ -117,7 +116,6 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
                 String::from_utf8_lossy(&name)
             )));
         }
-        let header_offset = *first_header.get_or_insert(pos);
         match typeflag {
             b'x' | b'g' | b'L' | b'K' => {
                 if size > MAX_EXTENSION {
@@ -174,6 +172,7 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
                     }
                     _ => {}
                 }
+                pending_extension = true;
                 pos = end;
                 continue;
             }
@@ -191,7 +190,6 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
         entries.push(Entry {
             name,
             kind,
-            header_offset,
             data_offset,
             size,
             mode: header.mode().unwrap_or(0),
@@ -204,10 +202,10 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
                 String::from_utf8_lossy(header.groupname_bytes().unwrap_or_default())
             ),
         });
-        first_header = None;
+        pending_extension = false;
         pos = end;
     }
-    if first_header.is_some() {
+    if pending_extension {
         return Err(bad("truncated: an extension header is not followed by a member".into()));
     }
     Ok(entries)

@@ -128,7 +128,7 @@ fn write_gzip(
     }
     tar.file(&member_name(MANIFEST, false), MODE_FILE, &Blob::bytes(manifest), None)
         .with_path("cannot write", dest)?;
-    let (gz, _) = tar.finish().with_path("cannot write", dest)?;
+    let gz = tar.finish().with_path("cannot write", dest)?;
     let hashing = gz.finish().with_path("cannot write", dest)?;
     hashing.finish().with_path("cannot write", dest)
 }
@@ -430,7 +430,6 @@ fn blob_error(blob: &Blob, member: &str, e: io::Error) -> Error {
 struct TarStream<'p, W: Write> {
     out: W,
     mtime: u64,
-    written: u64,
     buf: Vec<u8>,
     progress: &'p Bar,
 }
@@ -440,7 +439,6 @@ impl<'p, W: Write> TarStream<'p, W> {
         TarStream {
             out,
             mtime,
-            written: 0,
             buf: vec![0; CHUNK],
             progress,
         }
@@ -475,15 +473,14 @@ impl<'p, W: Write> TarStream<'p, W> {
             self.progress.inc(n as u64);
         }
         self.out.write_all(&ZEROS[..pad_len(len)])?;
-        self.written += len;
         // No hasher means the digest was known.
         Ok(hasher.map_or_else(|| known.cloned().unwrap_or_default(), |h| hex(&h.finalize())))
     }
 
-    fn finish(mut self) -> io::Result<(W, u64)> {
+    fn finish(mut self) -> io::Result<W> {
         self.out.write_all(&ZEROS[..2 * BLOCK_LEN])?;
         self.out.flush()?;
-        Ok((self.out, self.written))
+        Ok(self.out)
     }
 }
 
@@ -495,7 +492,6 @@ struct HashingFile {
     tx: Option<mpsc::SyncSender<Vec<u8>>>,
     recycle: mpsc::Receiver<Vec<u8>>,
     hasher: Option<thread::JoinHandle<[u8; 32]>>,
-    written: u64,
 }
 
 impl HashingFile {
@@ -516,7 +512,6 @@ impl HashingFile {
             tx: Some(tx),
             recycle,
             hasher: Some(hasher),
-            written: 0,
         }
     }
 
@@ -528,7 +523,6 @@ impl HashingFile {
             .as_mut()
             .expect("file present until finish")
             .write_all(&self.buf)?;
-        self.written += self.buf.len() as u64;
         let mut next = self.recycle.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         next.clear();
         let full = std::mem::replace(&mut self.buf, next);
