@@ -462,25 +462,33 @@ pub fn export(image: &Image) -> Result<(GuestSpec, Vec<(String, crate::image::Bl
     for (name, blob) in &image.guest_d {
         let text = blob.read_text(&format!("guest.d/{name}"))?;
         let parsed = crate::config::XlConfig::parse(&text);
-        let own_key = name.strip_suffix(".cfg");
+        // A `KEY.cfg` file (as `--xen-*` options make them) whose only
+        // line of configuration is a setting of KEY becomes that setting;
+        // one with no active line at all (a disabled setting) adds nothing
+        // to the merged configuration and is dropped. Anything else is
+        // kept as a file.
         let settings_here: Vec<(&str, &str)> = parsed.settings().collect();
-        let expressible = own_key.is_some_and(|k| {
-            settings_here.len() <= 1
-                && settings_here
-                    .iter()
-                    .all(|(sk, raw)| *sk == k && XlValue::parse(raw).is_some())
-        }) && text
+        let config_lines = text
             .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || parsed.settings().count() == 1);
-        let parsed_setting = settings_here
-            .first()
-            .and_then(|(k, raw)| XlValue::parse(raw).map(|v| (*k, v)));
-        if let (true, Some((k, v))) = (expressible, parsed_setting) {
-            settings.insert(k.to_owned(), v);
-        } else if !expressible || !settings_here.is_empty() {
-            let dest = format!("guest.d/{name}");
-            spec.xen.config.push(dest.clone());
-            files.push((dest, blob.clone()));
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count();
+        let own_key = name.strip_suffix(".cfg");
+        let folded = match (own_key, settings_here.as_slice(), config_lines) {
+            (Some(_), [], 0) => Some(None),
+            (Some(key), [(k, raw)], 1) if *k == key => XlValue::parse(raw).map(|v| Some((key, v))),
+            _ => None,
+        };
+        match folded {
+            Some(Some((key, value))) => {
+                settings.insert(key.to_owned(), value);
+            }
+            Some(None) => {}
+            None => {
+                let dest = format!("guest.d/{name}");
+                spec.xen.config.push(dest.clone());
+                files.push((dest, blob.clone()));
+            }
         }
     }
     let g = &mut spec.guest;
@@ -604,6 +612,27 @@ mod tests {
         assert!(m.contains("line 3") && m.contains("memroy"), "{m}");
         let e = GuestSpec::parse("[guest]\nmemory = \"lots\"\n", Path::new("g.toml")).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn export_folds_only_plain_key_files_into_settings() {
+        let mut image = Image::new_default();
+        let blob = crate::image::Blob::bytes;
+        image
+            .guest_d
+            .insert("vif.cfg".into(), blob("# net\nvif = ['bridge=xenbr0']\n"));
+        image
+            .guest_d
+            .insert("kernel.cfg".into(), blob("# kernel = \"files/kernel\"\n"));
+        image.guest_d.insert("irqs.cfg".into(), blob("irqs = [ 1,\n 2 ]\n"));
+        image.guest_d.insert("extra.cfg".into(), blob("vif = ['x']\n"));
+        let (spec, files) = export(&image).unwrap();
+        assert_eq!(
+            spec.xen.settings.get("vif"),
+            Some(&toml::Value::Array(vec!["bridge=xenbr0".into()]))
+        );
+        assert_eq!(spec.xen.config, ["guest.d/extra.cfg", "guest.d/irqs.cfg"]);
+        assert!(files.iter().all(|(dest, _)| dest != "guest.d/kernel.cfg"));
     }
 
     #[test]
