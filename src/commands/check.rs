@@ -107,33 +107,7 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             path.display()
         )));
     }
-    let sidecar = sidecar_path(path);
-    let expected = match fs::read_to_string(&sidecar) {
-        Ok(text) => Some(sidecar_digest(&text).to_owned()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
-    };
-    // The whole-file hash (sidecar) and the member hashes (manifest) are
-    // independent passes: run them on two threads.
-    let (members, whole) = std::thread::scope(|scope| {
-        let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
-        let members = manifest_problems(g, &opened);
-        let whole = whole.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
-        });
-        (members, whole)
-    });
-    let mut problems = members?;
-    let sidecar_checked = expected.is_some();
-    if let (Some(expected), Some(actual)) = (expected, whole.transpose()?) {
-        if expected != actual {
-            problems.push(format!(
-                "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
-                sidecar.display()
-            ));
-        }
-    }
+    let (problems, sidecar_checked) = integrity_problems(g, &opened, true)?;
     if g.json {
         println!(
             "{}",
@@ -159,4 +133,45 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             problems.join("; ")
         )))
     }
+}
+
+/// The integrity problems of the tar image `opened`: its members against
+/// the embedded manifest (when `require_manifest` or when it has one) and
+/// the whole file against its sidecar (when there is one). Returns the
+/// problems and whether a sidecar was checked. `verify` and the host
+/// manager (before it creates anything) both judge an image with this.
+pub(crate) fn integrity_problems(g: Global, opened: &Opened, require_manifest: bool) -> Result<(Vec<String>, bool)> {
+    let path = opened.path.as_path();
+    let sidecar = sidecar_path(path);
+    let expected = match fs::read_to_string(&sidecar) {
+        Ok(text) => Some(sidecar_digest(&text).to_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
+    };
+    // The whole-file hash (sidecar) and the member hashes (manifest) are
+    // independent passes: run them on two threads.
+    let (members, whole) = std::thread::scope(|scope| {
+        let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
+        let members = if require_manifest || opened.image.manifest.is_some() {
+            manifest_problems(g, opened)
+        } else {
+            Ok(Vec::new())
+        };
+        let whole = whole.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
+        });
+        (members, whole)
+    });
+    let mut problems = members?;
+    let sidecar_checked = expected.is_some();
+    if let (Some(expected), Some(actual)) = (expected, whole.transpose()?) {
+        if expected != actual {
+            problems.push(format!(
+                "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
+                sidecar.display()
+            ));
+        }
+    }
+    Ok((problems, sidecar_checked))
 }

@@ -29,7 +29,7 @@ mod extract;
 mod lock;
 mod write;
 
-pub(crate) use check::{check, verify};
+pub(crate) use check::{check, integrity_problems, verify};
 pub(crate) use diff::diff;
 pub(crate) use dump::dump;
 pub(crate) use export::export;
