@@ -328,9 +328,15 @@ fn unpack(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
     let mnt = tempfile::Builder::new()
         .prefix("xenguest-manager-mnt.")
         .tempdir()
-        .map_err(|e| Error::io("cannot create a mount point in", std::env::temp_dir(), e))?;
-    let mnt_path = mnt.path().to_string_lossy().into_owned();
-    r.run("mount", &[dev, mnt_path.as_str()])?;
+        .map_err(|e| Error::io("cannot create a mount point in", std::env::temp_dir(), e))?
+        // Never removed recursively: if unmounting fails, the guest's
+        // files are still below it.
+        .into_path();
+    let mnt_path = mnt.to_string_lossy().into_owned();
+    if let Err(e) = r.run("mount", &[dev, mnt_path.as_str()]) {
+        let _ = fs::remove_dir(&mnt);
+        return Err(e);
+    }
     let flag = match ext(&p.content) {
         "gz" => Some("-z"),
         "bz2" => Some("-j"),
@@ -343,10 +349,9 @@ fn unpack(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
     let mut cmd = r.command("tar", &args);
     cmd.stdout(Stdio::piped());
     let result = pipe_into(r, cmd, "tar", &args, blob, &format!("disk/{}", p.content));
-    let umount = r.run("umount", &[mnt_path.as_str()]);
-    result?;
-    umount?;
-    Ok(())
+    r.run("umount", &[mnt_path.as_str()])?;
+    fs::remove_dir(&mnt).with_path("cannot remove", &mnt)?;
+    result
 }
 
 /// Runs `cmd` (its stdout set by the caller) with the content of `blob`
