@@ -31,7 +31,7 @@ INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 79 0 1 6 ."
 # is present, so this layer parses without it.
 FILES:${PN} += "${sysconfdir}/xenguest ${localstatedir}/lib/xenguest"
 CONFFILES:${PN} = "${sysconfdir}/xenguest/xenguest-manager.conf"
-RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip lvm2 parted tar util-linux-losetup util-linux-lsblk util-linux-mount util-linux-umount xz"
+RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip lvm2 parted tar util-linux-losetup util-linux-lsblk util-linux-mkswap util-linux-mount util-linux-umount xz"
 
 # Configuration keys written from the knobs of xenguest-manager-config.inc.
 _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE \
