@@ -82,6 +82,8 @@ pub fn command() -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .about(ABOUT)
         .after_help(after_help())
+        .subcommand_value_name("ACTION")
+        .subcommand_help_heading("Actions")
         .subcommand_required(true)
         .arg_required_else_help(true)
         .arg(
