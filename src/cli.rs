@@ -1,5 +1,6 @@
-//! Command-line parsing: clap builds the parser and the help from one
-//! table of options ([`crate::ops::OPTIONS`]); image-modifying options are
+//! Command-line parsing: clap builds the parser and the help from the
+//! declarations ([`crate::ops::options`], which includes every
+//! [`crate::settings::SETTINGS`] row); image-modifying options are
 //! then put back in command-line order and lowered to [`Op`]s.
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::commands::{self, Global};
 use crate::error::{Error, Result};
 use crate::image::writer::Compression;
-use crate::ops::{Arity, Op, OPTIONS};
+use crate::ops::{options, Arity, Op};
 
 const ABOUT: &str = "Create, modify, check and reproducibly build xenguest images for Xen guests";
 
@@ -53,7 +54,7 @@ fn epoch_arg() -> Arg {
 
 fn with_ops(cmd: Command) -> Command {
     let mut cmd = cmd.after_help("All options are applied in command-line order.");
-    for def in OPTIONS {
+    for def in options() {
         let arg = Arg::new(def.name)
             .long(def.name)
             .help(def.help)
@@ -289,7 +290,7 @@ pub fn report(e: &Error) {
 /// The image-modifying options of `m`, in command-line order, as ops.
 pub fn ordered_ops(m: &ArgMatches) -> Result<Vec<Op>> {
     let mut found: Vec<(usize, &str, Option<String>)> = Vec::new();
-    for def in OPTIONS {
+    for def in options() {
         let Some(indices) = m.indices_of(def.name) else {
             continue;
         };
@@ -436,9 +437,9 @@ mod tests {
             vec![
                 Op::XenExtra("a".into()),
                 Op::XenCleanExtra,
-                Op::XenMemory(12),
+                Op::parse("xen-memory", Some("12")).unwrap(),
                 Op::XenExtra("b".into()),
-                Op::XenName(None),
+                Op::parse("xen-name", Some("")).unwrap(),
             ]
         );
     }
