@@ -615,7 +615,6 @@ mod tests {
             ("disk-device", "/dev/`id`"),
             ("set-param", "GUEST_AUTOBOOT=yes"),
             ("set-param", "XENGUEST_NETWORK_TYPE=brdge"),
-            ("xen-on-crash", "reboot"),
         ] {
             assert!(Op::parse(name, Some(v)).is_err(), "--{name}={v} accepted");
         }

@@ -119,17 +119,6 @@ pub enum Value {
     File(PathBuf),
 }
 
-/// `guest.on_crash` / `--xen-on-crash`: the actions xl accepts.
-const CRASH_ACTIONS: &[&str] = &[
-    "destroy",
-    "restart",
-    "rename-restart",
-    "preserve",
-    "coredump-destroy",
-    "coredump-restart",
-    "soft-reset",
-];
-
 /// Every setting, in help order within each heading.
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -215,15 +204,6 @@ pub const SETTINGS: &[Setting] = &[
         help: "Add FILE as files/ramdisk.img and use it as ramdisk (empty: disable and remove)",
         kind: Kind::File { member: "ramdisk.img" },
         target: Target::Xl("ramdisk"),
-    },
-    Setting {
-        toml: "guest.on_crash",
-        cli: "xen-on-crash",
-        value_name: "ACTION",
-        heading: XEN,
-        help: "What xl does when the guest crashes: destroy, restart, rename-restart, preserve, coredump-destroy, coredump-restart or soft-reset (empty: xl's default)",
-        kind: Kind::Word(CRASH_ACTIONS),
-        target: Target::Xl("on_crash"),
     },
     Setting {
         // The host manager sets the disk of an installed guest: no TOML key.
@@ -477,10 +457,6 @@ mod tests {
         assert!(memory
             .parse_toml("m", &toml::Value::String("512".into()), no_subst, file)
             .is_err());
-        let crash = by_cli("xen-on-crash").unwrap();
-        assert_eq!(crash.parse_text("c", "").unwrap(), Value::Unset);
-        let e = crash.parse_text("guest.on_crash", "reboot").unwrap_err().to_string();
-        assert!(e.contains("guest.on_crash") && e.contains("coredump-restart"), "{e}");
         let autoboot = by_param("GUEST_AUTOBOOT").unwrap();
         assert!(autoboot.parse_text("a", "yes").is_err());
         assert_eq!(autoboot.parse_text("a", "0").unwrap(), Value::Bool(false));

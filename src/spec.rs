@@ -148,6 +148,13 @@ fn line_of(text: &str, at: usize) -> usize {
     text.get(..at.min(text.len())).unwrap_or_default().matches('\n').count() + 1
 }
 
+/// `line L, column C` of byte offset `at` in `text`.
+fn position(text: &str, at: usize) -> String {
+    let before = text.get(..at.min(text.len())).unwrap_or_default();
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {}, column {column}", line_of(text, at))
+}
+
 /// A TOML file being lowered: its path (for messages and relative paths)
 /// and the defines.
 struct Lowering<'a> {
@@ -170,11 +177,11 @@ impl Lowering<'_> {
     fn err(&self, from: &Origin, key: &str, message: &str) -> Error {
         let message = match from {
             Origin::Toml(span) => {
-                let line = line_of(&self.spec.source, span.start);
+                let at = position(&self.spec.source, span.start);
                 if message.contains(&format!("`{key}`")) {
-                    format!("line {line}: {message}")
+                    format!("{at}: {message}")
                 } else {
-                    format!("line {line}: `{key}`: {message}")
+                    format!("{at}: `{key}`: {message}")
                 }
             }
             Origin::Set => format!("`--set {key}`: {message}"),
@@ -305,13 +312,11 @@ impl GuestSpec {
                     .iter()
                     .filter_map(|s| s.toml.strip_prefix("guest."))
                     .collect();
-                let before = &text[..v.span().start.min(text.len())];
-                let line = line_of(text, v.span().start);
-                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
                 return Err(Error::Spec {
                     path: path.to_path_buf(),
                     message: format!(
-                        "line {line}, column {column}: unknown key `guest.{k}` - [guest] takes {}",
+                        "{}: unknown key `guest.{k}` - [guest] takes {}",
+                        position(text, v.span().start),
                         known.join(", ")
                     ),
                 });
