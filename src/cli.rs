@@ -14,6 +14,7 @@ use crate::commands::{self, Global};
 use crate::error::{Error, Result};
 use crate::image::writer::Compression;
 use crate::ops::{options, Arity, Op};
+use crate::spec::GuestSpec;
 
 const ABOUT: &str = "Create, modify, check and reproducibly build xenguest images for Xen guests";
 
@@ -192,8 +193,13 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("build")
-                .about("Build an image file from a per-guest TOML description, reproducibly")
-                .arg(path_arg("spec", "GUEST.toml", "Guest description; relative paths in it are relative to its directory"))
+                .about("Build an image file from a per-guest TOML description and/or --set values, reproducibly")
+                .arg(
+                    Arg::new("spec")
+                        .value_name("GUEST.toml")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("Guest description; relative paths in it are relative to its directory (optional with --set)"),
+                )
                 .arg(
                     Arg::new("output")
                         .short('o')
@@ -209,6 +215,20 @@ pub fn command() -> Command {
                         .value_name("NAME=VALUE")
                         .action(ArgAction::Append)
                         .help("Replace ${NAME} in the TOML's strings with VALUE (repeatable; the environment is never read)"),
+                )
+                .arg(
+                    Arg::new("set")
+                        .long("set")
+                        .value_name("KEY=VALUE")
+                        .action(ArgAction::Append)
+                        .allow_hyphen_values(true)
+                        .help("Give TOML key KEY the value VALUE, checked as the TOML's would be (repeatable). A setting (guest.memory=512) replaces the TOML's value; params.NAME=VALUE sets a parameter (empty: removes it); a list key (disk.files, disk.partitions, xen.config, xen.files, init.pre, init.scripts, init.post) takes one item in its option's syntax and adds it. Values are literal (no ${NAME}); relative paths are relative to the current directory"),
+                )
+                .arg(
+                    Arg::new("print-inputs")
+                        .long("print-inputs")
+                        .action(ArgAction::SetTrue)
+                        .help("Print the input files the description reads, one per line, and write nothing"),
                 )
                 .arg(epoch_arg())
                 .arg(
@@ -389,19 +409,33 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
                 }
                 defines.insert(k.to_owned(), v.to_owned());
             }
+            let spec_path = m.get_one::<PathBuf>("spec");
+            let mut spec = match spec_path {
+                Some(p) => GuestSpec::load(p)?,
+                None => GuestSpec::default(),
+            };
+            for assignment in m.get_many::<String>("set").into_iter().flatten() {
+                spec.set(assignment)?;
+            }
+            // Messages about a description given only by --set name it so.
+            let shown = spec_path.map_or_else(|| PathBuf::from("--set"), PathBuf::clone);
+            if m.get_flag("print-inputs") {
+                for input in spec.inputs(&shown, &defines)? {
+                    println!("{}", input.display());
+                }
+                return Ok(0);
+            }
+            let output = m.get_one::<PathBuf>("output").map(PathBuf::as_path);
+            if spec_path.is_none() && output.is_none() {
+                return Err(Error::Usage(
+                    "`build` without GUEST.toml needs `-o OUT`: there is no file name to derive it from".into(),
+                ));
+            }
             let compression = match m.get_one::<String>("compress").map(String::as_str) {
                 Some("gzip") => Compression::Gzip,
                 _ => Compression::None,
             };
-            commands::build(
-                g,
-                path(m, "spec"),
-                m.get_one::<PathBuf>("output").map(PathBuf::as_path),
-                &defines,
-                source_date_epoch(m)?,
-                compression,
-            )
-            .map(|()| 0)
+            commands::build(g, &spec, &shown, output, &defines, source_date_epoch(m)?, compression).map(|()| 0)
         }
         "export" => commands::export(g, path(m, "image"), path(m, "dest")).map(|()| 0),
         other => Err(Error::Usage(format!("unknown operation `{other}`"))),

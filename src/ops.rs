@@ -398,7 +398,9 @@ impl Op {
                     .iter()
                     .find(|s| s.target == Target::Disk("DISK_SIZE"))
                     .map_or_else(String::new, |s| {
-                        if option.starts_with("--") {
+                        if option.starts_with("--set ") {
+                            format!("--set {}", s.toml)
+                        } else if option.starts_with("--") {
                             opt_name(s.cli)
                         } else {
                             s.toml.to_owned()

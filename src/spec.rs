@@ -184,7 +184,8 @@ impl Lowering<'_> {
                     format!("{at}: `{key}`: {message}")
                 }
             }
-            Origin::Set => format!("`--set {key}`: {message}"),
+            Origin::Set if message.contains(&format!("`--set {key}`")) => return Error::Refused(message.to_owned()),
+            Origin::Set => return Error::Refused(format!("`--set {key}`: {message}")),
         };
         Error::Spec {
             path: self.path.to_path_buf(),
@@ -193,9 +194,10 @@ impl Lowering<'_> {
     }
 
     fn wrap<T>(&self, from: &Origin, key: &str, r: Result<T>) -> Result<T> {
-        r.map_err(|e| match e {
-            Error::Spec { .. } => e,
-            e => self.err(from, key, &e.to_string()),
+        r.map_err(|e| match (e, from) {
+            (e @ Error::Spec { .. }, _) => e,
+            (e, Origin::Set) if e.to_string().contains(&format!("`--set {key}`")) => e,
+            (e, _) => self.err(from, key, &e.to_string()),
         })
     }
 
@@ -245,7 +247,12 @@ impl Lowering<'_> {
         } else {
             return Ok(());
         };
-        self.push(key, Op::Set { setting: s, value });
+        let name = if self.sets(key).next().is_some() {
+            format!("--set {key}")
+        } else {
+            key.to_owned()
+        };
+        self.push(&name, Op::Set { setting: s, value });
         Ok(())
     }
 
@@ -256,7 +263,7 @@ impl Lowering<'_> {
         for item in items {
             let r = Op::parse_as(option, Some(&item), &format!("--set {key}"));
             let op = self.wrap(&Origin::Set, key, r)?;
-            self.push(key, op);
+            self.push(&format!("--set {key}"), op);
         }
         Ok(())
     }
@@ -438,7 +445,11 @@ impl GuestSpec {
             if v.is_empty() {
                 return Err(l.err(from, &key, "the value is empty - leave the key out instead"));
             }
-            let r = Op::parse_as("set-param", Some(&format!("{k}={v}")), &key);
+            let shown = match from {
+                Origin::Set => format!("--set {key}"),
+                Origin::Toml(_) => key.clone(),
+            };
+            let r = Op::parse_as("set-param", Some(&format!("{k}={v}")), &shown);
             let op = l.wrap(from, &key, r)?;
             l.push(&key, op);
         }
@@ -490,13 +501,18 @@ impl GuestSpec {
         let ops = self.lower(path, defines)?;
         let mut image = Image::new_default();
         for (key, op) in &ops {
-            op.apply_as(&mut image, key).map_err(|e| Error::Spec {
-                path: path.to_path_buf(),
-                message: if e.to_string().contains(&format!("`{key}`")) {
-                    e.to_string()
-                } else {
-                    format!("`{key}`: {e}")
-                },
+            op.apply_as(&mut image, key).map_err(|e| {
+                if key.starts_with("--set ") {
+                    return e;
+                }
+                Error::Spec {
+                    path: path.to_path_buf(),
+                    message: if e.to_string().contains(&format!("`{key}`")) {
+                        e.to_string()
+                    } else {
+                        format!("`{key}`: {e}")
+                    },
+                }
             })?;
         }
         let problems = crate::ops::problems(&image);
