@@ -466,4 +466,18 @@ mod tests {
             Value::Text("console=hvc0 rw".into())
         );
     }
+
+    #[test]
+    fn readme_table_matches_the_declarations() {
+        let readme = include_str!("../README.md");
+        let begin = "<!-- settings table: generated from src/settings.rs -->\n";
+        let end = "<!-- end of settings table -->";
+        let start = readme.find(begin).expect("README has the settings table markers") + begin.len();
+        let stop = start + readme[start..].find(end).expect("end marker");
+        let expected = markdown_table();
+        assert!(
+            readme[start..stop] == expected,
+            "README.md's settings table is out of date; replace it with:\n{expected}"
+        );
+    }
 }
