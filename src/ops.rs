@@ -157,7 +157,10 @@ pub const LIST_KEYS: &[(&str, &str)] = &[
 pub fn options() -> Vec<OptionDef> {
     let mut out = Vec::new();
     for heading in settings::HEADINGS {
-        for s in settings::SETTINGS.iter().filter(|s| s.heading == *heading && !s.cli.is_empty()) {
+        for s in settings::SETTINGS
+            .iter()
+            .filter(|s| s.heading == *heading && !s.cli.is_empty())
+        {
             out.push(OptionDef {
                 name: s.cli,
                 value_name: s.value_name,
@@ -213,9 +216,8 @@ impl Op {
     pub fn parse_as(name: &str, value: Option<&str>, shown: &str) -> Result<Op> {
         let option = shown;
         if let Some(setting) = settings::by_cli(name) {
-            let v = value.ok_or_else(|| {
-                Error::Usage(format!("`{option}` needs a value: `{option}={}`", setting.value_name))
-            })?;
+            let v = value
+                .ok_or_else(|| Error::Usage(format!("`{option}` needs a value: `{option}={}`", setting.value_name)))?;
             return Ok(Op::Set {
                 setting,
                 value: setting.parse_text(option, v)?,
@@ -446,7 +448,6 @@ fn apply_setting(image: &mut Image, option: &str, setting: &Setting, value: &Val
         }
     }
 }
-
 
 fn disk(image: &mut Image) -> &mut DiskConfig {
     image.disk.get_or_insert_with(|| DiskConfig::parse(""))

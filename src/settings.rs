@@ -14,6 +14,7 @@
 //! Adding an xl setting is one row here plus its case in the round-trip
 //! test at the bottom of this file.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::config::XlValue;
@@ -252,12 +253,18 @@ pub fn by_xl(key: &str) -> Option<&'static Setting> {
 
 /// The setting stored in `params.cfg` variable `name`.
 pub fn by_param(name: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| matches!(s.target, Target::Param(n) if n == name))
+    SETTINGS
+        .iter()
+        .find(|s| matches!(s.target, Target::Param(n) if n == name))
 }
 
 fn check_number(what: &str, n: u64, min: u64, max: u64) -> Result<u64> {
     if n < min || n > max {
-        return Err(Error::invalid(what, n.to_string(), format!("must be between {min} and {max}")));
+        return Err(Error::invalid(
+            what,
+            n.to_string(),
+            format!("must be between {min} and {max}"),
+        ));
     }
     Ok(n)
 }
@@ -305,7 +312,11 @@ impl Setting {
             (Kind::File { .. }, toml::Value::String(s)) => {
                 let s = text(s)?;
                 if s.is_empty() {
-                    return Err(Error::invalid(what, s, "the file name is empty - leave the key out instead"));
+                    return Err(Error::invalid(
+                        what,
+                        s,
+                        "the file name is empty - leave the key out instead",
+                    ));
                 }
                 file(&s).map(Value::File)
             }
@@ -406,7 +417,7 @@ pub fn markdown_table() -> String {
         } else {
             format!("`{}`", s.toml)
         };
-        out.push_str(&format!("| {cli} | {toml} | {} |\n", s.help));
+        let _ = writeln!(out, "| {cli} | {toml} | {} |", s.help);
     }
     out
 }

@@ -162,7 +162,10 @@ struct Lowering<'a> {
     path: &'a Path,
     base: PathBuf,
     defines: &'a BTreeMap<String, String>,
-    ops: Vec<(String, Op)>,
+    /// Each operation with its key and, from the TOML, its position.
+    ops: Vec<(String, Option<String>, Op)>,
+    /// Position of the value being lowered (set by `at`).
+    here: Option<String>,
 }
 
 /// Where a value came from: a TOML span, or `build --set`.
@@ -221,12 +224,24 @@ impl Lowering<'_> {
     }
 
     fn push(&mut self, key: &str, op: Op) {
-        self.ops.push((key.to_owned(), op));
+        self.ops.push((key.to_owned(), self.here.take(), op));
+    }
+
+    /// Records where the next operation comes from.
+    fn at(&mut self, from: &Origin) {
+        self.here = match from {
+            Origin::Toml(span) => Some(position(&self.spec.source, span.start)),
+            Origin::Set => None,
+        };
     }
 
     /// The `--set` values of `key`.
     fn sets<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        self.spec.sets.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.spec
+            .sets
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Lowers one setting: its last `--set`, else its TOML value.
@@ -243,7 +258,9 @@ impl Lowering<'_> {
                 |t| self.text(&from, key, t),
                 |f| self.file(&from, key, f),
             );
-            self.wrap(&from, key, r)?
+            let value = self.wrap(&from, key, r)?;
+            self.at(&from);
+            value
         } else {
             return Ok(());
         };
@@ -258,7 +275,11 @@ impl Lowering<'_> {
 
     /// Lowers the `--set` items of list `key`, parsed as its option's values.
     fn set_items(&mut self, key: &str) -> Result<()> {
-        let option = LIST_KEYS.iter().find(|(k, _)| *k == key).map(|(_, o)| *o).unwrap_or_default();
+        let option = LIST_KEYS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, o)| *o)
+            .unwrap_or_default();
         let items: Vec<String> = self.sets(key).map(str::to_owned).collect();
         for item in items {
             let r = Op::parse_as(option, Some(&item), &format!("--set {key}"));
@@ -279,6 +300,7 @@ impl Lowering<'_> {
                 .to_owned();
             let r = Op::parse_as(option, Some(&p), &item);
             let op = self.wrap(&from, &item, r)?;
+            self.at(&from);
             self.push(&item, op);
         }
         self.set_items(key)
@@ -298,6 +320,7 @@ impl Lowering<'_> {
             } else {
                 Op::XenAddFile { src, dst }
             };
+            self.at(&from);
             self.push(&item, op);
         }
         self.set_items(key)
@@ -311,7 +334,7 @@ impl GuestSpec {
             path: path.to_path_buf(),
             message: format_toml_error(&e, text),
         })?;
-        spec.source = text.to_owned();
+        text.clone_into(&mut spec.source);
         // [guest] is a map so that its keys come from the declarations.
         for (k, v) in &spec.guest {
             if settings::by_toml(&format!("guest.{k}")).is_none() {
@@ -337,7 +360,7 @@ impl GuestSpec {
         let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
         let text = String::from_utf8(bytes).map_err(|e| {
             let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let line = good.split(|b| *b == b'\n').count();
             let column = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
             Error::Spec {
                 path: path.to_path_buf(),
@@ -390,6 +413,15 @@ impl GuestSpec {
     /// Lowers the description to operations, in the order they apply to a
     /// default image. Each comes with the TOML key it came from.
     pub fn lower(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<(String, Op)>> {
+        Ok(self
+            .lower_at(path, defines)?
+            .into_iter()
+            .map(|(key, _, op)| (key, op))
+            .collect())
+    }
+
+    /// [`GuestSpec::lower`], with the TOML position of each operation.
+    fn lower_at(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<(String, Option<String>, Op)>> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut l = Lowering {
             spec: self,
@@ -397,6 +429,7 @@ impl GuestSpec {
             base,
             defines,
             ops: Vec::new(),
+            here: None,
         };
         let guest_settings = settings::SETTINGS.iter().filter(|s| s.toml.starts_with("guest."));
         for s in guest_settings {
@@ -423,9 +456,10 @@ impl GuestSpec {
             // `A=B` would otherwise silently become `A="B=..."`.
             l.wrap(from, &key, validate::shell_name(&key, k).map(|_| ()))?;
             if let Some(s) = settings::by_param(k) {
-                let given = self.toml_value(s).map(|v| Origin::Toml(v.span())).or_else(|| {
-                    self.sets.iter().any(|(sk, _)| sk == s.toml).then_some(Origin::Set)
-                });
+                let given = self
+                    .toml_value(s)
+                    .map(|v| Origin::Toml(v.span()))
+                    .or_else(|| self.sets.iter().any(|(sk, _)| sk == s.toml).then_some(Origin::Set));
                 if let Some(other) = given {
                     let where_ = match &other {
                         Origin::Toml(span) => format!(" (line {})", line_of(&self.source, span.start)),
@@ -434,10 +468,7 @@ impl GuestSpec {
                     return Err(l.err(
                         from,
                         &key,
-                        &format!(
-                            "`{}`{where_} sets the same value - keep one of the two",
-                            s.toml
-                        ),
+                        &format!("`{}`{where_} sets the same value - keep one of the two", s.toml),
                     ));
                 }
             }
@@ -451,6 +482,7 @@ impl GuestSpec {
             };
             let r = Op::parse_as("set-param", Some(&format!("{k}={v}")), &shown);
             let op = l.wrap(from, &key, r)?;
+            l.at(from);
             l.push(&key, op);
         }
         l.files("xen.config", &self.xen.config, "xen-append")?;
@@ -458,6 +490,7 @@ impl GuestSpec {
             let key = format!("xen.settings.{k}");
             let from = Origin::Toml(v.span());
             let value = xl_setting(&l, &from, &key, k, v.get_ref())?;
+            l.at(&from);
             l.push(&key, Op::XenSet { key: k.clone(), value });
         }
         l.dest_files("xen.files", &self.xen.files, false)?;
@@ -498,6 +531,7 @@ impl GuestSpec {
             let content = l.text(&from, &key, &p.content)?;
             let r = Partition::new(&key, &p.number.to_string(), &size, &fs, &content);
             let part = l.wrap(&from, &key, r)?;
+            l.at(&from);
             l.push(&key, Op::DiskAddPart(part));
         }
         l.set_items("disk.partitions")?;
@@ -506,19 +540,23 @@ impl GuestSpec {
 
     /// Builds the image this description gives.
     pub fn to_image(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Image> {
-        let ops = self.lower(path, defines)?;
+        let ops = self.lower_at(path, defines)?;
         let mut image = Image::new_default();
-        for (key, op) in &ops {
+        for (key, at, op) in &ops {
             op.apply_as(&mut image, key).map_err(|e| {
                 if key.starts_with("--set ") {
                     return e;
                 }
+                let message = if e.to_string().contains(&format!("`{key}`")) {
+                    e.to_string()
+                } else {
+                    format!("`{key}`: {e}")
+                };
                 Error::Spec {
                     path: path.to_path_buf(),
-                    message: if e.to_string().contains(&format!("`{key}`")) {
-                        e.to_string()
-                    } else {
-                        format!("`{key}`: {e}")
+                    message: match at {
+                        Some(at) => format!("{at}: {message}"),
+                        None => message,
                     },
                 }
             })?;
@@ -534,7 +572,10 @@ impl GuestSpec {
     }
 
     /// The input files the description reads, in the order it reads them.
+    /// It checks the whole description first (builds the image in memory,
+    /// which opens every input but reads none).
     pub fn inputs(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
+        self.to_image(path, defines)?;
         Ok(self
             .lower(path, defines)?
             .iter()
@@ -863,7 +904,10 @@ mod tests {
             .unwrap()
             .lower(Path::new("g.toml"), &BTreeMap::new())
             .unwrap_err();
-        assert!(e.to_string().contains("line 2") && e.to_string().contains("guest.memory"), "{e}");
+        assert!(
+            e.to_string().contains("line 2") && e.to_string().contains("guest.memory"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -997,11 +1041,17 @@ mod tests {
             "[disk]\nsize = \"4G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"1G\"\n\n[[disk.partitions]]\nnumber = 1\nsize = \"2G\"\n",
         );
         assert!(
-            e.contains("line 7") && e.contains("disk.partitions #2") && e.contains("disk.partitions #1") && e.contains("line 3"),
+            e.contains("line 7")
+                && e.contains("disk.partitions #2")
+                && e.contains("disk.partitions #1")
+                && e.contains("line 3"),
             "{e}"
         );
         let e = lower("[guest]\nautoboot = true\n[params]\nGUEST_AUTOBOOT = \"0\"\n");
-        assert!(e.contains("guest.autoboot") && e.contains("params.GUEST_AUTOBOOT") && e.contains("line 4"), "{e}");
+        assert!(
+            e.contains("guest.autoboot") && e.contains("params.GUEST_AUTOBOOT") && e.contains("line 4"),
+            "{e}"
+        );
         let e = lower("[params]\nXENGUEST_NETWORK_TYPE = \"brdge\"\n");
         assert!(e.contains("line 2") && e.contains("bridge, nat, none"), "{e}");
         let e = lower("[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"9G\"\nfs = \"ext4\"\n");
