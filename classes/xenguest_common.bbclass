@@ -62,6 +62,8 @@ XENGUEST_EXTRA_INIT_POST ??= ""
 XENGUEST_EXTRA_FILES ??= ""
 # Files stored under disk/, used as partition content (space-separated SRC[:DST])
 XENGUEST_EXTRA_DISK_FILES ??= ""
+# Any further TOML keys for `build --set` (space-separated KEY=VALUE, e.g. "guest.type=pvh"; after the knobs above, so they win)
+XENGUEST_IMAGE_SET ??= ""
 # BitBake variables handed to the tool as --define NAME=VALUE (space-separated names)
 XENGUEST_IMAGE_DEFINES ??= "DEPLOY_DIR_IMAGE MACHINE"
 # Modification time of the image members (seconds since the Epoch)
@@ -76,6 +78,8 @@ XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${SOURCE_DATE_EPOCH}"
 #   items       space-separated items, one --set each
 #   disk        like value/items, but only when XENGUEST_IMAGE_DISK_SIZE is
 #               not 0 (a zero size means no disk, as the old layer had it)
+#   assignments space-separated KEY=VALUE for any key (key column: *), so a
+#               setting the tool gains is usable without a new knob
 # Signatures (vardeps), the documentation and the tests take the knob list
 # from here.
 _XENGUEST_IMAGE_KNOB_TABLE = "\
@@ -97,6 +101,7 @@ _XENGUEST_IMAGE_KNOB_TABLE = "\
     XENGUEST_IMAGE_DISK_DEVICE:disk.device:disk \
     XENGUEST_EXTRA_DISK_FILES:disk.files:disk \
     XENGUEST_IMAGE_DISK_PARTITIONS:disk.partitions:disk \
+    XENGUEST_IMAGE_SET:*:assignments \
 "
 
 # Every knob: the table's, and those that say how the tool runs. The tasks
@@ -194,8 +199,15 @@ def xenguest_image_sets(d, kernel=True, disk_files=None):
                 sets.append((knob, key, '%s:%s' % (xenguest_image_local_path(d, src), dst)))
         elif unit == 'items':
             sets += [(knob, key, v) for v in value.split()]
+        elif unit == 'assignments':
+            for item in value.split():
+                item_key, sep, item_value = item.partition('=')
+                if not sep or not item_key:
+                    xenguest_image_fail(d, knob, value, "holds '%s', which is not KEY=VALUE" % item,
+                                        "use e.g. guest.type=pvh (a TOML key of xenguest-mkimage build)")
+                sets.append((knob, item_key, item_value))
         else:
-            bb.fatal("_XENGUEST_IMAGE_KNOB_TABLE: %s has unit '%s' - use value, deploy-file, src-files, src-pairs, items or disk" % (knob, unit))
+            bb.fatal("_XENGUEST_IMAGE_KNOB_TABLE: %s has unit '%s' - use value, deploy-file, src-files, src-pairs, items, disk or assignments" % (knob, unit))
     if has_disk:
         for dst in sorted(disk_files or {}):
             sets.append(('XENGUEST_IMAGE_DISK_PARTITIONS', 'disk.files', '%s:%s' % (disk_files[dst], dst)))
@@ -278,7 +290,8 @@ def xenguest_image_tool(d, argv, sets):
     result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         message = result.stderr.strip()
-        for knob, key, value in sets:
+        # The last --set of a key is the one the tool used.
+        for knob, key, value in reversed(sets):
             if '`--set %s`' % key in message:
                 bb.fatal("%s '%s' is refused by xenguest-mkimage (as %s) - %s" % (knob, xenguest_image_knob(d, knob), key, message))
         bb.fatal('xenguest-mkimage build failed for %s (exit %d):\n%s' % (d.getVar('PN'), result.returncode, message))

@@ -197,6 +197,25 @@ def test_tool_rule_violation_is_fatal_with_the_tools_message(bitbake):
     assert "ntfs" in text and "unsupported file system" in text
 
 
+def test_further_keys_through_xenguest_image_set(bitbake, tool):
+    """XENGUEST_IMAGE_SET gives any key `build --set` takes, after the knobs."""
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_SET", "guest.memory=333 params.MY_ROLE=web")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed"})
+    deploydir = deploy(bitbake, d)
+    image = os.path.join(deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % d.getVar("MACHINE"))
+    assert "memory = 333" in h.tool_run(tool, "dump-xenconfig", image)
+    assert 'MY_ROLE="web"' in h.tool_run(tool, "dump-paramsconfig", image)
+    d.setVar("XENGUEST_IMAGE_SET", "guest.memory=333 oops")
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    assert "XENGUEST_IMAGE_SET 'guest.memory=333 oops' holds 'oops', which is not KEY=VALUE" in bitbake.log.text()
+    d.setVar("XENGUEST_IMAGE_SET", "guest.memory=many")
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    assert "XENGUEST_IMAGE_SET 'guest.memory=many' is refused by xenguest-mkimage (as guest.memory)" in bitbake.log.text()
+
+
 def test_an_input_bitbake_does_not_track_is_fatal(bitbake, tmp_path):
     """The TOML's inputs are checked at task time (`build --print-inputs`):
     one outside SRC_URI and TMPDIR, not in [file-checksums], would be left
