@@ -207,6 +207,15 @@ pub const SETTINGS: &[Setting] = &[
         target: Target::Xl("ramdisk"),
     },
     Setting {
+        toml: "guest.type",
+        cli: "xen-type",
+        value_name: "TYPE",
+        heading: XEN,
+        help: "Set the guest type: pvh (Arm guests, x86 without emulation), pv or hvm (empty: xl's default)",
+        kind: Kind::Word(&["pvh", "pv", "hvm"]),
+        target: Target::Xl("type"),
+    },
+    Setting {
         // The host manager sets the disk of an installed guest: no TOML key.
         toml: "",
         cli: "xen-disk",
@@ -471,6 +480,10 @@ mod tests {
         let autoboot = by_param("GUEST_AUTOBOOT").unwrap();
         assert!(autoboot.parse_text("a", "yes").is_err());
         assert_eq!(autoboot.parse_text("a", "0").unwrap(), Value::Bool(false));
+        let kind = by_cli("xen-type").unwrap();
+        assert_eq!(kind.parse_text("t", "").unwrap(), Value::Unset);
+        let e = kind.parse_text("guest.type", "pvhvm").unwrap_err().to_string();
+        assert!(e.contains("guest.type") && e.contains("pvh, pv, hvm"), "{e}");
         let cmdline = by_toml("guest.cmdline").unwrap();
         assert_eq!(
             cmdline.parse_text("c", " console=hvc0   rw ").unwrap(),
