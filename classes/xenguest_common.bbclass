@@ -303,11 +303,13 @@ def xenguest_image_check_inputs(d, args, sets, task):
     """Check the whole description (the tool builds it in memory and writes
     nothing) and that every input file it reads is tracked by the task's
     signature: from SRC_URI (the unpack directory; do_fetch checksums it),
-    from TMPDIR (another task's output, e.g. DEPLOY_DIR_IMAGE; covered by
-    the task dependencies) or in the task's [file-checksums]."""
+    from TMPDIR or DEPLOY_DIR (another task's output, e.g. DEPLOY_DIR_IMAGE;
+    covered by the task dependencies) or in the task's [file-checksums]."""
     import os
     out = xenguest_image_tool(d, ['xenguest-mkimage', 'build'] + args + ['--print-inputs'], sets)
-    roots = [os.path.realpath(d.getVar(v)) + '/' for v in ('_XENGUEST_IMAGE_SRCDIR', 'TMPDIR') if d.getVar(v)]
+    # DEPLOY_DIR may be set outside TMPDIR; what is there is still the
+    # output of a task.
+    roots = [os.path.realpath(d.getVar(v)) + '/' for v in ('_XENGUEST_IMAGE_SRCDIR', 'TMPDIR', 'DEPLOY_DIR') if d.getVar(v)]
     tracked = set()
     for entry in (d.getVarFlag(task, 'file-checksums') or '').split():
         tracked.add(os.path.realpath(entry.rsplit(':', 1)[0]))
