@@ -247,21 +247,10 @@ impl Op {
         };
         Ok(match name {
             "guest-reset-config" | "guest-config-reset" => Op::GuestResetConfig,
-            "set-param" => {
-                let (key, value) = match v.split_once('=') {
-                    Some((k, val)) => (k, Some(val.to_owned())),
-                    None => (v, None),
-                };
-                validate::shell_name(option, key)?;
-                if let Some(val) = value.as_deref().filter(|s| !s.is_empty()) {
-                    validate::shell_value(option, val)?;
-                    validate::param_value(option, key, val)?;
-                }
-                Op::SetParam {
-                    key: key.to_owned(),
-                    value: value.filter(|s| !s.is_empty()),
-                }
-            }
+            "set-param" => match v.split_once('=') {
+                Some((key, value)) => Op::set_param(option, key, value)?,
+                None => Op::set_param(option, v, "")?,
+            },
             "xen-reset-config" => Op::XenResetConfig,
             "xen-clean-extra" => Op::XenCleanExtra,
             "xen-extra" => {
@@ -301,6 +290,20 @@ impl Op {
             }
             "disk-rm-file" => Op::DiskRmFile(validate::member_name(option, v)?.to_owned()),
             _ => return Err(Error::Usage(format!("unknown option `{option}`"))),
+        })
+    }
+
+    /// Sets (or, with an empty value, removes) a `params.cfg` variable:
+    /// `--set-param`, and `[params]` in the TOML as typed key and value.
+    pub fn set_param(option: &str, key: &str, value: &str) -> Result<Op> {
+        validate::shell_name(option, key)?;
+        if !value.is_empty() {
+            validate::shell_value(option, value)?;
+            validate::param_value(option, key, value)?;
+        }
+        Ok(Op::SetParam {
+            key: key.to_owned(),
+            value: (!value.is_empty()).then(|| value.to_owned()),
         })
     }
 

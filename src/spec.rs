@@ -452,9 +452,6 @@ impl GuestSpec {
         }
         for (k, (from, v)) in &params {
             let key = format!("params.{k}");
-            // Checked here: `--set-param` splits at the first `=`, so a key
-            // `A=B` would otherwise silently become `A="B=..."`.
-            l.wrap(from, &key, validate::shell_name(&key, k).map(|_| ()))?;
             if let Some(s) = settings::by_param(k) {
                 let given = self
                     .toml_value(s)
@@ -480,7 +477,7 @@ impl GuestSpec {
                 Origin::Set => format!("--set {key}"),
                 Origin::Toml(_) => key.clone(),
             };
-            let r = Op::parse_as("set-param", Some(&format!("{k}={v}")), &shown);
+            let r = Op::set_param(&shown, k, &v);
             let op = l.wrap(from, &key, r)?;
             l.at(from);
             l.push(&key, op);
