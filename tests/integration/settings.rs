@@ -171,3 +171,17 @@ fn known_parameter_values_are_one_rule_for_writers_and_check() {
     s.run(&["check", "d"])
         .error(&["XENGUEST_NETWORK_TYPE=brdge", "bridge, nat, none"]);
 }
+
+#[test]
+fn help_shows_every_declared_option() {
+    let s = Scratch::new();
+    for op in ["create", "update", "partial"] {
+        let r = s.run(&[op, "--help"]);
+        r.success();
+        for def in xenguest_mkimage::ops::options() {
+            r.stdout_has(&[&format!("--{}", def.name)]);
+        }
+    }
+    let r = s.run(&["build", "--help"]);
+    r.success().stdout_has(&["--set", "--print-inputs"]);
+}
