@@ -222,7 +222,10 @@ pub fn command() -> Command {
                         .value_name("KEY=VALUE")
                         .action(ArgAction::Append)
                         .allow_hyphen_values(true)
-                        .help("Give TOML key KEY the value VALUE, checked as the TOML's would be (repeatable). A setting (guest.memory=512) replaces the TOML's value; params.NAME=VALUE sets a parameter (empty: removes it); a list key (disk.files, disk.partitions, xen.config, xen.files, init.pre, init.scripts, init.post) takes one item in its option's syntax and adds it. Values are literal (no ${NAME}); relative paths are relative to the current directory"),
+                        .help(format!(
+                            "Give TOML key KEY the value VALUE, checked as the TOML's would be (repeatable). A setting (guest.memory=512) replaces the TOML's value; params.NAME=VALUE sets a parameter (empty: removes it); a list key ({}) takes one item in its option's syntax and adds it. Values are literal (no ${{NAME}}); relative paths are relative to the current directory",
+                            crate::ops::LIST_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                        )),
                 )
                 .arg(
                     Arg::new("print-inputs")
