@@ -69,9 +69,16 @@ impl DiskConfig {
         let disk = self.size_mb()?;
         let free = disk.saturating_sub(used);
         if part.size_mb > free {
+            // The value as the user wrote it: an option's `ID:SIZE:FS:CONTENT`,
+            // or the TOML's `size`.
+            let value = if option.starts_with("--") {
+                format!("{}:{}", part.number, part.disk_cfg_value())
+            } else {
+                format!("size = \"{}\"", part.size)
+            };
             return Err(Error::invalid(
                 option,
-                format!("{}:{}", part.number, part.disk_cfg_value()),
+                value,
                 format!(
                     "partition needs {}M but the disk has only {free}M free (disk size {disk}M) - raise it with `{size_name}` first or shrink the partition",
                     part.size_mb
