@@ -480,12 +480,15 @@ impl Manager {
         let disk = self.disk_for(name, &disk_cfg)?;
         let mut image = opened.image.clone();
         image.disk_files.clear();
-        let mut ops = vec![Op::XenName(Some(name.to_owned()))];
+        // The settings `xenguest-mkimage update --xen-name=NAME
+        // --xen-disk=DEV` makes, as the classic manager ran it.
+        let mut ops = vec![Op::parse("xen-name", Some(name))?];
         match &disk {
             Disk::None => {}
-            Disk::Lvm { .. } => ops.push(Op::XenDisk(
-                disk::target(&disk, name).map(|p| p.to_string_lossy().into_owned()),
-            )),
+            Disk::Lvm { .. } => {
+                let dev = disk::target(&disk, name).map(|p| p.to_string_lossy().into_owned());
+                ops.push(Op::parse("xen-disk", dev.as_deref())?);
+            }
             Disk::File(path) => {
                 let target = path.to_string_lossy();
                 crate::validate::xl_list_item(config::DISK_DIR, &target)?;
