@@ -213,9 +213,27 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
                 log.error(&msg);
             }
             eprintln!("xenguest-manager: error: {msg}");
+            // In JSON mode a failure is a JSON document too (docs/manager.md).
+            if let Some((action, sub)) = matches.subcommand() {
+                if sub.try_get_one::<bool>("json").ok().flatten() == Some(&true) {
+                    println!("{}", document(action, json!({ "ok": false, "error": msg })));
+                }
+            }
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Version of the layout of the JSON documents (docs/manager.md).
+pub const JSON_SCHEMA: u32 = 1;
+
+/// A JSON document of `command`: `schema` and `command`, then `fields`.
+fn document(command: &str, fields: serde_json::Value) -> serde_json::Value {
+    let mut doc = json!({ "schema": JSON_SCHEMA, "command": command });
+    if let (Some(doc), serde_json::Value::Object(fields)) = (doc.as_object_mut(), fields) {
+        doc.extend(fields);
+    }
+    doc
 }
 
 /// An error with its chain of causes, each once.
@@ -679,7 +697,7 @@ impl Manager {
                     "disk": { "kind": kind, "path": path },
                 }));
             }
-            writeln!(out, "{}", json!({ "guests": guests })).map_err(stdout_error)
+            writeln!(out, "{}", document("list", json!({ "ok": true, "guests": guests }))).map_err(stdout_error)
         } else {
             for name in names {
                 writeln!(out, "{name}").map_err(stdout_error)?;
@@ -710,7 +728,7 @@ impl Manager {
                 .iter()
                 .map(|(n, r)| json!({ "name": n, "running": r, "state": if *r { "running" } else { "stopped" } }))
                 .collect();
-            writeln!(out, "{}", json!({ "guests": guests })).map_err(stdout_error)
+            writeln!(out, "{}", document("status", json!({ "ok": true, "guests": guests }))).map_err(stdout_error)
         } else {
             for (n, r) in states {
                 writeln!(out, "{n} {}", if r { "Running" } else { "Stopped" }).map_err(stdout_error)?;

@@ -661,6 +661,13 @@ fn stop_kill_remove_and_status() {
     h.run(&["kill", "g"]).failure(1, &["not running"]);
     h.run(&["stop", "nosuch"]).failure(1, &["no guest `nosuch`"]);
     h.run(&["status", "nosuch"]).failure(1, &["no guest `nosuch`"]);
+    // In JSON mode an error is a JSON document as well.
+    let r = h.run(&["status", "nosuch", "--json"]);
+    r.failure(1, &["no guest `nosuch`"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["command"], "status");
+    assert!(v["error"].as_str().unwrap().contains("no guest `nosuch`"));
     let cycle = |args: &[&str], expect: &[&str]| {
         h.run(&["start", "g"]).success();
         h.clear_calls();
@@ -708,12 +715,17 @@ fn stop_kill_remove_and_status() {
     let r = h.run(&["status", "--json"]);
     r.success();
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        (v["schema"].as_u64(), v["command"].as_str(), v["ok"].as_bool()),
+        (Some(1), Some("status"), Some(true))
+    );
     assert_eq!(v["guests"][0]["name"], "g");
     assert_eq!(v["guests"][0]["running"], true);
     assert_eq!(v["guests"][0]["state"], "running");
     let r = h.run(&["list", "--json"]);
     r.success();
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!((v["schema"].as_u64(), v["command"].as_str()), (Some(1), Some("list")));
     assert_eq!(v["guests"][0]["name"], "g");
     assert_eq!(v["guests"][0]["autoboot"], true);
     assert_eq!(v["guests"][0]["disk"]["kind"], "none");
