@@ -950,3 +950,55 @@ fn file_backed_disk_is_real() {
     assert!(!file.exists());
     assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
 }
+
+/// GNU tar warns once per member it does not fully understand; a content
+/// whose warnings overflow the stderr pipe must not stall the unpacking
+/// (the manager drains tar's output while it feeds the archive).
+#[test]
+fn a_noisy_tar_content_does_not_block() {
+    let h = Host::new();
+    let tarball = h.s.join("noisy.tar");
+    // 3000 members, each with a pax keyword GNU tar ignores with a warning:
+    // far more than a pipe's 64 KiB of stderr.
+    let py = "import io, sys, tarfile\n\
+              with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n\
+              \x20   for i in range(3000):\n\
+              \x20       m = tarfile.TarInfo('f%d' % i)\n\
+              \x20       m.pax_headers = {'XENGUEST.test.unknown': 'x' * 40}\n\
+              \x20       t.addfile(m, io.BytesIO(b''))\n";
+    let st = Command::new("python3")
+        .args(["-c", py])
+        .arg(&tarball)
+        .status()
+        .expect("python3");
+    assert!(st.success());
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--disk-size=20M",
+            "--disk-add-file=noisy.tar:noisy.tar",
+            "--disk-add-part=1:10M:ext4:noisy.tar",
+        ],
+    );
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120")
+        .arg(manager_bin())
+        .args(["create", img.to_str().unwrap()]);
+    let base = h.cmd(&[]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.current_dir(h.s.path());
+    let r = Run::new(&mut cmd);
+    assert_ne!(r.code(), 124, "create stalled on tar's output");
+    r.success();
+    let warned = Command::new("tar").arg("-tf").arg(&tarball).output().unwrap();
+    assert!(
+        warned.stderr.len() > 64 * 1024,
+        "tar printed only {} bytes",
+        warned.stderr.len()
+    );
+}
