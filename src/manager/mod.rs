@@ -495,6 +495,18 @@ impl Manager {
         self.log.info(&format!("creating guest {name} from {}", real.display()));
         let opened = self.open_verified(&real)?;
         let disk_cfg = opened.image.disk.clone().unwrap_or_default();
+        let own = disk_cfg.0.get("DISK_DEVICE").unwrap_or("");
+        if disk_cfg.size_mb()? > 0
+            && !own.is_empty()
+            && Some(own) != self.config.volume_device()
+            && !self.config.allow_image_device()?
+        {
+            return Err(Error::Refused(format!(
+                "`{}` asks for its disk on the host device `{own}` (DISK_DEVICE in disk.cfg), which would become an LVM physical volume - set {}=\"1\" in the configuration to allow images to choose a device",
+                file.display(),
+                config::ALLOW_IMAGE_DEVICE
+            )));
+        }
         let disk = self.disk_for(name, &disk_cfg)?;
         let mut image = opened.image.clone();
         image.disk_files.clear();

@@ -441,6 +441,12 @@ fn hostile_values_never_reach_a_shell() {
         &format!("GUEST_AUTOBOOT=\"1\"\nNOTE=\"a b; touch {p} | x & y > z\"\n"),
         &format!("DISK_SIZE=\"10M\"\nDISK_DEVICE=\"{dev}\"\nDISK_PART1=\"4M:ext4:\"\n"),
     );
+    // By default an image may not choose a host device at all.
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["DISK_DEVICE", "XENGUEST_ALLOW_IMAGE_DEVICE"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    h.conf("XENGUEST_ALLOW_IMAGE_DEVICE=\"1\"\n");
     h.clear_calls();
     h.run(&["create", img.to_str().unwrap()]).success();
     // The group is named after the device's file name, as classic does.
