@@ -289,7 +289,9 @@ def xenguest_image_argv(d, spec, output, epoch=None):
     """Command line of the one `xenguest-mkimage build` run (epoch: the
     --source-date-epoch value; default the checked knob)."""
     import shlex
-    argv = ['xenguest-mkimage', 'build', spec, '-o', output,
+    # --force: the output is the task's own (build refuses to replace a file
+    # without it).
+    argv = ['xenguest-mkimage', 'build', spec, '-o', output, '--force',
             '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
     for name in (d.getVar('XENGUEST_IMAGE_DEFINES') or '').split():
         argv += ['--define', '%s=%s' % (name, d.getVar(name) or '')]

@@ -209,6 +209,13 @@ pub fn command() -> Command {
                         .action(ArgAction::Append)
                         .help("Replace ${NAME} in the TOML's strings with VALUE (repeatable; the environment is never read)"),
                 )
+                .arg(
+                    Arg::new("force")
+                        .short('f')
+                        .long("force")
+                        .action(ArgAction::SetTrue)
+                        .help("Replace OUT if it exists (without it, an existing OUT is an error)"),
+                )
                 .arg(epoch_arg())
                 .arg(
                     Arg::new("compress")
@@ -399,6 +406,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
                 &defines,
                 source_date_epoch(m)?,
                 compression,
+                m.get_flag("force"),
             )
             .map(|()| 0)
         }

@@ -7,23 +7,20 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{sha256_file, sha256_of, Global};
+use super::{problems, raw_member, sha256_file, sha256_of, Global};
 use crate::checksum::{sidecar_digest, sidecar_path, Manifest};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::tar::Kind;
-use crate::image::{Blob, MANIFEST};
-use crate::ops;
+use crate::image::{Blob, Member, MANIFEST};
 use crate::progress::Progress;
 
 pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
     let result = reader::open(path, false).and_then(|opened| {
-        let mut problems = ops::problems(&opened.image);
-        // A directory's manifest is the one its tar image carried when it
-        // was extracted: `update` of the directory (or `extract-config`,
-        // which leaves out disk/) makes it stale, so only tar images are
-        // checked against theirs.
-        if opened.form != Form::Dir && opened.image.manifest.is_some() {
+        let mut problems = problems(&opened.image, Some(&opened));
+        // A directory's manifest is written by `extract` and kept up to
+        // date by every writer of the directory: checked like a tar's.
+        if opened.image.manifest.is_some() {
             problems.extend(manifest_problems(g, &opened)?);
         }
         Ok(problems)
@@ -67,13 +64,21 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
     for line in malformed {
         problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
     }
-    let files: Vec<(&String, Blob)> = match opened.form {
-        Form::Dir => Vec::new(),
+    let files: Vec<(String, Blob)> = match opened.form {
+        Form::Dir => opened
+            .image
+            .members()
+            .into_iter()
+            .filter_map(|m| match m {
+                Member::File { path, .. } => raw_member(opened, &path).map(|blob| (path, blob)),
+                Member::Dir(_) => None,
+            })
+            .collect(),
         _ => opened
             .entries
             .iter()
             .filter(|(name, e)| e.kind == Kind::File && name != MANIFEST)
-            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name, blob)))
+            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name.clone(), blob)))
             .collect(),
     };
     let total = files.iter().map(|(_, b)| b.len()).sum();
@@ -81,8 +86,8 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
     let mut seen = BTreeSet::new();
     for (name, blob) in files {
         seen.insert(name.clone());
-        let actual = sha256_of(&blob, name, &bar)?;
-        match expected.get(name) {
+        let actual = sha256_of(&blob, &name, &bar)?;
+        match expected.get(&name) {
             None => problems.push(format!("member `./{name}` is not listed in the manifest")),
             Some(d) if *d != actual => problems.push(format!(
                 "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
@@ -101,14 +106,10 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
 
 pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
     let opened = reader::open(path, false)?;
-    if opened.form == Form::Dir {
-        return Err(Error::Refused(format!(
-            "`{}` is a directory - verify works on image files (directories have no manifest)",
-            path.display()
-        )));
-    }
     let sidecar = sidecar_path(path);
+    // A directory has no sidecar: its manifest is all there is to verify.
     let expected = match fs::read_to_string(&sidecar) {
+        _ if opened.form == Form::Dir => None,
         Ok(text) => Some(sidecar_digest(&text).to_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
@@ -145,6 +146,8 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             path.display(),
             if sidecar_checked {
                 " and sidecar"
+            } else if opened.form == Form::Dir {
+                "; a directory has no sidecar"
             } else {
                 "; no sidecar"
             }

@@ -17,9 +17,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::tar::Kind;
 use crate::image::writer::{self, Compression, WriteOptions};
-use crate::image::{Blob, Image};
+use crate::image::{Blob, Image, Member};
 use crate::ops::{self, Op};
 use crate::progress::{Bar, Progress};
+use crate::validate;
 
 mod check;
 mod diff;
@@ -45,12 +46,6 @@ pub(crate) struct Global {
 }
 
 impl Global {
-    fn warn(self, msg: &str) {
-        if !self.quiet {
-            eprintln!("xenguest-mkimage: warning: {msg}");
-        }
-    }
-
     fn write_options(self, mtime: u64, compression: Compression) -> WriteOptions {
         WriteOptions {
             mtime,
@@ -73,9 +68,47 @@ fn apply(image: &mut Image, ops: &[Op]) -> Result<()> {
     Ok(())
 }
 
-fn warn_problems(g: Global, image: &Image) {
-    for p in ops::problems(image) {
-        g.warn(&p);
+/// What `check` finds wrong with an image's content, and so what every
+/// writer refuses to write: the model's rules ([`ops::problems`]) and the
+/// text rule ([`validate::text_member`]) over each text member. With
+/// `stored`, text members are checked as stored there (what `check` reads);
+/// without, as they would be written (what a writer is about to write).
+fn problems(image: &Image, stored: Option<&Opened>) -> Vec<String> {
+    let mut out = ops::problems(image);
+    for member in image.members() {
+        let Member::File { path, blob, .. } = member else {
+            continue;
+        };
+        if !validate::is_text_member(&path) {
+            continue;
+        }
+        let blob = stored.and_then(|o| raw_member(o, &path)).unwrap_or(blob);
+        if let Err(e) = blob
+            .read_all(&path)
+            .and_then(|bytes| validate::text_member(&path, &bytes))
+        {
+            out.push(e.to_string());
+        }
+    }
+    out
+}
+
+/// Refuses to write `image` to `dest` if `check` would refuse it, with the
+/// problems `check` would name; `already` are problems the image had
+/// before the operation, which are let through (see `update`).
+fn refuse_problems(dest: &Path, image: &Image, already: &[String]) -> Result<()> {
+    let new: Vec<String> = problems(image, None)
+        .into_iter()
+        .filter(|p| !already.contains(p))
+        .collect();
+    if new.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "not writing `{}`: {}",
+            dest.display(),
+            new.join("; ")
+        )))
     }
 }
 

@@ -707,8 +707,17 @@ fn temp_prefix(dest: &Path) -> String {
 /// Writes `image` into the directory `root`, which holds `previous` (the
 /// relative paths of its files before the operation; they are removed if
 /// the image no longer has them). Unchanged files are left alone.
+///
+/// The directory's `manifest.sha256` is kept up to date: a file written
+/// gets the digest of what was written, a file left alone keeps the digest
+/// recorded before (so a file changed behind the tool's back still fails
+/// `check`), a file removed loses its line. A directory without a manifest
+/// gets one only when it is new (`previous` empty, as for `create`).
 pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> {
     let members = image.members();
+    let known = known_digests(image);
+    let with_manifest = image.manifest.is_some() || previous.is_empty();
+    let mut manifest = String::new();
     let mut keep = std::collections::BTreeSet::new();
     for member in &members {
         match member {
@@ -716,10 +725,14 @@ pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> 
             Member::File { path, mode, blob } => {
                 keep.insert(path.clone());
                 let dest = root.join(path);
-                if matches!(blob, Blob::File { path: src, .. } if *src == dest) {
-                    continue;
+                let digest = if matches!(blob, Blob::File { path: src, .. } if *src == dest) {
+                    known.get(path).cloned()
+                } else {
+                    Some(write_file_member_hashed(&dest, *mode, blob, path)?)
+                };
+                if let Some(digest) = digest {
+                    push_manifest_line(&mut manifest, &digest, &member_name(path, false));
                 }
-                write_file_member(&dest, *mode, blob, path)?;
             }
         }
     }
@@ -728,6 +741,9 @@ pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> 
             let p = root.join(old);
             fs::remove_file(&p).with_path("cannot remove", &p)?;
         }
+    }
+    if with_manifest {
+        write_file_member(&root.join(MANIFEST), MODE_FILE, &Blob::bytes(manifest), MANIFEST)?;
     }
     Ok(())
 }
@@ -758,6 +774,33 @@ pub fn ensure_dir(root: &Path, rel: &str) -> Result<()> {
 /// Writes one member file (atomically) with `mode`.
 pub fn write_file_member(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<()> {
     write_file_member_with(dest, mode, blob, what, &Bar::hidden())
+}
+
+/// [`write_file_member`], returning the sha256 of what was written.
+fn write_file_member_hashed(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<String> {
+    atomic_write_locked(dest, Some(mode), |mut file| {
+        let mut reader = HashingReader {
+            inner: blob.open()?,
+            hasher: Sha256::new(),
+        };
+        io::copy(&mut reader, &mut file).map_err(|e| blob_error(blob, what, e))?;
+        Ok((file, hex(&reader.hasher.finalize())))
+    })
+    .map(|(digest, _lock)| digest)
+}
+
+/// A reader that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// [`write_file_member`], advancing `bar` as data is copied.

@@ -284,16 +284,26 @@ fn verify_catches_a_flipped_byte_and_a_bad_sidecar() {
     // A tar without our manifest (a classic image) cannot be verified.
     s.mkdir("plain");
     s.run(&["create", "plain"]).success();
+    fs::remove_file(s.join("plain/manifest.sha256")).unwrap();
     assert!(s
         .ext("tar", &["-C", "plain", "-cf", "plain.xenguest", "."])
         .status
         .success());
     s.run(&["check", "plain.xenguest"]).success();
     s.run(&["verify", "plain.xenguest"]).error(&["manifest"]);
-    // A directory has nothing to verify against.
+    // A directory is verified against its manifest (it has no sidecar).
     s.mkdir("d");
     s.run(&["create", "d"]).success();
-    s.run(&["verify", "d"]).error(&["d"]);
+    s.run(&["verify", "d"])
+        .success()
+        .stdout_has(&["OK (manifest; a directory has no sidecar)"]);
+    s.write("d/guest.cfg", b"memory = 1\n");
+    s.run(&["verify", "d"]).error(&["./guest.cfg", "manifest"]);
+    s.run(&["check", "d"]).error(&["./guest.cfg", "manifest"]);
+    // Without a manifest there is nothing to verify against.
+    fs::remove_file(s.join("d/manifest.sha256")).unwrap();
+    s.run(&["verify", "d"]).error(&["manifest"]);
+    s.run(&["check", "d"]).success();
 }
 
 #[test]
