@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{problems, raw_member, sha256_file, sha256_of, Global};
+use super::{print_json, problems, raw_member, sha256_file, sha256_of, Global};
 use crate::checksum::{sidecar_digest, sidecar_path, Manifest};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Form, Opened};
@@ -15,47 +15,74 @@ use crate::image::tar::Kind;
 use crate::image::{Blob, Member, MANIFEST};
 use crate::progress::Progress;
 
-pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
+/// `check`: returns whether the image passed (the problems are reported
+/// already; an error is an image that cannot be read at all).
+pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
     let result = reader::open(path, false).and_then(|opened| {
         let mut problems = problems(&opened.image, Some(&opened));
         // A directory's manifest is written by `extract` and kept up to
         // date by every writer of the directory: checked like a tar's.
         if opened.image.manifest.is_some() {
-            problems.extend(manifest_problems(g, &opened)?);
+            problems.extend(manifest_report(g, &opened)?.problems);
         }
-        Ok(problems)
+        Ok((opened.form, problems))
     });
-    let problems = match result {
-        Ok(p) => p,
-        Err(e) if g.json => vec![e.to_string()],
+    let (form, problems) = match result {
+        Ok((form, problems)) => (Some(form), problems),
+        // In JSON mode an unreadable image is one more failed check.
+        Err(e) if g.json => (None, vec![e.to_string()]),
         Err(e) => return Err(e),
     };
     if g.json {
-        println!(
-            "{}",
-            json!({ "image": path, "ok": problems.is_empty(), "problems": problems })
-        );
-    } else if problems.is_empty() {
+        print_json(
+            "check",
+            json!({ "image": path, "form": form.map(form_name), "ok": problems.is_empty(), "problems": problems }),
+        )?;
+    } else if problems.is_empty() && !g.quiet {
         println!("Image is OK");
     }
-    if problems.is_empty() {
-        Ok(())
-    } else if g.json {
-        Err(Error::Verify(format!("`{}` failed the check", path.display())))
-    } else {
-        Err(Error::NotAnImage {
+    if !problems.is_empty() {
+        crate::cli::report(&Error::NotAnImage {
             path: path.to_path_buf(),
             reason: problems.join("; "),
-        })
+        });
+    }
+    Ok(problems.is_empty())
+}
+
+/// The `form` field of JSON documents.
+fn form_name(form: Form) -> &'static str {
+    match form {
+        Form::Dir => "dir",
+        Form::Tar => "tar",
+        Form::TarGz => "tar.gz",
     }
 }
 
-/// Checks the members of a tar image against its manifest. Reads the
-/// archive once, hashing each member's data range.
-fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
+/// A member as hashed against the manifest.
+struct MemberDigest {
+    name: String,
+    size: u64,
+    sha256: String,
+    recorded: Option<String>,
+}
+
+/// What [`manifest_report`] found.
+struct ManifestReport {
+    problems: Vec<String>,
+    members: Vec<MemberDigest>,
+}
+
+/// Checks the members of an image against its manifest. Reads a tar
+/// once, hashing each member's data range; a directory's files as stored.
+fn manifest_report(g: Global, opened: &Opened) -> Result<ManifestReport> {
     let mut problems = Vec::new();
+    let mut members = Vec::new();
     let Some(manifest) = &opened.image.manifest else {
-        return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
+        return Ok(ManifestReport {
+            problems: vec![format!("no embedded manifest (`./{MANIFEST}`)")],
+            members,
+        });
     };
     let Manifest {
         digests: expected,
@@ -94,6 +121,12 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
             )),
             Some(_) => {}
         }
+        members.push(MemberDigest {
+            recorded: expected.get(&name).cloned(),
+            size: blob.len(),
+            sha256: actual,
+            name,
+        });
     }
     bar.finish();
     for name in expected.keys() {
@@ -101,10 +134,12 @@ fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
             problems.push(format!("manifest lists `./{name}` but the image has no such member"));
         }
     }
-    Ok(problems)
+    Ok(ManifestReport { problems, members })
 }
 
-pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
+/// `verify`: returns whether the image passed (the problems are reported
+/// already).
+pub(crate) fn verify(g: Global, path: &Path) -> Result<bool> {
     let opened = reader::open(path, false)?;
     let sidecar = sidecar_path(path);
     // A directory has no sidecar: its manifest is all there is to verify.
@@ -118,16 +153,17 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
     // independent passes: run them on two threads.
     let (members, whole) = std::thread::scope(|scope| {
         let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
-        let members = manifest_problems(g, &opened);
+        let members = manifest_report(g, &opened);
         let whole = whole.map(|h| {
             h.join()
                 .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
         });
         (members, whole)
     });
-    let mut problems = members?;
+    let ManifestReport { mut problems, members } = members?;
     let sidecar_checked = expected.is_some();
-    if let (Some(expected), Some(actual)) = (expected, whole.transpose()?) {
+    let whole = whole.transpose()?;
+    if let (Some(expected), Some(actual)) = (&expected, &whole) {
         if expected != actual {
             problems.push(format!(
                 "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
@@ -136,11 +172,32 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
         }
     }
     if g.json {
-        println!(
-            "{}",
-            json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "problems": problems })
-        );
-    } else if problems.is_empty() {
+        let members: Vec<_> = members
+            .iter()
+            .map(|m| {
+                json!({
+                    "member": m.name,
+                    "size": m.size,
+                    "sha256": m.sha256,
+                    "manifest_sha256": m.recorded,
+                    "ok": m.recorded.as_ref() == Some(&m.sha256),
+                })
+            })
+            .collect();
+        print_json(
+            "verify",
+            json!({
+                "image": path,
+                "form": form_name(opened.form),
+                "ok": problems.is_empty(),
+                "sidecar": sidecar_checked,
+                "sidecar_sha256": expected,
+                "sha256": whole,
+                "members": members,
+                "problems": problems,
+            }),
+        )?;
+    } else if problems.is_empty() && !g.quiet {
         println!(
             "{}: OK (manifest{})",
             path.display(),
@@ -153,13 +210,12 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             }
         );
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Verify(format!(
+    if !problems.is_empty() {
+        crate::cli::report(&Error::Verify(format!(
             "`{}` failed verification: {}",
             path.display(),
             problems.join("; ")
-        )))
+        )));
     }
+    Ok(problems.is_empty())
 }

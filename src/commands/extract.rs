@@ -80,6 +80,10 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
         }
     }
     bar.finish();
+    if g.verbose {
+        let n = opened.entries.iter().filter(|(n, _)| wanted(n)).count();
+        eprintln!("wrote {n} members into {}", dest.display());
+    }
     Ok(())
 }
 

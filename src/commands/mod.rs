@@ -10,6 +10,7 @@
 //! - [`lock`] is the advisory lock writers take on an image.
 
 use std::fs;
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::checksum;
@@ -32,10 +33,36 @@ mod write;
 
 pub(crate) use check::{check, verify};
 pub(crate) use diff::diff;
-pub(crate) use dump::dump;
+pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;
 pub(crate) use extract::{extract, extract_disk_file};
 pub(crate) use write::{build, create, pack, partial, update};
+
+/// Version of every `--json` document's layout (its `schema` field; see
+/// docs/json.md): raised when a field changes meaning or goes away, not
+/// when one is added.
+pub(crate) const JSON_SCHEMA: u32 = 1;
+
+/// Prints the `--json` document of `command`: the fields of `body` (an
+/// object) with `schema` and `command`.
+fn print_json(command: &str, body: serde_json::Value) -> Result<()> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("schema".into(), JSON_SCHEMA.into());
+    doc.insert("command".into(), command.into());
+    if let serde_json::Value::Object(fields) = body {
+        doc.extend(fields);
+    }
+    let out = &mut io::stdout().lock();
+    writeln!(out, "{}", serde_json::Value::Object(doc))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write to", "standard output", e))
+}
+
+/// The `--json` document of a failed operation (printed by the front end
+/// for any error in JSON mode): `ok` false and the error's message.
+pub(crate) fn print_json_error(command: &str, message: &str) {
+    let _ = print_json(command, serde_json::json!({ "ok": false, "error": message }));
+}
 
 /// Options every operation sees.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,6 +84,12 @@ impl Global {
     fn wrote(self, w: &writer::Written) {
         if self.verbose {
             eprintln!("wrote {} ({} bytes, sha256 {})", w.path.display(), w.bytes, w.sha256);
+        }
+    }
+
+    fn wrote_dir(self, dir: &Path) {
+        if self.verbose {
+            eprintln!("wrote directory image {}", dir.display());
         }
     }
 }

@@ -30,7 +30,9 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<(
     apply(&mut image, ops)?;
     refuse_problems(dest, &image, &[])?;
     if into_dir {
-        writer::write_dir(&image, dest, &[])
+        writer::write_dir(&image, dest, &[])?;
+        g.wrote_dir(dest);
+        Ok(())
     } else {
         let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
         g.wrote(&w);
@@ -64,7 +66,9 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
         // only what this update would add to what `check` finds.
         Form::Dir => {
             refuse_problems(path, &image, &problems(&opened.image, Some(&opened)))?;
-            writer::write_dir(&image, path, &previous)
+            writer::write_dir(&image, path, &previous)?;
+            g.wrote_dir(path);
+            Ok(())
         }
         Form::Tar | Form::TarGz => {
             refuse_problems(path, &image, &[])?;
@@ -80,7 +84,7 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
     }
 }
 
-pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
+pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -96,7 +100,9 @@ pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
     }
     let _lock = lock(dir)?;
     let (_, image, previous) = open_and_apply(dir, true, ops)?;
-    writer::write_dir(&image, dir, &previous)
+    writer::write_dir(&image, dir, &previous)?;
+    g.wrote_dir(dir);
+    Ok(())
 }
 
 pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {

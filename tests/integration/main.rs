@@ -9,6 +9,7 @@ mod support;
 
 mod build;
 mod cli;
+mod conventions;
 mod faults;
 mod host;
 mod hostile;
