@@ -182,7 +182,6 @@ trait Sink: Write {
 /// never produce checksums that disagree with the image.
 struct PlainSink {
     out: Output,
-    ranges: Option<mpsc::Sender<(u64, u64)>>,
     digests: mpsc::Receiver<io::Result<String>>,
     member_hasher: Option<thread::JoinHandle<()>>,
     whole: thread::JoinHandle<io::Result<String>>,
@@ -211,25 +210,14 @@ impl PlainSink {
             let stop = Arc::clone(&stop);
             thread::spawn(move || hash_growing_prefix(&for_whole, &upto_rx, &stop))
         };
-        let (range_tx, range_rx) = mpsc::channel::<(u64, u64)>();
+        let (piece_tx, piece_rx) = mpsc::channel::<Piece>();
         let (digest_tx, digests) = mpsc::channel::<io::Result<String>>();
         let member_hasher = {
             let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
-                for (offset, len) in range_rx {
-                    if digest_tx
-                        .send(hash_range(&for_members, offset, len, &mut buf, &stop))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            })
+            thread::spawn(move || hash_members(&for_members, &piece_rx, &digest_tx, &stop))
         };
         Ok(PlainSink {
-            out: Output::new(file, upto_tx),
-            ranges: Some(range_tx),
+            out: Output::new(file, upto_tx, piece_tx),
             digests,
             member_hasher: Some(member_hasher),
             whole,
@@ -241,22 +229,23 @@ impl PlainSink {
 
 impl Sink for PlainSink {
     fn data(&mut self, blob: &Blob, hash: bool, progress: &Bar) -> io::Result<Option<String>> {
-        let start = self.out.pos + self.out.buf.len() as u64;
-        self.out.blob(blob, progress)?;
-        // The hasher reads the range back from the file: all of it must be
-        // there, not in the buffer.
+        // The header goes out first, so that only the member's data is
+        // handed to the member hasher, piece by piece as it is written:
+        // it hashes the data while the rest is still being copied.
         self.out.flush()?;
+        self.out.hash_member = hash;
+        let written = self.out.blob(blob, progress).and_then(|()| self.out.flush());
+        self.out.hash_member = false;
+        written?;
         if hash {
-            if let Some(ranges) = &self.ranges {
-                let _ = ranges.send((start, blob.len()));
-            }
+            self.out.piece(Piece::End);
         }
         Ok(None)
     }
 
     fn end_of_data(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        drop(self.ranges.take());
+        self.out.pieces.take();
         // The member data is all written; the hashers are still reading it
         // back. Flush it to disk meanwhile, so that the final fsync (after
         // the manifest) has only the tail left to write.
@@ -398,16 +387,30 @@ struct Output {
     pos: u64,
     buf: Vec<u8>,
     upto: mpsc::Sender<u64>,
+    /// To the member hasher, while `hash_member` (None once all member
+    /// data is written).
+    pieces: Option<mpsc::Sender<Piece>>,
+    hash_member: bool,
     kernel_copy: bool,
 }
 
+/// A message to the member hasher.
+enum Piece {
+    /// `len` bytes of the current member are written at `offset`.
+    Data(u64, u64),
+    /// The current member is complete: send its digest.
+    End,
+}
+
 impl Output {
-    fn new(file: File, upto: mpsc::Sender<u64>) -> Output {
+    fn new(file: File, upto: mpsc::Sender<u64>, pieces: mpsc::Sender<Piece>) -> Output {
         Output {
             file,
             pos: 0,
             buf: Vec::with_capacity(CHUNK),
             upto,
+            pieces: Some(pieces),
+            hash_member: false,
             kernel_copy: true,
         }
     }
@@ -415,6 +418,15 @@ impl Output {
     fn advanced(&mut self, n: u64) {
         self.pos += n;
         let _ = self.upto.send(self.pos);
+        if self.hash_member {
+            self.piece(Piece::Data(self.pos - n, n));
+        }
+    }
+
+    fn piece(&self, piece: Piece) {
+        if let Some(pieces) = &self.pieces {
+            let _ = pieces.send(piece);
+        }
     }
 
     /// Writes a member's data.
@@ -527,9 +539,37 @@ fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>, stop: &AtomicBoo
     Ok(hex(&h.finalize()))
 }
 
-/// Hashes `len` bytes of `file` at `offset`.
-fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8], stop: &AtomicBool) -> io::Result<String> {
+/// The member hasher: hashes each member's pieces as they are written and
+/// sends its digest at [`Piece::End`].
+fn hash_members(
+    file: &File,
+    pieces: &mpsc::Receiver<Piece>,
+    digests: &mpsc::Sender<io::Result<String>>,
+    stop: &AtomicBool,
+) {
+    let mut buf = vec![0u8; CHUNK];
     let mut h = Sha256::new();
+    let mut failed = None;
+    for piece in pieces {
+        match piece {
+            Piece::Data(offset, len) => {
+                if failed.is_none() {
+                    failed = hash_into(&mut h, file, offset, len, &mut buf, stop).err();
+                }
+            }
+            Piece::End => {
+                let digest = std::mem::take(&mut h).finalize();
+                let result = failed.take().map_or_else(|| Ok(hex(&digest)), Err);
+                if digests.send(result).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Feeds `len` bytes of `file` at `offset` to `h`.
+fn hash_into(h: &mut Sha256, file: &File, offset: u64, len: u64, buf: &mut [u8], stop: &AtomicBool) -> io::Result<()> {
     let mut done = 0u64;
     while done < len {
         check_stop(stop)?;
@@ -538,7 +578,7 @@ fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8], stop: &AtomicB
         h.update(&buf[..want]);
         done += want as u64;
     }
-    Ok(hex(&h.finalize()))
+    Ok(())
 }
 
 /// Stops a hashing thread on Ctrl-C, or when its write was abandoned.
