@@ -175,11 +175,13 @@ trait Sink: Write {
 
 /// The plain tar sink, built for speed on large members: headers are
 /// written from memory, member data is copied by the kernel
-/// (`copy_file_range`) where it can be, and two threads hash what was
-/// written by reading it back from the page cache: one the whole file (for
-/// the sidecar), one each member (for the manifest). Hashing what was
-/// written, rather than the input, means a file changing under us can
-/// never produce checksums that disagree with the image.
+/// (`copy_file_range`) where it can be, and what was written is read back
+/// from the page cache once, following the copy, by a thread that hashes
+/// the whole file (for the sidecar) and hands each piece of member data to
+/// a second thread that hashes each member (for the manifest): two sha256
+/// passes on two cores from one read. Hashing what was written, rather
+/// than the input, means a file changing under us can never produce
+/// checksums that disagree with the image.
 struct PlainSink {
     out: Output,
     digests: mpsc::Receiver<io::Result<String>>,
@@ -204,20 +206,19 @@ impl PlainSink {
     fn new(file: File) -> io::Result<PlainSink> {
         let stop = Arc::new(AtomicBool::new(false));
         let for_whole = file.try_clone()?;
-        let for_members = file.try_clone()?;
-        let (upto_tx, upto_rx) = mpsc::channel::<u64>();
+        let (written_tx, written_rx) = mpsc::channel::<Told>();
+        // Bounded: the read-back thread waits rather than let pieces pile
+        // up in memory when the member hasher lags.
+        let (member_tx, member_rx) = mpsc::sync_channel::<ForMember>(4);
+        let (recycle_tx, recycle_rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let whole = {
             let stop = Arc::clone(&stop);
-            thread::spawn(move || hash_growing_prefix(&for_whole, &upto_rx, &stop))
+            thread::spawn(move || read_back(&for_whole, &written_rx, &member_tx, &recycle_rx, &stop))
         };
-        let (piece_tx, piece_rx) = mpsc::channel::<Piece>();
         let (digest_tx, digests) = mpsc::channel::<io::Result<String>>();
-        let member_hasher = {
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || hash_members(&for_members, &piece_rx, &digest_tx, &stop))
-        };
+        let member_hasher = thread::spawn(move || hash_members(&member_rx, &digest_tx, &recycle_tx));
         Ok(PlainSink {
-            out: Output::new(file, upto_tx, piece_tx),
+            out: Output::new(file, written_tx),
             digests,
             member_hasher: Some(member_hasher),
             whole,
@@ -238,14 +239,13 @@ impl Sink for PlainSink {
         self.out.hash_member = false;
         written?;
         if hash {
-            self.out.piece(Piece::End);
+            self.out.tell(Told::MemberEnd);
         }
         Ok(None)
     }
 
     fn end_of_data(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        self.out.pieces.take();
         // The member data is all written; the hashers are still reading it
         // back. Flush it to disk meanwhile, so that the final fsync (after
         // the manifest) has only the tail left to write.
@@ -261,22 +261,24 @@ impl Sink for PlainSink {
     }
 
     fn finish(mut self, dest: &Path) -> Result<(File, String)> {
-        if let Some(h) = self.member_hasher.take() {
-            h.join()
-                .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
-        }
         if let Some(sync) = self.early_sync.take() {
             sync.join()
                 .map_err(|_| Error::Refused("the sync thread failed".into()))?
                 .with_path("cannot sync", dest)?;
         }
-        let (file, upto) = self.out.into_parts();
-        drop(upto);
+        // Closing the channel ends the read-back thread, and with it the
+        // member hasher.
+        let (file, written) = self.out.into_parts();
+        drop(written);
         let digest = self
             .whole
             .join()
             .map_err(|_| Error::Refused("the hashing thread failed".into()))?
             .with_path("cannot read back", dest)?;
+        if let Some(h) = self.member_hasher.take() {
+            h.join()
+                .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
+        }
         Ok((file, digest))
     }
 }
@@ -386,30 +388,38 @@ struct Output {
     file: File,
     pos: u64,
     buf: Vec<u8>,
-    upto: mpsc::Sender<u64>,
-    /// To the member hasher, while `hash_member` (None once all member
-    /// data is written).
-    pieces: Option<mpsc::Sender<Piece>>,
+    written: mpsc::Sender<Told>,
+    /// Whether what is written now is data of a member to hash.
     hash_member: bool,
     kernel_copy: bool,
 }
 
-/// A message to the member hasher.
-enum Piece {
-    /// `len` bytes of the current member are written at `offset`.
-    Data(u64, u64),
-    /// The current member is complete: send its digest.
+/// What the writer tells the read-back thread.
+enum Told {
+    /// The file now ends at this offset; the bytes since the previous
+    /// message are data of the member being hashed (`true`) or not.
+    Upto(u64, bool),
+    /// The member being hashed is complete.
+    MemberEnd,
+}
+
+/// What the read-back thread hands the member hasher.
+enum ForMember {
+    /// The first `n` bytes of the buffer are the member's next data.
+    Data(Vec<u8>, usize),
+    /// The member is complete: send its digest.
     End,
+    /// Reading back failed: no more digests.
+    Failed(String),
 }
 
 impl Output {
-    fn new(file: File, upto: mpsc::Sender<u64>, pieces: mpsc::Sender<Piece>) -> Output {
+    fn new(file: File, written: mpsc::Sender<Told>) -> Output {
         Output {
             file,
             pos: 0,
             buf: Vec::with_capacity(CHUNK),
-            upto,
-            pieces: Some(pieces),
+            written,
             hash_member: false,
             kernel_copy: true,
         }
@@ -417,16 +427,11 @@ impl Output {
 
     fn advanced(&mut self, n: u64) {
         self.pos += n;
-        let _ = self.upto.send(self.pos);
-        if self.hash_member {
-            self.piece(Piece::Data(self.pos - n, n));
-        }
+        self.tell(Told::Upto(self.pos, self.hash_member));
     }
 
-    fn piece(&self, piece: Piece) {
-        if let Some(pieces) = &self.pieces {
-            let _ = pieces.send(piece);
-        }
+    fn tell(&self, what: Told) {
+        let _ = self.written.send(what);
     }
 
     /// Writes a member's data.
@@ -487,8 +492,8 @@ impl Output {
         Ok(())
     }
 
-    fn into_parts(self) -> (File, mpsc::Sender<u64>) {
-        (self.file, self.upto)
+    fn into_parts(self) -> (File, mpsc::Sender<Told>) {
+        (self.file, self.written)
     }
 }
 
@@ -521,64 +526,74 @@ impl Write for Output {
 /// call, small enough that the hashers follow closely (page cache reuse).
 const COPY_STEP: u64 = 8 << 20;
 
-/// Hashes `file` from offset 0 as it grows: each message is the new end of
-/// the written part; the channel closing means the file is complete.
-fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>, stop: &AtomicBool) -> io::Result<String> {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut done = 0u64;
-    for end in upto {
-        while done < end {
-            check_stop(stop)?;
-            let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
-            file.read_exact_at(&mut buf[..want], done)?;
-            h.update(&buf[..want]);
-            done += want as u64;
-        }
-    }
-    Ok(hex(&h.finalize()))
-}
-
-/// The member hasher: hashes each member's pieces as they are written and
-/// sends its digest at [`Piece::End`].
-fn hash_members(
+/// The read-back thread: reads `file` from offset 0 as it grows (each
+/// [`Told::Upto`] is its new end; the channel closing means it is
+/// complete), hashes all of it, and hands the pieces that are member data
+/// to the member hasher. Returns the whole file's digest.
+fn read_back(
     file: &File,
-    pieces: &mpsc::Receiver<Piece>,
-    digests: &mpsc::Sender<io::Result<String>>,
+    written: &mpsc::Receiver<Told>,
+    member: &mpsc::SyncSender<ForMember>,
+    recycle: &mpsc::Receiver<Vec<u8>>,
     stop: &AtomicBool,
-) {
-    let mut buf = vec![0u8; CHUNK];
+) -> io::Result<String> {
     let mut h = Sha256::new();
-    let mut failed = None;
-    for piece in pieces {
-        match piece {
-            Piece::Data(offset, len) => {
-                if failed.is_none() {
-                    failed = hash_into(&mut h, file, offset, len, &mut buf, stop).err();
+    let mut done = 0u64;
+    let result = (|| -> io::Result<String> {
+        for message in written {
+            match message {
+                Told::Upto(end, is_member) => {
+                    while done < end {
+                        check_stop(stop)?;
+                        let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
+                        let mut buf = recycle.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                        file.read_exact_at(&mut buf[..want], done)?;
+                        h.update(&buf[..want]);
+                        done += want as u64;
+                        if is_member {
+                            let _ = member.send(ForMember::Data(buf, want));
+                        }
+                    }
+                }
+                Told::MemberEnd => {
+                    let _ = member.send(ForMember::End);
                 }
             }
-            Piece::End => {
+        }
+        Ok(hex(&h.finalize()))
+    })();
+    if let Err(e) = &result {
+        let _ = member.send(ForMember::Failed(e.to_string()));
+    }
+    result
+}
+
+/// The member hasher: hashes each member's pieces and sends its digest at
+/// [`ForMember::End`]; returns the buffers for reuse.
+fn hash_members(
+    pieces: &mpsc::Receiver<ForMember>,
+    digests: &mpsc::Sender<io::Result<String>>,
+    recycle: &mpsc::SyncSender<Vec<u8>>,
+) {
+    let mut h = Sha256::new();
+    for piece in pieces {
+        match piece {
+            ForMember::Data(buf, n) => {
+                h.update(&buf[..n]);
+                let _ = recycle.try_send(buf);
+            }
+            ForMember::End => {
                 let digest = std::mem::take(&mut h).finalize();
-                let result = failed.take().map_or_else(|| Ok(hex(&digest)), Err);
-                if digests.send(result).is_err() {
+                if digests.send(Ok(hex(&digest))).is_err() {
                     break;
                 }
             }
+            ForMember::Failed(message) => {
+                let _ = digests.send(Err(io::Error::other(message)));
+                break;
+            }
         }
     }
-}
-
-/// Feeds `len` bytes of `file` at `offset` to `h`.
-fn hash_into(h: &mut Sha256, file: &File, offset: u64, len: u64, buf: &mut [u8], stop: &AtomicBool) -> io::Result<()> {
-    let mut done = 0u64;
-    while done < len {
-        check_stop(stop)?;
-        let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
-        file.read_exact_at(&mut buf[..want], offset + done)?;
-        h.update(&buf[..want]);
-        done += want as u64;
-    }
-    Ok(())
 }
 
 /// Stops a hashing thread on Ctrl-C, or when its write was abandoned.
