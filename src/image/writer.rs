@@ -539,6 +539,10 @@ fn read_back(
 ) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut done = 0u64;
+    // A buffer kept for the next read: one that did not go to the member
+    // hasher, or one it gave back (allocating a fresh one per piece would
+    // fault in fresh pages for every megabyte).
+    let mut spare: Option<Vec<u8>> = None;
     let result = (|| -> io::Result<String> {
         for message in written {
             match message {
@@ -546,12 +550,17 @@ fn read_back(
                     while done < end {
                         check_stop(stop)?;
                         let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
-                        let mut buf = recycle.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                        let mut buf = spare
+                            .take()
+                            .or_else(|| recycle.try_recv().ok())
+                            .unwrap_or_else(|| vec![0u8; CHUNK]);
                         file.read_exact_at(&mut buf[..want], done)?;
                         h.update(&buf[..want]);
                         done += want as u64;
                         if is_member {
                             let _ = member.send(ForMember::Data(buf, want));
+                        } else {
+                            spare = Some(buf);
                         }
                     }
                 }
