@@ -36,7 +36,7 @@ pub(crate) use diff::diff;
 pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;
 pub(crate) use extract::{extract, extract_disk_file};
-pub(crate) use write::{build, create, pack, partial, update};
+pub(crate) use write::{build, create, pack, partial, update, BuildOutput};
 
 /// Version of every `--json` document's layout (its `schema` field; see
 /// docs/json.md): raised when a field changes meaning or goes away, not

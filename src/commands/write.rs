@@ -122,19 +122,26 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
     Ok(())
 }
 
+/// Where `build` writes: `-o` (default: the description's name with
+/// `.xenguest`, in the current directory), and whether an existing file
+/// may be replaced (`--force`).
+pub(crate) struct BuildOutput<'a> {
+    pub(crate) path: Option<&'a Path>,
+    pub(crate) force: bool,
+}
+
 pub(crate) fn build(
     g: Global,
+    spec: &GuestSpec,
     spec_path: &Path,
-    output: Option<&Path>,
+    output: &BuildOutput<'_>,
     defines: &BTreeMap<String, String>,
     mtime: u64,
     compression: Compression,
-    force: bool,
 ) -> Result<()> {
-    let spec = GuestSpec::load(spec_path)?;
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
-    let out = if let Some(o) = output {
+    let out = if let Some(o) = output.path {
         o
     } else {
         let stem = spec_path
@@ -154,7 +161,7 @@ pub(crate) fn build(
             out.display()
         )));
     }
-    if !force && fs::symlink_metadata(out).is_ok() {
+    if !output.force && fs::symlink_metadata(out).is_ok() {
         return Err(Error::Refused(format!(
             "output `{}` already exists - use --force to replace it",
             out.display()

@@ -16,3 +16,4 @@ mod hostile;
 mod interop;
 mod repro;
 mod rules;
+mod settings;
