@@ -142,10 +142,17 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
         let member = || shown(&name);
         let slash = name.last() == Some(&b'/');
         let kind = match raw.typeflag {
-            // Old (v7) tar marks a directory by a trailing slash alone.
-            // GNU tar, bsdtar and busybox read `0` the same way, Python's
-            // tarfile only NUL: refuse `0` and `7` with a trailing slash.
-            0 if slash => Kind::Dir,
+            // Old (v7) tar marks a directory by a trailing slash alone, as
+            // GNU tar, bsdtar and Python's tarfile read it (busybox tar
+            // refuses v7 headers outright). In ustar headers busybox reads
+            // a file, and Python's tarfile reads `0` and `7` as files.
+            0 if slash && !raw.ustar => Kind::Dir,
+            0 if slash => {
+                return Err(bad(format!(
+                    "member `{}` has type NUL and a name ending in `/` in a ustar header: GNU tar reads a directory, busybox tar a file",
+                    member()
+                )))
+            }
             b'0' | b'7' if slash => {
                 return Err(bad(format!(
                     "member `{}` has type `{}` and a name ending in `/`: GNU tar reads a directory, Python's tarfile a file",
@@ -220,6 +227,8 @@ struct RawHeader {
     typeflag: u8,
     size: u64,
     mode: u32,
+    /// Whether the magic starts with `ustar` (POSIX or old GNU).
+    ustar: bool,
 }
 
 impl RawHeader {
@@ -292,6 +301,7 @@ impl RawHeader {
             typeflag,
             size,
             mode,
+            ustar: block[257..262] == *b"ustar",
         })
     }
 
@@ -434,6 +444,9 @@ impl Extensions {
                         String::from_utf8_lossy(key)
                     ));
                 }
+                for (key, value) in records {
+                    check_pax_value(key, value, pos)?;
+                }
                 return Ok(());
             }
             ExtKind::Pax => {
@@ -465,7 +478,7 @@ impl Extensions {
                         k if k.starts_with(b"GNU.sparse.") => {
                             return Err(format!("sparse pax header at byte {pos} is not supported"));
                         }
-                        _ => {}
+                        k => check_pax_value(k, value, pos)?,
                     }
                 }
             }
@@ -486,6 +499,33 @@ impl Extensions {
         self.seen.push(kind);
         self.pending = true;
         Ok(())
+    }
+}
+
+/// Refuses the values GNU tar fails on ("Malformed extended header:
+/// invalid uid=x") where the other readers go on.
+fn check_pax_value(key: &[u8], value: &[u8], pos: u64) -> std::result::Result<(), String> {
+    let digits = |v: &[u8]| !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit);
+    let ok = match key {
+        b"uid" | b"gid" | b"SCHILY.devmajor" | b"SCHILY.devminor" | b"SCHILY.dev" | b"SCHILY.ino"
+        | b"SCHILY.nlink" | b"GNU.volume.size" | b"GNU.volume.offset" => digits(value),
+        b"atime" | b"ctime" | b"mtime" => {
+            let v = value.strip_prefix(b"-").unwrap_or(value);
+            match v.iter().position(|b| *b == b'.') {
+                Some(dot) => digits(&v[..dot]) && (dot + 1 == v.len() || digits(&v[dot + 1..])),
+                None => digits(v),
+            }
+        }
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "pax header at byte {pos} has an invalid `{}` value `{}`, which GNU tar refuses",
+            String::from_utf8_lossy(key),
+            value.escape_ascii()
+        ))
     }
 }
 

@@ -9,6 +9,7 @@ mod support;
 
 mod build;
 mod cli;
+mod differential;
 mod faults;
 mod host;
 mod hostile;
