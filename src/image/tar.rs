@@ -246,12 +246,14 @@ impl RawHeader {
         }
         let typeflag = block[156];
         let mut name = nts(&block[..100]).to_vec();
-        if name.is_empty() {
+        let prefix = &block[345..500];
+        if name.is_empty() && prefix[0] == 0 {
             // busybox tar takes a header without a name for an empty block
-            // and reads its data as headers; GNU tar reads a member.
+            // and reads its data as headers; GNU tar reads a member. (A
+            // name in the ustar prefix alone is fine: cpio and Python
+            // write long directory names so.)
             return Err(format!("the header at byte {pos} has an empty name field"));
         }
-        let prefix = &block[345..500];
         if &block[257..263] == b"ustar\0" {
             let p = nts(prefix);
             // GNU tar reads a shorter prefix followed by times in headers

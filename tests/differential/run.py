@@ -365,6 +365,11 @@ def cases():
     # Names.
     add("empty name field", image(base + [member("", "E")]))
     add("empty name field, ustar prefix set", image(base + [member("", "E", prefix=b"./files")]))
+    add(
+        "directory named by the ustar prefix alone (cpio, Python)",
+        image(base + [member("", typeflag=b"5", prefix=b"./files/pdir"), member("./files/pdir/x", "X")]),
+        "accept",
+    )
     add("name with a trailing slash on a file", image(base + [member("./files/t/", "")]))
     add("v7 directory with data", image(base + [member("./files/v7/", "DATA", typeflag=b"\0")]), "refuse")
     add("v7 directory, type `0`", image(base + [member("./files/v7/", "", typeflag=b"0")]))
