@@ -234,8 +234,8 @@ struct RawHeader {
 impl RawHeader {
     /// Parses and checks the header at byte `pos`; the error is the reason.
     fn parse(block: &[u8; BLOCK_LEN], pos: u64) -> std::result::Result<RawHeader, String> {
-        let stored = numeric(&block[148..156])
-            .ok_or_else(|| format!("not a tar archive (bad header at byte {pos})"))?;
+        let stored =
+            numeric(&block[148..156]).ok_or_else(|| format!("not a tar archive (bad header at byte {pos})"))?;
         let (unsigned, signed) = checksums(block);
         if stored != unsigned {
             return Err(if i64::try_from(stored).ok() == Some(signed) {
@@ -341,7 +341,7 @@ fn checksums(block: &[u8; BLOCK_LEN]) -> (u64, i64) {
     for (i, b) in block.iter().enumerate() {
         let b = if (148..156).contains(&i) { b' ' } else { *b };
         unsigned += u64::from(b);
-        signed += i64::from(b as i8);
+        signed += i64::from(i8::from_ne_bytes([b]));
     }
     (unsigned, signed)
 }
@@ -438,9 +438,10 @@ impl Extensions {
                 // tar: a global `path` or `size` would make it see other
                 // members than we check.
                 let records = pax_records(data).map_err(|e| format!("malformed pax header at byte {pos}: {e}"))?;
-                if let Some((key, _)) = records.iter().find(|(k, _)| {
-                    matches!(*k, b"path" | b"size" | b"linkpath") || k.starts_with(b"GNU.sparse.")
-                }) {
+                if let Some((key, _)) = records
+                    .iter()
+                    .find(|(k, _)| matches!(*k, b"path" | b"size" | b"linkpath") || k.starts_with(b"GNU.sparse."))
+                {
                     return Err(format!(
                         "global pax header at byte {pos} sets `{}` for every member",
                         String::from_utf8_lossy(key)
@@ -509,8 +510,8 @@ impl Extensions {
 fn check_pax_value(key: &[u8], value: &[u8], pos: u64) -> std::result::Result<(), String> {
     let digits = |v: &[u8]| !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit);
     let ok = match key {
-        b"uid" | b"gid" | b"SCHILY.devmajor" | b"SCHILY.devminor" | b"SCHILY.dev" | b"SCHILY.ino"
-        | b"SCHILY.nlink" | b"GNU.volume.size" | b"GNU.volume.offset" => digits(value),
+        b"uid" | b"gid" | b"SCHILY.devmajor" | b"SCHILY.devminor" | b"SCHILY.dev" | b"SCHILY.ino" | b"SCHILY.nlink"
+        | b"GNU.volume.size" | b"GNU.volume.offset" => digits(value),
         b"atime" | b"ctime" | b"mtime" => {
             let v = value.strip_prefix(b"-").unwrap_or(value);
             match v.iter().position(|b| *b == b'.') {
@@ -531,17 +532,23 @@ fn check_pax_value(key: &[u8], value: &[u8], pos: u64) -> std::result::Result<()
     }
 }
 
+/// One pax record: key and value.
+type Record<'a> = (&'a [u8], &'a [u8]);
+
 /// Parses pax records (`LEN KEY=VALUE\n`) as strictly as the strictest
 /// reader: GNU tar refuses a record without `=` before a NUL ("missing
 /// equal sign"), Python's tarfile takes NULs into keys and values and
 /// ignores what follows the last record it can parse. So no NULs, no
 /// empty keys, and nothing after the last record.
-fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<(&[u8], &[u8])>, String> {
+fn pax_records(mut data: &[u8]) -> std::result::Result<Vec<Record<'_>>, String> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let digits = data.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 || digits > 20 || data.get(digits) != Some(&b' ') {
-            return Err(format!("record {} does not start with a length and a space", out.len() + 1));
+            return Err(format!(
+                "record {} does not start with a length and a space",
+                out.len() + 1
+            ));
         }
         let len: usize = std::str::from_utf8(&data[..digits])
             .ok()

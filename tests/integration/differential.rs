@@ -49,5 +49,8 @@ fn every_reader_extracts_what_the_tool_accepts() {
     }
     let accepted = stdout.lines().filter(|l| l.contains(": accepted, ")).count();
     let refused = stdout.lines().filter(|l| l.contains(": refused (")).count();
-    assert!(accepted >= 50 && refused >= 200, "{accepted} accepted, {refused} refused");
+    assert!(
+        accepted >= 50 && refused >= 200,
+        "{accepted} accepted, {refused} refused"
+    );
 }

@@ -131,7 +131,10 @@ fn malformed_extension_headers_are_refused() {
         (pax_record("size", b"18446744073709551616"), "malformed pax size"),
         (pax_record("size", b"18446744073709551615"), "absurd member size"),
         // busybox reads the header's size field, not the pax record.
-        (pax_record("size", b"99999999999"), "differs from its header's size field"),
+        (
+            pax_record("size", b"99999999999"),
+            "differs from its header's size field",
+        ),
         // GNU tar stops a value at a NUL, Python keeps it.
         (pax_record("path", b"./a\0b"), "contains a NUL byte"),
     ] {

@@ -633,7 +633,12 @@ fn images_from_every_tar_writer_are_read_and_updated() {
                 .into_iter()
                 .filter(|(name, _)| name != "guest.cfg" && name != "manifest.sha256")
                 .collect();
-            assert!(want == got, "{what}: update changed members: {:?} vs {:?}", names_of(&want), names_of(&got));
+            assert!(
+                want == got,
+                "{what}: update changed members: {:?} vs {:?}",
+                names_of(&want),
+                names_of(&got)
+            );
             assert_eq!(s.xl(image)["name"], "\"guest1\"", "{what}");
         }
         // One step beyond what the format holds: the writer says so (an
