@@ -3,7 +3,11 @@
 //!
 //! Reading never touches member data: each header is read, its data range
 //! recorded, and the next header found by arithmetic, so indexing a 4 GiB
-//! image costs a few reads. Writing produces POSIX ustar headers (with a pax
+//! image costs a few reads. Each header is read as GNU tar reads it, and an
+//! archive that GNU tar, bsdtar, busybox tar or Python's tarfile could read
+//! differently (other members, names, types or data) is refused, naming
+//! the member and the reason: `check` passes only what every reader sees
+//! alike. Writing produces POSIX ustar headers (with a pax
 //! extended header only for names over 100 bytes or sizes over 8 GiB), as
 //! GNU tar, bsdtar, busybox and Python's tarfile all read.
 
@@ -665,6 +669,45 @@ mod tests {
             assert_eq!(len.parse::<usize>().unwrap(), r.len());
             assert_eq!(pax_records(&r).unwrap(), vec![(&b"path"[..], value.as_bytes())]);
         }
+    }
+
+    #[test]
+    fn numeric_fields_are_read_alike_or_refused() {
+        assert_eq!(numeric(b"00000000012\0"), Some(10));
+        assert_eq!(numeric(b"   12 \0\0\0\0\0\0"), Some(10));
+        assert_eq!(numeric(b"000000000012"), Some(10));
+        assert_eq!(numeric(b"\x80\0\0\0\0\0\0\x02\0\0\0\x01"), Some((2 << 32) + 1));
+        for bad in [
+            &b"0000000001 2"[..],
+            b"00000000012x",
+            b"\0\0\0\0\0\0\0\0\0\0\0\0",
+            b"            ",
+            b"00000000018\0",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\x80\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+        ] {
+            assert_eq!(numeric(bad), None, "{:?}", bad.escape_ascii().to_string());
+        }
+    }
+
+    /// What the writer writes for a member over 8 GiB (a pax `size` and a
+    /// base-256 size field) the index reads back.
+    #[test]
+    fn sizes_over_8_gib_read_back() {
+        let size = 8 * 1024 * 1024 * 1024 + 1;
+        let mut bytes = Vec::new();
+        write_header(&mut bytes, "./disk/huge.img", false, 0o644, size, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.tar");
+        let file = File::create(&path).unwrap();
+        file.write_all_at(&bytes, 0).unwrap();
+        // Sparse: the data is never written.
+        file.set_len(bytes.len() as u64 + padded(size) + 1024).unwrap();
+        let file = File::open(&path).unwrap();
+        let entries = index(&file, &path).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].size, size);
+        assert_eq!(entries[0].name, b"./disk/huge.img");
     }
 
     #[test]
