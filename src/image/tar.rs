@@ -494,6 +494,13 @@ impl Extensions {
                 if name.is_empty() {
                     return Err(format!("GNU long name at byte {pos} is empty"));
                 }
+                // GNU tar, busybox and Python stop at the first NUL; the
+                // `tar` crate reads on to the end of the data.
+                if data[name.len()..].iter().any(|b| *b != 0) {
+                    return Err(format!(
+                        "GNU long name at byte {pos} has bytes after a NUL, which readers read differently"
+                    ));
+                }
                 if self.name.is_some() {
                     return Err(format!(
                         "GNU long name at byte {pos} and a pax `path` name the same member: GNU tar and Python's tarfile pick different ones"

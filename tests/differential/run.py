@@ -342,6 +342,12 @@ def cases():
         "global pax header between a pax header and its member",
         image(base[:6] + [pax(good) + pax(record("comment", "x"), b"g") + member(LONG[:100], b"{}")] + base[7:]),
     )
+    add(
+        "GNU long name with bytes after a NUL",
+        image(base[:7] + [member("././@LongLink", b"./files/a\0./files/b\0", b"L") + base[7][BLOCK * 2:]] + base[8:]),
+        "refuse",
+        "after a NUL",
+    )
     add("GNU long name that is empty", image(base[:7] + [member("././@LongLink", b"\0", b"L") + base[7][BLOCK * 2:]] + base[8:]))
     add("GNU long link before a file", image(base[:8] + [member("././@LongLink", b"x" * 120 + b"\0", b"K") + base[8]]))
     add("pax header at the end", image(base + [pax(good)]), "refuse")
