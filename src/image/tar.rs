@@ -126,6 +126,11 @@ pub fn index(file: &File, path: &Path) -> Result<Vec<Entry>> {
             )));
         }
         if let Some(kind) = ExtKind::of(raw.typeflag) {
+            if !raw.ustar {
+                return Err(bad(format!(
+                    "extension header at byte {pos} has no ustar magic: GNU tar applies it, the `tar` crate reads a member"
+                )));
+            }
             if size > MAX_EXTENSION {
                 return Err(bad(format!(
                     "extension header at byte {pos} is too large ({size} bytes)"
@@ -231,7 +236,7 @@ struct RawHeader {
     typeflag: u8,
     size: u64,
     mode: u32,
-    /// Whether the magic starts with `ustar` (POSIX or old GNU).
+    /// Whether the magic is POSIX ustar or old GNU (else v7: all NULs).
     ustar: bool,
 }
 
@@ -251,6 +256,19 @@ impl RawHeader {
         let typeflag = block[156];
         let mut name = nts(&block[..100]).to_vec();
         let prefix = &block[345..500];
+        let magic = &block[257..265];
+        // Every writer writes one of these three; readers classify any
+        // other magic differently (busybox refuses it, GNU tar reads v7).
+        let ustar = if magic == b"ustar\x0000" || magic == b"ustar  \0" {
+            true
+        } else if magic.iter().all(|b| *b == 0) {
+            false
+        } else {
+            return Err(format!(
+                "the header at byte {pos} has an unknown magic `{}`: readers disagree on its format",
+                magic.escape_ascii()
+            ));
+        };
         if name.is_empty() && prefix[0] == 0 {
             // busybox tar takes a header without a name for an empty block
             // and reads its data as headers; GNU tar reads a member. (A
@@ -258,7 +276,7 @@ impl RawHeader {
             // write long directory names so.)
             return Err(format!("the header at byte {pos} has an empty name field"));
         }
-        if &block[257..263] == b"ustar\0" {
+        if magic == b"ustar\x0000" {
             let p = nts(prefix);
             // GNU tar reads a shorter prefix followed by times in headers
             // that look like star's; others read the whole field.
@@ -307,7 +325,7 @@ impl RawHeader {
             typeflag,
             size,
             mode,
-            ustar: block[257..262] == *b"ustar",
+            ustar,
         })
     }
 

@@ -364,7 +364,14 @@ def cases():
     set_checksum(star)
     add("prefix followed by star times", image(base + [bytes(star) + pad(b"P")]))
     add("prefix of 155 bytes", image(base + [member("x", "P", prefix=b"./files/" + b"p" * 147)]))
-    add("ustar magic with version `  `", image(mutate(base, 5, setf(257, 265, b"ustar\0  "))))
+    add("ustar magic with version `  `", image(mutate(base, 5, setf(257, 265, b"ustar\0  "))), "refuse", "unknown magic")
+    add("garbage magic", image(mutate(base, 5, setf(257, 265, b"\0tsar\x0000"))), "refuse", "unknown magic")
+    add(
+        "pax header without ustar magic",
+        image(base[:6] + [mutate([base[6]], 0, setf(257, 265, b""))[0]] + base[7:]),
+        "refuse",
+        "no ustar magic",
+    )
     add("old-GNU magic", image(mutate(base, 5, setf(257, 265, b"ustar  \0"))))
     add("no magic", image(mutate(base, 5, setf(257, 265, b""))))
 
