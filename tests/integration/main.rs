@@ -15,3 +15,4 @@ mod host;
 mod hostile;
 mod interop;
 mod repro;
+mod settings;
