@@ -24,7 +24,7 @@ def test_local_sources_build(parsed, tool, tmp_path):
     unpackdir.mkdir()
     bb.fetch2.Fetch(local, d).unpack(str(unpackdir))
     source = unpackdir / d.getVar("BP")
-    assert sorted(os.listdir(source)) == ["Cargo.lock", "Cargo.toml", "LICENSE", "src"]
+    assert sorted(os.listdir(source)) == ["Cargo.lock", "Cargo.toml", "LICENSE", "build.rs", "src"]
     # LIC_FILES_CHKSUM (checked by OE-core's do_populate_lic) matches the file.
     import hashlib
 

@@ -17,6 +17,7 @@ require ${BPN}-crates.inc
 FILESEXTRAPATHS:prepend := "${THISDIR}/../../..:"
 SRC_URI += "file://Cargo.toml;subdir=${BP} \
             file://Cargo.lock;subdir=${BP} \
+            file://build.rs;subdir=${BP} \
             file://src;subdir=${BP} \
             file://LICENSE;subdir=${BP} \
             "
