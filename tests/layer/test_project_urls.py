@@ -43,12 +43,15 @@ def test_every_copy_agrees_with_cargo_toml(parsed):
         assert value in readme, value
     with open(os.path.join(h.LAYER, "SECURITY.md")) as f:
         assert project["security-contact"] in f.read()
+    with open(os.path.join(h.REPO, "CHANGELOG.md")) as f:
+        assert "[Unreleased]: %s" % package["repository"] in f.read()
 
 
 def test_filling_in_cargo_toml_updates_every_copy(tmp_path):
     root = tmp_path / "repo"
     root.mkdir()
     shutil.copy(os.path.join(h.REPO, "Cargo.toml"), root)
+    shutil.copy(os.path.join(h.REPO, "CHANGELOG.md"), root)
     shutil.copytree(h.LAYER, root / "meta-xenguest-rs")
     toml = (root / "Cargo.toml").read_text()
     package, project = declared()
@@ -68,7 +71,8 @@ def test_filling_in_cargo_toml_updates_every_copy(tmp_path):
 
     subprocess.run([sys.executable, SCRIPT, "--root", str(root)], check=True, capture_output=True)
     subprocess.run([sys.executable, SCRIPT, "--check", "--root", str(root)], check=True)
-    for path in layer_recipes(str(root)) + [str(root / "meta-xenguest-rs" / n) for n in ("README.md", "SECURITY.md")]:
+    copies = [str(root / "meta-xenguest-rs" / n) for n in ("README.md", "SECURITY.md")] + [str(root / "CHANGELOG.md")]
+    for path in layer_recipes(str(root)) + copies:
         with open(path) as f:
             text = f.read()
         assert "example.invalid" not in text, path
