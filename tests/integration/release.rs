@@ -156,3 +156,60 @@ fn version_names_the_git_revision_of_a_checkout() {
     }
     s.run(&["-V"]).success().stdout_has(&[&expected]);
 }
+
+/// Runs `scripts/msrv` with only `bin` and the few tools it needs before
+/// rustup in PATH (wherever rustup is installed on this machine).
+fn msrv_script(s: &Scratch, bin: &std::path::Path) -> std::process::Output {
+    let sys = s.mkdir("sys");
+    for tool in ["env", "bash", "dirname", "sed"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} not found in /usr/bin or /bin"));
+        if !sys.join(tool).exists() {
+            std::os::unix::fs::symlink(found, sys.join(tool)).unwrap();
+        }
+    }
+    Command::new(repo().join("scripts/msrv"))
+        .env("PATH", format!("{}:{}", bin.display(), sys.display()))
+        .current_dir(s.path())
+        .output()
+        .expect("run scripts/msrv")
+}
+
+#[test]
+fn msrv_build_fails_saying_why_when_rust_1_75_cannot_be_installed() {
+    let s = Scratch::new();
+    // No rustup at all.
+    let empty = s.mkdir("empty");
+    let out = msrv_script(&s, &empty);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("rustup is not installed, so Rust 1.75.0"), "{stderr}");
+
+    // A rustup that has no 1.75.0 and cannot download it: it is asked to
+    // install exactly that toolchain, and its failure stops the script.
+    let bin = s.mkdir("bin");
+    let log = s.join("rustup.log");
+    s.write(
+        "bin/rustup",
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$1\" = toolchain ] && echo 'error: could not download' >&2\nexit 1\n",
+            log.display()
+        ),
+    );
+    std::fs::set_permissions(bin.join("rustup"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = msrv_script(&s, &bin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("'rustup toolchain install 1.75.0 --profile minimal' failed"),
+        "{stderr}"
+    );
+    let calls = s.read_text("rustup.log");
+    assert!(
+        calls.lines().any(|l| l == "toolchain install 1.75.0 --profile minimal"),
+        "{calls}"
+    );
+}
