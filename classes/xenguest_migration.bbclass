@@ -80,8 +80,9 @@ def xenguest_migration_extra_cmd_successor(option, value):
         param = (value or '').split('=', 1)[0]
         if param in params:
             return params[param]
-        return "a [params] entry of a TOML specification (XENGUEST_IMAGE_CONFIG)"
-    return knobs.get(option, "the matching key of a TOML specification (XENGUEST_IMAGE_CONFIG)")
+        return "--set params.%s there (a [params] entry of the TOML)" % (value or 'NAME=VALUE')
+    return knobs.get(option, "--set KEY=VALUE there, KEY being the option's TOML key (xenguest-mkimage build --help), "
+                             "or a TOML specification (XENGUEST_IMAGE_CONFIG)")
 
 def xenguest_migration_errors(d):
     """Messages for every classic setting or call the recipe still has."""

@@ -15,3 +15,4 @@ mod hostile;
 mod interop;
 mod release;
 mod repro;
+mod settings;

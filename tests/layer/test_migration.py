@@ -162,8 +162,8 @@ def test_classic_xenguest_image_recipe_calling_the_old_helpers(parsed, tmp_path,
         ("--xen-extra=quiet", "XENGUEST_IMAGE_CMDLINE"),
         ("--init-script=setup.sh", "XENGUEST_EXTRA_INIT"),
         ("--set-param=GUEST_AUTOBOOT=0", "XENGUEST_IMAGE_AUTOBOOT"),
-        ("--set-param=MY_PARAM=1", "a [params] entry of a TOML specification"),
-        ("--compress gzip --xen-name=web", "the matching key of a TOML specification"),
+        ("--set-param=MY_PARAM=1", "--set params.MY_PARAM=1 there"),
+        ("--compress gzip --xen-name=web", "--set KEY=VALUE there, KEY being the option's TOML key"),
     ],
 )
 def test_classic_create_options_in_extra_cmd_name_the_knob(parsed, tmp_path, caplog, extra, successor):
