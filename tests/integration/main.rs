@@ -16,6 +16,7 @@ mod host;
 mod hostile;
 mod interop;
 mod manager;
+mod release;
 mod repro;
 mod rules;
 mod settings;
