@@ -21,6 +21,7 @@ pub mod config;
 pub mod error;
 pub mod image;
 pub mod interrupt;
+pub mod manager;
 pub mod ops;
 pub mod progress;
 pub mod spec;

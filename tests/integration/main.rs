@@ -13,4 +13,5 @@ mod faults;
 mod host;
 mod hostile;
 mod interop;
+mod manager;
 mod repro;
