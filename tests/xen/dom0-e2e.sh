@@ -26,11 +26,11 @@ image=$share/guest.xenguest
 export DM_DISABLE_UDEV=1
 
 step() {
-    local rc
+    local rc t0=$SECONDS
     echo "+ $*" >>"$out/steps.log"
     "$@" >>"$out/steps.log" 2>&1
     rc=$?
-    echo "= exit $rc" >>"$out/steps.log"
+    echo "= exit $rc ($((SECONDS - t0))s)" >>"$out/steps.log"
     return $rc
 }
 
@@ -72,8 +72,9 @@ run_case() {
     echo "create+start+console: $((SECONDS - t0))s" >>"$out/steps.log"
     step "$XENGUEST_MANAGER" status "$name"
     step xl list
-    # The guest powers itself off; stop may find it gone already.
-    step "$XENGUEST_MANAGER" stop "$name" --kill
+    # The guest stays up until asked: stop shuts it down cleanly and waits.
+    step "$XENGUEST_MANAGER" stop "$name"
+    step xl list
     step "$XENGUEST_MANAGER" remove "$name"
     cp "/var/log/xen/console/guest-$name.log" "$out/console.log" 2>/dev/null
     cp /xen-e2e/init-scripts.log "$out/init-scripts.log"
