@@ -178,7 +178,8 @@ pub fn create(
             let lv = format!("{group}/{name}");
             if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
                 r.log().info(&format!("removing the existing logical volume {lv}"));
-                r.run("lvremove", &["-f", lv.as_str()])?;
+                release_volume(r, group, name)?;
+                remove_volume(r, group, name)?;
             }
             let size_arg = format!("{size}M");
             r.run("lvcreate", &["-y", "-L", size_arg.as_str(), "-n", name, group.as_str()])?;
@@ -390,6 +391,45 @@ fn detach(r: &Runner, dev: &str) -> Result<()> {
     r.run("losetup", &["-d", dev]).map(drop)
 }
 
+/// The device-mapper name of logical volume `group/name` (LVM doubles the
+/// `-` of both names and joins them with one).
+pub fn dm_name(group: &str, name: &str) -> String {
+    format!("{}-{}", group.replace('-', "--"), name.replace('-', "--"))
+}
+
+/// Removes device-mapper mappings of the partitions of volume
+/// `group/name` (`NAME1`, `NAMEp1`, …). Debian's parted makes them when it
+/// partitions a volume directly, as the classic manager did; they hold the
+/// volume open, so neither a guest nor `lvremove` could use it. This
+/// manager partitions through a loop device and makes none; a guest the
+/// classic manager created may still have them. Without `dmsetup` there is
+/// nothing to do.
+fn release_volume(r: &Runner, group: &str, name: &str) -> Result<()> {
+    let Ok(out) = r.output(r.command("dmsetup", &["ls"])) else {
+        r.log().verbose("no dmsetup: no partition mappings to remove");
+        return Ok(());
+    };
+    if !out.status.success() {
+        return Ok(());
+    }
+    let base = dm_name(group, name);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(mapping) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = mapping.strip_prefix(&base) else {
+            continue;
+        };
+        let digits = rest.strip_prefix('p').unwrap_or(rest);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            r.log()
+                .info(&format!("removing the partition mapping {mapping} of {group}/{name}"));
+            r.run("dmsetup", &["remove", mapping])?;
+        }
+    }
+    Ok(())
+}
+
 /// `lvremove -f GROUP/NAME`.
 fn remove_volume(r: &Runner, group: &str, name: &str) -> Result<()> {
     let lv = format!("{group}/{name}");
@@ -404,6 +444,7 @@ pub fn remove(r: &Runner, disk: &Disk, name: &str) -> Result<()> {
         Disk::Lvm { group, .. } => {
             let lv = format!("{group}/{name}");
             if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
+                release_volume(r, group, name)?;
                 remove_volume(r, group, name)
             } else {
                 r.log().info(&format!("no logical volume {lv} to remove"));
@@ -433,6 +474,12 @@ mod tests {
             .collect();
         assert_eq!(spans, [(1, 1, 101, "vfat"), (2, 101, 103, ""), (3, 103, 1103, "ext4")]);
         assert!(problems(&d).is_empty());
+    }
+
+    #[test]
+    fn device_mapper_names() {
+        assert_eq!(dm_name("vg-xen-sda2", "web-1"), "vg--xen--sda2-web--1");
+        assert_eq!(dm_name("vg0", "g"), "vg0-g");
     }
 
     #[test]

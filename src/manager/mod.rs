@@ -573,8 +573,13 @@ impl Manager {
             stages.push(scripts);
         }
         let merged_text = store::merged_xl(&dir, &dir)?;
-        let merged = dir.join(store::MERGED_CFG);
-        fs::write(&merged, &merged_text).with_path("cannot write", &merged)?;
+        // Replaced atomically: `xl create` may be reading the old one.
+        writer::write_file_member(
+            &dir.join(store::MERGED_CFG),
+            crate::image::MODE_FILE,
+            &crate::image::Blob::bytes(merged_text.clone()),
+            store::MERGED_CFG,
+        )?;
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!("{name}."))
             .suffix(".cfg")

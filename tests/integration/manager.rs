@@ -290,6 +290,13 @@ fn create_on_lvm_follows_the_classic_sequence() {
     h.run(&["list"]).success().stdout_has(&["web\n"]);
     h.run(&["status"]).success().stdout_has(&["web Stopped\n"]);
     h.clear_calls();
+    // Partition mappings Debian's parted left on the volume (as when the
+    // classic manager partitioned it) hold it open: they go first.
+    fs::write(
+        h.state("dm-mappings"),
+        "vg--xen--sda2-web1\t(253:4)\nvg--xen--sda2-webserver1\t(253:6)\nvg--xen--sda2-webp2\t(253:5)\n",
+    )
+    .unwrap();
     h.run(&["remove", "web"]).success();
     assert_eq!(
         h.calls(),
@@ -297,8 +304,15 @@ fn create_on_lvm_follows_the_classic_sequence() {
             "xl info",
             "xl list",
             "lvs --noheadings vg-xen-sda2/web",
+            "dmsetup ls",
+            "dmsetup remove vg--xen--sda2-web1",
+            "dmsetup remove vg--xen--sda2-webp2",
             "lvremove -f vg-xen-sda2/web"
         ])
+    );
+    assert_eq!(
+        fs::read_to_string(h.state("dm-mappings")).unwrap(),
+        "vg--xen--sda2-webserver1\t(253:6)\n"
     );
     assert!(!dir.exists());
     h.clear_calls();
@@ -308,8 +322,9 @@ fn create_on_lvm_follows_the_classic_sequence() {
     assert_eq!(calls[1], "pvs --noheadings /dev/sda2");
     assert_eq!(calls[2], "vgs --noheadings vg-xen-sda2");
     assert_eq!(calls[3], "lvs --noheadings vg-xen-sda2/other");
-    assert_eq!(calls[4], "lvremove -f vg-xen-sda2/other");
-    assert_eq!(calls[5], "lvcreate -y -L 100M -n other vg-xen-sda2");
+    assert_eq!(calls[4], "dmsetup ls");
+    assert_eq!(calls[5], "lvremove -f vg-xen-sda2/other");
+    assert_eq!(calls[6], "lvcreate -y -L 100M -n other vg-xen-sda2");
 }
 
 #[test]

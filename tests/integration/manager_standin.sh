@@ -62,6 +62,13 @@ losetup)
         echo "$dev"
     fi
     ;;
+dmsetup)
+    if [ "$1" = ls ]; then
+        if [ -s "$state/dm-mappings" ]; then cat "$state/dm-mappings"; else echo "No devices found"; fi
+    elif [ "$1" = remove ]; then
+        grep -v "^$2[[:space:]]" "$state/dm-mappings" > "$state/dm-mappings.new"; mv "$state/dm-mappings.new" "$state/dm-mappings"
+    fi
+    ;;
 umount) find "$1" -mindepth 1 -delete ;; # what was mounted there goes away
 esac
 exit 0

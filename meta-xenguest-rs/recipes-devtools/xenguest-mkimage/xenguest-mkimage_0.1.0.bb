@@ -8,22 +8,10 @@ CVE_PRODUCT = "xenguest-mkimage"
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=cadb383a005209ad01794400f88b24e3"
 
-require ${BPN}-crates.inc
+require xenguest-mkimage-source.inc
 
-# Build the very checkout this layer lives in (meta-xenguest-rs is a
-# directory of the xenguest-mkimage repository). Only the files cargo needs
-# are listed: fetching the whole directory would take target/ along.
-# nooelint: oelint.vars.fileextrapaths,oelint.vars.outofcontext - the sources are the repository holding this layer, not a bbappend's files
-FILESEXTRAPATHS:prepend := "${THISDIR}/../../..:"
-SRC_URI += "file://Cargo.toml;subdir=${BP} \
-            file://Cargo.lock;subdir=${BP} \
-            file://src;subdir=${BP} \
-            file://LICENSE;subdir=${BP} \
-            "
-
-# scarthgap unpacks into WORKDIR, later releases into UNPACKDIR
-S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/${BP}"
-
-inherit cargo cargo-update-recipe-crates
+# Only this binary: the crate's host-side xenguest-manager has its own
+# recipe (recipes-core/xenguest-manager).
+CARGO_BUILD_FLAGS += "--bin xenguest-mkimage"
 
 BBCLASSEXTEND = "native nativesdk"
