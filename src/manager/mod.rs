@@ -82,6 +82,8 @@ pub fn command() -> Command {
         .version(env!("CARGO_PKG_VERSION"))
         .about(ABOUT)
         .after_help(after_help())
+        .subcommand_value_name("ACTION")
+        .subcommand_help_heading("Actions")
         .subcommand_required(true)
         .arg_required_else_help(true)
         .arg(
@@ -541,7 +543,7 @@ impl Manager {
         let dir = self.store.require(name)?;
         if xl::is_running(&self.runner, name)? {
             self.log.info(&format!("destroying running guest {name}"));
-            xl::destroy(&self.runner, name)?;
+            xl::destroy_if_present(&self.runner, name)?;
         }
         let disk = if let Some(d) = self.store.disk(name)? {
             d
@@ -630,20 +632,27 @@ impl Manager {
         self.require_running(name)?;
         self.log.info(&format!("stopping guest {name}"));
         match xl::shutdown(&self.runner, name, !nowait) {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             Err(e) if kill => {
                 self.log
                     .info(&format!("shutdown of {name} failed ({}), destroying it", message(&e)));
-                xl::destroy(&self.runner, name)
+                xl::destroy_if_present(&self.runner, name)?;
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        // `xl shutdown -w` returns while Xen still lists the dying domain
+        // for a moment; a `start` or `remove` right after must not see it.
+        if !nowait && !xl::wait_gone(&self.runner, name)? {
+            self.log
+                .info(&format!("guest {name} has shut down but Xen still lists it"));
+        }
+        Ok(())
     }
 
     fn kill(&self, name: &str) -> Result<()> {
         self.require_running(name)?;
         self.log.info(&format!("destroying guest {name}"));
-        xl::destroy(&self.runner, name)
+        xl::destroy_if_present(&self.runner, name)
     }
 
     fn list(&self, json: bool) -> Result<()> {

@@ -1,6 +1,7 @@
 //! Xen's `xl` toolstack, run as the classic manager runs it.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::run::{self, Runner};
 use crate::error::Result;
@@ -54,4 +55,36 @@ pub fn shutdown(r: &Runner, name: &str, wait: bool) -> Result<()> {
 /// `xl destroy NAME`.
 pub fn destroy(r: &Runner, name: &str) -> Result<()> {
     r.run("xl", &["destroy", name]).map(drop)
+}
+
+/// `xl destroy NAME`, successful too when the domain went away by itself
+/// meanwhile (a guest that was shutting down: xl then reports an invalid
+/// domain).
+pub fn destroy_if_present(r: &Runner, name: &str) -> Result<()> {
+    match destroy(r, name) {
+        Err(e) if !is_running(r, name)? => {
+            r.log().info(&format!("{name} was gone before it was destroyed ({e})"));
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// How long a stopped domain may stay listed.
+const GONE_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until `xl list` no longer lists `name` (at most [`GONE_WAIT`]);
+/// returns whether it is gone.
+pub fn wait_gone(r: &Runner, name: &str) -> Result<bool> {
+    let start = Instant::now();
+    loop {
+        if !is_running(r, name)? {
+            return Ok(true);
+        }
+        if start.elapsed() > GONE_WAIT {
+            return Ok(false);
+        }
+        crate::interrupt::check().map_err(|e| crate::error::Error::io("interrupted while waiting for", name, e))?;
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

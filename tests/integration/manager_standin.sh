@@ -10,6 +10,13 @@ set -u
 tool=$(basename "$0")
 state=$STANDIN_STATE
 printf '%s\n' "$tool${*:+ $*}" >> "$state/calls"
+# A domain that died while it was being destroyed (xl then reports it as
+# invalid).
+if [ "$tool" = xl ] && [ "${1:-}" = destroy ] && [ -e "$state/vanish" ]; then
+    grep -vxF -- "$2" "$state/running" > "$state/running.new"; mv "$state/running.new" "$state/running"
+    echo "$2 is an invalid domain identifier (rc=-6)" >&2
+    exit 1
+fi
 if [ -e "$state/fail-$tool" ] || [ -e "$state/fail-$tool-${1:-}" ]; then
     echo "standin: $tool failed on purpose" >&2
     exit 1
@@ -26,6 +33,13 @@ xl)
         echo "Name                                        ID   Mem VCPUs      State   Time(s)"
         echo "Domain-0                                     0  1024     1     r-----      10.0"
         while read -r n; do echo "$n                                       1   512     1     -b----       1.0"; done < "$running"
+        # A domain that shut down stays listed (dying) for one more list.
+        for f in "$state"/dying-*; do
+            [ -e "$f" ] || continue
+            n=${f#"$state"/dying-}
+            echo "$n                                       1   512     1     --ps--       1.0"
+            rm -f "$f"
+        done
         ;;
     create)
         cfg=$(last "$@")
@@ -36,6 +50,7 @@ xl)
     shutdown|destroy)
         name=$(last "$@")
         grep -vxF -- "$name" "$running" > "$running.new"; mv "$running.new" "$running"
+        if [ "$1" = shutdown ] && [ -e "$state/linger" ]; then touch "$state/dying-$name"; fi
         ;;
     esac
     ;;
