@@ -70,7 +70,13 @@ class Run:
     def evidence(self, case: str) -> str:
         """Everything useful to read when an assertion on CASE fails."""
         parts = [f"run-dom0 exit status {self.proc.returncode}\n{self.proc.stderr}"]
-        for name in ("steps.log", "console.log", "init-scripts.log", "after-remove.txt"):
+        for name in (
+            "steps.log",
+            "console.log",
+            "init-scripts.log",
+            "after-stop.txt",
+            "after-remove.txt",
+        ):
             parts.append(f"--- results/{case}/{name}:\n{self.read(case, name)}")
         parts.append(f"--- Dom0 script output:\n{tail(self.share / 'script.log')}")
         parts.append(f"--- serial console (end):\n{tail(self.share / 'serial.log', 40)}")
@@ -198,6 +204,11 @@ def test_stop_shuts_the_guest_down_cleanly(run: Run, case: str) -> None:
     assert run.step_status(case, "stop") == 0, run.evidence(case)
     # busybox init's shutdown action: Xen asked, the guest powered off.
     assert "E2E-GUEST: clean shutdown" in run.read(case, "console.log"), run.evidence(case)
+    # stop waits until the domain is gone, so remove right after cannot race
+    # xl's own destroy of the powered-off domain.
+    assert run.read(case, "after-stop.txt").strip() == "after stop: domain gone", run.evidence(
+        case
+    )
 
 
 @pytest.mark.parametrize("case", CASES)
