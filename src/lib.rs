@@ -24,6 +24,7 @@ pub mod interrupt;
 pub mod manager;
 pub mod ops;
 pub mod progress;
+pub mod settings;
 pub mod spec;
 pub mod validate;
 

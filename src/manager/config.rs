@@ -37,6 +37,8 @@ pub const LOG_LEVEL: &str = "XENGUEST_LOG_LEVEL";
 pub const DISK_DIR: &str = "XENGUEST_DISK_DIR";
 /// Whether images must carry a manifest.
 pub const REQUIRE_MANIFEST: &str = "XENGUEST_REQUIRE_MANIFEST";
+/// Whether an image may choose the host device of its disk.
+pub const ALLOW_IMAGE_DEVICE: &str = "XENGUEST_ALLOW_IMAGE_DEVICE";
 
 /// Every configuration key: the one declaration of each.
 pub const KEYS: &[Key] = &[
@@ -70,6 +72,13 @@ pub const KEYS: &[Key] = &[
         name: REQUIRE_MANIFEST,
         default: "0",
         doc: "1: refuse images without an embedded manifest (manifest.sha256). 0: check it when present.",
+    },
+    Key {
+        name: ALLOW_IMAGE_DEVICE,
+        default: "0",
+        doc: "1: an image's DISK_DEVICE may name the host device for its disk, which then becomes an LVM \
+              physical volume (the classic behaviour). 0: refuse images naming a device other than \
+              XENGUEST_VOLUME_DEVICE.",
     },
 ];
 
@@ -178,6 +187,7 @@ impl Config {
         let config = Config { vars, file: None };
         config.log_level()?;
         config.require_manifest()?;
+        config.allow_image_device()?;
         Ok(config)
     }
 
@@ -208,17 +218,22 @@ impl Config {
         })
     }
 
-    /// Whether images must carry a manifest.
-    pub fn require_manifest(&self) -> Result<bool> {
-        match self.get(REQUIRE_MANIFEST) {
+    fn flag(&self, key: &str) -> Result<bool> {
+        match self.get(key) {
             "1" => Ok(true),
             "0" => Ok(false),
-            v => Err(Error::invalid(
-                REQUIRE_MANIFEST,
-                v,
-                format!("in {}: use 1 or 0", self.where_()),
-            )),
+            v => Err(Error::invalid(key, v, format!("in {}: use 1 or 0", self.where_()))),
         }
+    }
+
+    /// Whether images must carry a manifest.
+    pub fn require_manifest(&self) -> Result<bool> {
+        self.flag(REQUIRE_MANIFEST)
+    }
+
+    /// Whether an image's `DISK_DEVICE` may name a host device.
+    pub fn allow_image_device(&self) -> Result<bool> {
+        self.flag(ALLOW_IMAGE_DEVICE)
     }
 
     /// The volume device, `None` for file-backed disks.
@@ -274,6 +289,7 @@ mod tests {
             "XENGUEST_VOLUME_DEVCE=\"/dev/sda2\"\n",
             "XENGUEST_LOG_LEVEL=\"DEBUG\"\n",
             "XENGUEST_REQUIRE_MANIFEST=\"yes\"\n",
+            "XENGUEST_ALLOW_IMAGE_DEVICE=\"true\"\n",
         ] {
             let e = Config::parse(bad, Path::new("/etc/x.conf")).unwrap_err().to_string();
             assert!(e.contains("x.conf") || e.contains("XENGUEST_"), "{bad}: {e}");

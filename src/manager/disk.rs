@@ -368,16 +368,21 @@ fn pipe_into(
     cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| run::spawn_error(prog, &e))?;
     let mut stdin = child.stdin.take().expect("piped stdin");
-    let fed = std::thread::scope(|scope| {
+    // Feed stdin on one thread while this one drains stdout and stderr: a
+    // tool that prints a lot (tar warns per member) would otherwise block
+    // on a full pipe and stop reading.
+    let (fed, out) = std::thread::scope(|scope| {
         let feeder = scope.spawn(move || -> io::Result<()> {
             io::copy(&mut blob.open().map_err(io::Error::other)?, &mut stdin)?;
             stdin.flush()
         });
-        feeder
+        let out = child.wait_with_output();
+        let fed = feeder
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("the feeding thread failed")))
+            .unwrap_or_else(|_| Err(io::Error::other("the feeding thread failed")));
+        (fed, out)
     });
-    let out = child.wait_with_output().map_err(|e| run::spawn_error(prog, &e))?;
+    let out = out.map_err(|e| run::spawn_error(prog, &e))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !stderr.trim().is_empty() {
         r.log().verbose(&format!("{prog} stderr:\n{}", stderr.trim_end()));

@@ -213,9 +213,27 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
                 log.error(&msg);
             }
             eprintln!("xenguest-manager: error: {msg}");
+            // In JSON mode a failure is a JSON document too (docs/manager.md).
+            if let Some((action, sub)) = matches.subcommand() {
+                if sub.try_get_one::<bool>("json").ok().flatten() == Some(&true) {
+                    println!("{}", document(action, json!({ "ok": false, "error": msg })));
+                }
+            }
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Version of the layout of the JSON documents (docs/manager.md).
+pub const JSON_SCHEMA: u32 = 1;
+
+/// A JSON document of `command`: `schema` and `command`, then `fields`.
+fn document(command: &str, fields: serde_json::Value) -> serde_json::Value {
+    let mut doc = json!({ "schema": JSON_SCHEMA, "command": command });
+    if let (Some(doc), serde_json::Value::Object(fields)) = (doc.as_object_mut(), fields) {
+        doc.extend(fields);
+    }
+    doc
 }
 
 /// An error with its chain of causes, each once.
@@ -477,15 +495,30 @@ impl Manager {
         self.log.info(&format!("creating guest {name} from {}", real.display()));
         let opened = self.open_verified(&real)?;
         let disk_cfg = opened.image.disk.clone().unwrap_or_default();
+        let own = disk_cfg.0.get("DISK_DEVICE").unwrap_or("");
+        if disk_cfg.size_mb()? > 0
+            && !own.is_empty()
+            && Some(own) != self.config.volume_device()
+            && !self.config.allow_image_device()?
+        {
+            return Err(Error::Refused(format!(
+                "`{}` asks for its disk on the host device `{own}` (DISK_DEVICE in disk.cfg), which would become an LVM physical volume - set {}=\"1\" in the configuration to allow images to choose a device",
+                file.display(),
+                config::ALLOW_IMAGE_DEVICE
+            )));
+        }
         let disk = self.disk_for(name, &disk_cfg)?;
         let mut image = opened.image.clone();
         image.disk_files.clear();
-        let mut ops = vec![Op::XenName(Some(name.to_owned()))];
+        // The settings `xenguest-mkimage update --xen-name=NAME
+        // --xen-disk=DEV` makes, as the classic manager ran it.
+        let mut ops = vec![Op::parse("xen-name", Some(name))?];
         match &disk {
             Disk::None => {}
-            Disk::Lvm { .. } => ops.push(Op::XenDisk(
-                disk::target(&disk, name).map(|p| p.to_string_lossy().into_owned()),
-            )),
+            Disk::Lvm { .. } => {
+                let dev = disk::target(&disk, name).map(|p| p.to_string_lossy().into_owned());
+                ops.push(Op::parse("xen-disk", dev.as_deref())?);
+            }
             Disk::File(path) => {
                 let target = path.to_string_lossy();
                 crate::validate::xl_list_item(config::DISK_DIR, &target)?;
@@ -676,7 +709,7 @@ impl Manager {
                     "disk": { "kind": kind, "path": path },
                 }));
             }
-            writeln!(out, "{}", json!({ "guests": guests })).map_err(stdout_error)
+            writeln!(out, "{}", document("list", json!({ "ok": true, "guests": guests }))).map_err(stdout_error)
         } else {
             for name in names {
                 writeln!(out, "{name}").map_err(stdout_error)?;
@@ -707,7 +740,7 @@ impl Manager {
                 .iter()
                 .map(|(n, r)| json!({ "name": n, "running": r, "state": if *r { "running" } else { "stopped" } }))
                 .collect();
-            writeln!(out, "{}", json!({ "guests": guests })).map_err(stdout_error)
+            writeln!(out, "{}", document("status", json!({ "ok": true, "guests": guests }))).map_err(stdout_error)
         } else {
             for (n, r) in states {
                 writeln!(out, "{n} {}", if r { "Running" } else { "Stopped" }).map_err(stdout_error)?;

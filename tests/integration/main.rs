@@ -15,3 +15,4 @@ mod hostile;
 mod interop;
 mod manager;
 mod repro;
+mod settings;

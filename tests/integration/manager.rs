@@ -441,6 +441,12 @@ fn hostile_values_never_reach_a_shell() {
         &format!("GUEST_AUTOBOOT=\"1\"\nNOTE=\"a b; touch {p} | x & y > z\"\n"),
         &format!("DISK_SIZE=\"10M\"\nDISK_DEVICE=\"{dev}\"\nDISK_PART1=\"4M:ext4:\"\n"),
     );
+    // By default an image may not choose a host device at all.
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["DISK_DEVICE", "XENGUEST_ALLOW_IMAGE_DEVICE"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    h.conf("XENGUEST_ALLOW_IMAGE_DEVICE=\"1\"\n");
     h.clear_calls();
     h.run(&["create", img.to_str().unwrap()]).success();
     // The group is named after the device's file name, as classic does.
@@ -661,6 +667,13 @@ fn stop_kill_remove_and_status() {
     h.run(&["kill", "g"]).failure(1, &["not running"]);
     h.run(&["stop", "nosuch"]).failure(1, &["no guest `nosuch`"]);
     h.run(&["status", "nosuch"]).failure(1, &["no guest `nosuch`"]);
+    // In JSON mode an error is a JSON document as well.
+    let r = h.run(&["status", "nosuch", "--json"]);
+    r.failure(1, &["no guest `nosuch`"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["command"], "status");
+    assert!(v["error"].as_str().unwrap().contains("no guest `nosuch`"));
     let cycle = |args: &[&str], expect: &[&str]| {
         h.run(&["start", "g"]).success();
         h.clear_calls();
@@ -708,12 +721,17 @@ fn stop_kill_remove_and_status() {
     let r = h.run(&["status", "--json"]);
     r.success();
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        (v["schema"].as_u64(), v["command"].as_str(), v["ok"].as_bool()),
+        (Some(1), Some("status"), Some(true))
+    );
     assert_eq!(v["guests"][0]["name"], "g");
     assert_eq!(v["guests"][0]["running"], true);
     assert_eq!(v["guests"][0]["state"], "running");
     let r = h.run(&["list", "--json"]);
     r.success();
     let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!((v["schema"].as_u64(), v["command"].as_str()), (Some(1), Some("list")));
     assert_eq!(v["guests"][0]["name"], "g");
     assert_eq!(v["guests"][0]["autoboot"], true);
     assert_eq!(v["guests"][0]["disk"]["kind"], "none");
@@ -937,4 +955,56 @@ fn file_backed_disk_is_real() {
     h.run(&["remove", "g"]).success();
     assert!(!file.exists());
     assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+}
+
+/// GNU tar warns once per member it does not fully understand; a content
+/// whose warnings overflow the stderr pipe must not stall the unpacking
+/// (the manager drains tar's output while it feeds the archive).
+#[test]
+fn a_noisy_tar_content_does_not_block() {
+    let h = Host::new();
+    let tarball = h.s.join("noisy.tar");
+    // 3000 members, each with a pax keyword GNU tar ignores with a warning:
+    // far more than a pipe's 64 KiB of stderr.
+    let py = "import io, sys, tarfile\n\
+              with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n\
+              \x20   for i in range(3000):\n\
+              \x20       m = tarfile.TarInfo('f%d' % i)\n\
+              \x20       m.pax_headers = {'XENGUEST.test.unknown': 'x' * 40}\n\
+              \x20       t.addfile(m, io.BytesIO(b''))\n";
+    let st = Command::new("python3")
+        .args(["-c", py])
+        .arg(&tarball)
+        .status()
+        .expect("python3");
+    assert!(st.success());
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--disk-size=20M",
+            "--disk-add-file=noisy.tar:noisy.tar",
+            "--disk-add-part=1:10M:ext4:noisy.tar",
+        ],
+    );
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120")
+        .arg(manager_bin())
+        .args(["create", img.to_str().unwrap()]);
+    let base = h.cmd(&[]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.current_dir(h.s.path());
+    let r = Run::new(&mut cmd);
+    assert_ne!(r.code(), 124, "create stalled on tar's output");
+    r.success();
+    let warned = Command::new("tar").arg("-tf").arg(&tarball).output().unwrap();
+    assert!(
+        warned.stderr.len() > 64 * 1024,
+        "tar printed only {} bytes",
+        warned.stderr.len()
+    );
 }

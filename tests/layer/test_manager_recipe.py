@@ -96,6 +96,7 @@ def test_knobs_write_a_configuration_the_manager_reads(bitbake, manager, tmp_pat
         "XENGUEST_MANAGER_VOLUME_DEVICE": "/dev/sdb2",
         "XENGUEST_MANAGER_LOG_LEVEL": "INFO",
         "XENGUEST_MANAGER_REQUIRE_MANIFEST": "1",
+        "XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE": "0",
     })
     conf = os.path.join(dest, "etc", "xenguest", "xenguest-manager.conf")
     with open(conf) as f:
@@ -105,6 +106,7 @@ def test_knobs_write_a_configuration_the_manager_reads(bitbake, manager, tmp_pat
         'XENGUEST_GUEST_DIR="/usr/share/guests"',
         'XENGUEST_LOG_LEVEL="INFO"',
         'XENGUEST_REQUIRE_MANIFEST="1"',
+        'XENGUEST_ALLOW_IMAGE_DEVICE="0"',
     ]
     for sub in ("guests", "init.pre", "init.d", "init.post"):
         assert os.path.isdir(os.path.join(dest, "etc", "xenguest", sub)), sub
@@ -156,6 +158,7 @@ def test_defaults_agree_with_the_manager(bitbake, manager):
     ("XENGUEST_MANAGER_VOLUME_DEVICE", "sda2", "XENGUEST_MANAGER_VOLUME_DEVICE 'sda2' is not an absolute path"),
     ("XENGUEST_MANAGER_LOG_LEVEL", "DEBUG", "XENGUEST_MANAGER_LOG_LEVEL 'DEBUG' is not a level"),
     ("XENGUEST_MANAGER_REQUIRE_MANIFEST", "yes", "XENGUEST_MANAGER_REQUIRE_MANIFEST 'yes' is not 0 or 1"),
+    ("XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE", "2", "XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE '2' is not 0 or 1"),
 ])
 def test_bad_knobs_are_fatal(bitbake, knob, value, message):
     with pytest.raises(h.TaskFailed):

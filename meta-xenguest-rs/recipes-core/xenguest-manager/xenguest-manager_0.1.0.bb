@@ -40,6 +40,7 @@ _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE 
                           XENGUEST_LOG_LEVEL=XENGUEST_MANAGER_LOG_LEVEL \
                           XENGUEST_DISK_DIR=XENGUEST_MANAGER_DISK_DIR \
                           XENGUEST_REQUIRE_MANIFEST=XENGUEST_MANAGER_REQUIRE_MANIFEST \
+                          XENGUEST_ALLOW_IMAGE_DEVICE=XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
                           "
 
 def xenguest_manager_conf(d):
@@ -58,8 +59,8 @@ def xenguest_manager_conf(d):
             bb.fatal("%s '%s' contains %r - the manager's configuration cannot hold \", \\, $, backticks or control characters" % (knob, value, bad[0]))
         if knob == 'XENGUEST_MANAGER_LOG_LEVEL' and value not in ('ERROR', 'INFO', 'VERBOSE'):
             bb.fatal("XENGUEST_MANAGER_LOG_LEVEL '%s' is not a level - use ERROR, INFO or VERBOSE" % value)
-        if knob == 'XENGUEST_MANAGER_REQUIRE_MANIFEST' and value not in ('0', '1'):
-            bb.fatal("XENGUEST_MANAGER_REQUIRE_MANIFEST '%s' is not 0 or 1" % value)
+        if knob in ('XENGUEST_MANAGER_REQUIRE_MANIFEST', 'XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE') and value not in ('0', '1'):
+            bb.fatal("%s '%s' is not 0 or 1" % (knob, value))
         if knob in ('XENGUEST_MANAGER_VOLUME_DEVICE', 'XENGUEST_MANAGER_GUEST_DIR', 'XENGUEST_MANAGER_DISK_DIR') and not value.startswith('/'):
             bb.fatal("%s '%s' is not an absolute path - give the full path, starting with /" % (knob, value))
         lines.append('%s="%s"' % (key, value))
@@ -76,7 +77,7 @@ python xenguest_manager_write_conf() {
 xenguest_manager_write_conf[doc] = "Writes xenguest-manager.conf from the XENGUEST_MANAGER_* knobs"
 xenguest_manager_write_conf[vardeps] += "XENGUEST_MANAGER_VOLUME_DEVICE XENGUEST_MANAGER_VOLUME_NAME \
     XENGUEST_MANAGER_GUEST_DIR XENGUEST_MANAGER_LOG_LEVEL XENGUEST_MANAGER_DISK_DIR \
-    XENGUEST_MANAGER_REQUIRE_MANIFEST"
+    XENGUEST_MANAGER_REQUIRE_MANIFEST XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE"
 
 # Where do_unpack put the boot files: UNPACKDIR on styhead and later,
 # WORKDIR on scarthgap.
