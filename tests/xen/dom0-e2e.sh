@@ -52,7 +52,6 @@ run_case() {
     rm -rf "$out"
     mkdir -p "$out"
     : >"$out/steps.log"
-    export E2E_RESULTS=$out
     local conf=/etc/xenguest/xenguest-manager.conf
     mkdir -p /etc/xenguest
     if [ "$case" = lvm ]; then
@@ -69,7 +68,7 @@ run_case() {
     step "$XENGUEST_MANAGER" create "$image" "$name" &&
         step "$XENGUEST_MANAGER" list &&
         step "$XENGUEST_MANAGER" start "$name" &&
-        wait_console "/var/log/xen/console/guest-$name.log" 90
+        wait_console "/var/log/xen/console/guest-$name.log" 120
     echo "create+start+console: $((SECONDS - t0))s" >>"$out/steps.log"
     step "$XENGUEST_MANAGER" status "$name"
     step xl list
