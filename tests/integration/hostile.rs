@@ -423,7 +423,10 @@ fn file_destinations_stay_inside_the_image() {
     }
     assert!(!s.join("new.xenguest").exists());
     assert_eq!(listing(s.path()), ["dir", "g.xenguest", "g.xenguest.sha256", "src"]);
-    assert_eq!(listing(&s.join("dir")), ["disk.cfg", "guest.cfg", "params.cfg"]);
+    assert_eq!(
+        listing(&s.join("dir")),
+        ["disk.cfg", "guest.cfg", "manifest.sha256", "params.cfg"]
+    );
     assert!(!Path::new("/tmp/x").exists() && !Path::new("/x").exists());
 }
 

@@ -9,10 +9,12 @@ mod support;
 
 mod build;
 mod cli;
+mod conventions;
 mod faults;
 mod host;
 mod hostile;
 mod interop;
 mod manager;
 mod repro;
+mod rules;
 mod settings;
