@@ -141,13 +141,13 @@ fn manifest_report(g: Global, opened: &Opened) -> Result<ManifestReport> {
 /// already).
 pub(crate) fn verify(g: Global, path: &Path) -> Result<bool> {
     let opened = reader::open(path, false)?;
-    let IntegrityReport {
+    let Integrity {
         problems,
         members,
+        sidecar_checked,
         sidecar_sha256: expected,
         sha256: whole,
-    } = integrity_report(g, &opened, true)?;
-    let sidecar_checked = expected.is_some();
+    } = integrity(g, &opened, true)?;
     if g.json {
         let members: Vec<_> = members
             .iter()
@@ -197,21 +197,25 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<bool> {
     Ok(problems.is_empty())
 }
 
-/// What [`integrity_report`] found.
-pub(crate) struct IntegrityReport {
+/// What [`integrity`] found.
+pub(crate) struct Integrity {
+    /// What failed.
     pub(crate) problems: Vec<String>,
+    /// Each member as hashed against the manifest.
     members: Vec<MemberDigest>,
-    /// The sidecar's digest, when there is one (a directory has none).
+    /// Whether a sidecar was checked.
+    pub(crate) sidecar_checked: bool,
+    /// The digest the sidecar records.
     sidecar_sha256: Option<String>,
-    /// The whole file's sha256, computed only when there is a sidecar.
+    /// The digest of the image file (when a sidecar was checked).
     sha256: Option<String>,
 }
 
-/// Judges the integrity of the image `opened`: its members against the
-/// embedded manifest (when `require_manifest` or when it has one) and the
-/// whole file against its sidecar (when there is one). `verify` and the
+/// The integrity of the image `opened`: its members against the embedded
+/// manifest (when `require_manifest` or when it has one) and, for a file,
+/// the whole file against its sidecar (when there is one). `verify` and the
 /// host manager (before it creates anything) both judge an image with this.
-pub(crate) fn integrity_report(g: Global, opened: &Opened, require_manifest: bool) -> Result<IntegrityReport> {
+pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> Result<Integrity> {
     let path = opened.path.as_path();
     let sidecar = sidecar_path(path);
     // A directory has no sidecar: its manifest is all there is to verify.
@@ -240,6 +244,7 @@ pub(crate) fn integrity_report(g: Global, opened: &Opened, require_manifest: boo
         (members, whole)
     });
     let ManifestReport { mut problems, members } = members?;
+    let sidecar_checked = expected.is_some();
     let whole = whole.transpose()?;
     if let (Some(expected), Some(actual)) = (&expected, &whole) {
         if expected != actual {
@@ -249,17 +254,11 @@ pub(crate) fn integrity_report(g: Global, opened: &Opened, require_manifest: boo
             ));
         }
     }
-    Ok(IntegrityReport {
+    Ok(Integrity {
         problems,
         members,
+        sidecar_checked,
         sidecar_sha256: expected,
         sha256: whole,
     })
-}
-
-/// [`integrity_report`]'s problems, and whether a sidecar was checked.
-pub(crate) fn integrity_problems(g: Global, opened: &Opened, require_manifest: bool) -> Result<(Vec<String>, bool)> {
-    let report = integrity_report(g, opened, require_manifest)?;
-    let sidecar_checked = report.sidecar_sha256.is_some();
-    Ok((report.problems, sidecar_checked))
 }

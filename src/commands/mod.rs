@@ -31,7 +31,7 @@ mod extract;
 mod lock;
 mod write;
 
-pub(crate) use check::{check, integrity_problems, verify};
+pub(crate) use check::{check, integrity, verify};
 pub(crate) use diff::diff;
 pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;

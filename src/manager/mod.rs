@@ -36,7 +36,7 @@ use self::config::{Config, Paths};
 use self::log::{Level, Log};
 use self::run::Runner;
 use self::store::{Disk, Store};
-use crate::commands::{integrity_problems, Global};
+use crate::commands::{integrity, Global};
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::{writer, Stage};
@@ -416,8 +416,9 @@ impl Manager {
             quiet: true,
             ..Global::default()
         };
-        let (integrity, sidecar) = integrity_problems(quiet, &opened, require_manifest)?;
-        problems.extend(integrity);
+        let checked = integrity(quiet, &opened, require_manifest)?;
+        let sidecar = checked.sidecar_checked;
+        problems.extend(checked.problems);
         if !problems.is_empty() {
             return Err(Error::NotAnImage {
                 path: file.to_path_buf(),

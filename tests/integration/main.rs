@@ -10,6 +10,7 @@ mod support;
 mod build;
 mod cli;
 mod conventions;
+mod differential;
 mod faults;
 mod host;
 mod hostile;
