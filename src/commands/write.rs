@@ -114,13 +114,13 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
 
 pub(crate) fn build(
     g: Global,
+    spec: &GuestSpec,
     spec_path: &Path,
     output: Option<&Path>,
     defines: &BTreeMap<String, String>,
     mtime: u64,
     compression: Compression,
 ) -> Result<()> {
-    let spec = GuestSpec::load(spec_path)?;
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
     let out = if let Some(o) = output {
