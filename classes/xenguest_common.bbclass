@@ -24,6 +24,9 @@
 #   disk/ as file://NAME.tar;unpack=0, or the fetcher unpacks them.
 # - An absolute path is used as it is.
 
+# Recipes written for meta-arm-autonomy stop with the successor's name.
+inherit xenguest_migration
+
 # Guest memory size, in MB
 XENGUEST_IMAGE_MEMORY_SIZE ??= "512"
 # Number of virtual CPUs of the guest (a count)
@@ -235,7 +238,9 @@ def xenguest_image_argv(d, args, output, epoch=None):
     xenguest_image_spec_args; epoch: the --source-date-epoch value, default
     the checked knob)."""
     import shlex
-    argv = ['xenguest-mkimage', 'build'] + args + ['-o', output,
+    # --force: the output is the task's own (build refuses to replace a file
+    # without it).
+    argv = ['xenguest-mkimage', 'build'] + args + ['-o', output, '--force',
             '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
     try:
         argv += shlex.split(d.getVar('XENGUEST_IMAGE_EXTRA_CMD') or '')

@@ -78,15 +78,33 @@ impl Manifest {
     pub fn parse(text: &str) -> Manifest {
         let mut m = Manifest::default();
         for line in text.lines() {
-            match line.split_once("  ") {
-                Some((digest, name)) if is_digest(digest) && !name.is_empty() => {
-                    let name = name.strip_prefix("./").unwrap_or(name);
+            match parse_manifest_line(line) {
+                Some((name, digest)) => {
                     m.digests.insert(name.to_owned(), digest.to_owned());
                 }
-                _ => m.malformed.push(line.to_owned()),
+                None => m.malformed.push(line.to_owned()),
             }
         }
         m
+    }
+
+    /// Manifest `text` with only the lines of members (paths without
+    /// `./`) for which `keep` holds; malformed lines are kept.
+    pub fn filter(text: &str, keep: impl Fn(&str) -> bool) -> String {
+        text.lines()
+            .filter(|line| parse_manifest_line(line).map_or(true, |(name, _)| keep(name)))
+            .flat_map(|line| [line, "\n"])
+            .collect()
+    }
+}
+
+/// A manifest line's member path (without `./`) and digest.
+fn parse_manifest_line(line: &str) -> Option<(&str, &str)> {
+    match line.split_once("  ") {
+        Some((digest, name)) if is_digest(digest) && !name.is_empty() => {
+            Some((name.strip_prefix("./").unwrap_or(name), digest))
+        }
+        _ => None,
     }
 }
 
@@ -104,6 +122,8 @@ mod tests {
         let m = Manifest::parse(&text);
         assert_eq!(m.digests.get("files/kernel"), Some(&d));
         assert_eq!(m.malformed, ["garbage", "xyz  ./short"]);
+        let kept = Manifest::filter(&text, |name| name != "files/kernel");
+        assert_eq!(kept, "garbage\nxyz  ./short\n");
     }
 
     #[test]

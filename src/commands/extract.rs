@@ -5,11 +5,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{raw_member, Global};
+use crate::checksum::Manifest;
 use crate::error::{Error, Result};
 use crate::image::reader;
 use crate::image::tar::Kind;
 use crate::image::writer;
-use crate::image::Stage;
+use crate::image::{Blob, Stage, MANIFEST};
 use crate::progress::Progress;
 
 pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) -> Result<()> {
@@ -65,13 +66,24 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
                 } else {
                     crate::image::MODE_FILE
                 };
-                let blob = opened.entry_blob(e).expect("tar images have an archive");
+                let mut blob = opened.entry_blob(e).expect("tar images have an archive");
+                if name == MANIFEST && config_only {
+                    // The directory's manifest lists what it holds, so
+                    // that `check` and `verify` of it still hold.
+                    blob = Blob::bytes(Manifest::filter(&blob.read_text(MANIFEST)?, |n| {
+                        !n.starts_with("disk/")
+                    }));
+                }
                 writer::write_file_member_with(&target, mode, &blob, name, &bar)?;
             }
             Kind::Other(_) => unreachable!("refused when the image was opened"),
         }
     }
     bar.finish();
+    if g.verbose {
+        let n = opened.entries.iter().filter(|(n, _)| wanted(n)).count();
+        eprintln!("wrote {n} members into {}", dest.display());
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::lock::lock;
-use super::{apply, open_and_apply, warn_problems, Global};
+use super::{apply, open_and_apply, problems, refuse_problems, Global};
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form};
 use crate::image::writer::{self, Compression};
@@ -28,9 +28,11 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<(
     };
     let mut image = Image::new_default();
     apply(&mut image, ops)?;
-    warn_problems(g, &image);
+    refuse_problems(dest, &image, &[])?;
     if into_dir {
-        writer::write_dir(&image, dest, &[])
+        writer::write_dir(&image, dest, &[])?;
+        g.wrote_dir(dest);
+        Ok(())
     } else {
         let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
         g.wrote(&w);
@@ -59,11 +61,17 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
     let _lock = lock(path)?;
     let (opened, image, previous) = open_and_apply(path, false, ops)?;
     match opened.form {
-        // A directory is often a partial view (extract-config leaves the
-        // disk files out): only image files are checked for completeness.
-        Form::Dir => writer::write_dir(&image, path, &previous),
+        // A directory is often a partial view (`extract-config` leaves the
+        // disk files out, and the host updates what it extracted): refuse
+        // only what this update would add to what `check` finds.
+        Form::Dir => {
+            refuse_problems(path, &image, &problems(&opened.image, Some(&opened)))?;
+            writer::write_dir(&image, path, &previous)?;
+            g.wrote_dir(path);
+            Ok(())
+        }
         Form::Tar | Form::TarGz => {
-            warn_problems(g, &image);
+            refuse_problems(path, &image, &[])?;
             let compression = if opened.form == Form::TarGz {
                 Compression::Gzip
             } else {
@@ -76,7 +84,7 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
     }
 }
 
-pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
+pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -92,7 +100,9 @@ pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
     }
     let _lock = lock(dir)?;
     let (_, image, previous) = open_and_apply(dir, true, ops)?;
-    writer::write_dir(&image, dir, &previous)
+    writer::write_dir(&image, dir, &previous)?;
+    g.wrote_dir(dir);
+    Ok(())
 }
 
 pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
@@ -106,24 +116,32 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
     if dest.exists() {
         return Err(Error::Refused(format!("`{}` already exists", dest.display())));
     }
-    warn_problems(g, &opened.image);
+    refuse_problems(dest, &opened.image, &[])?;
     let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None))?;
     g.wrote(&w);
     Ok(())
+}
+
+/// Where `build` writes: `-o` (default: the description's name with
+/// `.xenguest`, in the current directory), and whether an existing file
+/// may be replaced (`--force`).
+pub(crate) struct BuildOutput<'a> {
+    pub(crate) path: Option<&'a Path>,
+    pub(crate) force: bool,
 }
 
 pub(crate) fn build(
     g: Global,
     spec: &GuestSpec,
     spec_path: &Path,
-    output: Option<&Path>,
+    output: &BuildOutput<'_>,
     defines: &BTreeMap<String, String>,
     mtime: u64,
     compression: Compression,
 ) -> Result<()> {
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
-    let out = if let Some(o) = output {
+    let out = if let Some(o) = output.path {
         o
     } else {
         let stem = spec_path
@@ -143,6 +161,13 @@ pub(crate) fn build(
             out.display()
         )));
     }
+    if !output.force && fs::symlink_metadata(out).is_ok() {
+        return Err(Error::Refused(format!(
+            "output `{}` already exists - use --force to replace it",
+            out.display()
+        )));
+    }
+    refuse_problems(out, &image, &[])?;
     let w = writer::write_file(&image, out, &g.write_options(mtime, compression))?;
     g.wrote(&w);
     Ok(())

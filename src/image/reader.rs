@@ -205,7 +205,6 @@ fn describe_type(flag: u8) -> String {
         b'3' => "character device".into(),
         b'4' => "block device".into(),
         b'6' => "FIFO".into(),
-        b'S' => "GNU sparse file".into(),
         other => format!("member of unsupported type `{}`", other.escape_ascii()),
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::support::{shell_vars, xl_settings, Scratch};
 
 /// Every operation the classic tool has, plus ours.
-const OPERATIONS: &[&str] = &[
+pub(crate) const OPERATIONS: &[&str] = &[
     "create",
     "update",
     "partial",
@@ -26,7 +26,7 @@ const OPERATIONS: &[&str] = &[
 ];
 
 /// Every image-modifying option of the classic tool.
-const OPTIONS: &[&str] = &[
+pub(crate) const OPTIONS: &[&str] = &[
     "--guest-reset-config",
     "--guest-config-reset",
     "--set-param",
@@ -771,7 +771,7 @@ fn diff_does_not_list_the_manifest() {
     s.create("a.xenguest", &[]);
     s.create("b.xenguest", &["--xen-memory=300"]);
     let run = s.run(&["diff", "a.xenguest", "b.xenguest", "--json"]);
-    run.success();
+    run.failure(1, &[]);
     let v = run.json();
     let changed: Vec<&str> = v["changed"]
         .as_array()

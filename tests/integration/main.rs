@@ -9,9 +9,14 @@ mod support;
 
 mod build;
 mod cli;
+mod conventions;
+mod differential;
 mod faults;
 mod host;
 mod hostile;
 mod interop;
+mod manager;
+mod release;
 mod repro;
+mod rules;
 mod settings;
