@@ -22,6 +22,8 @@ RECIPE = h.recipe("recipes-core", "xenguest-manager", "xenguest-manager_0.1.0.bb
 TOOL_RECIPE = h.recipe("recipes-devtools", "xenguest-mkimage", "xenguest-mkimage_0.1.0.bb")
 APPEND = os.path.join(h.LAYER, "dynamic-layers", "virtualization-layer", "recipes-core",
                       "xenguest-manager", "xenguest-manager_%.bbappend")
+LVM_APPEND = os.path.join(h.LAYER, "dynamic-layers", "openembedded-layer", "recipes-core",
+                          "xenguest-manager", "xenguest-manager_%.bbappend")
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +49,13 @@ def test_recipe_parses_without_meta_virtualization(parsed):
     for cls in ("cargo", "systemd", "update-rc.d"):
         assert bb.data.inherits_class(cls, d), cls
     rdepends = d.getVar("RDEPENDS:xenguest-manager").split()
-    for pkg in ("lvm2", "parted", "e2fsprogs-mke2fs", "dosfstools", "util-linux-losetup",
+    # OE-core alone: nothing from meta-oe or meta-virtualization (real
+    # OE-core's yocto-check-layer found lvm2 unbuildable there).
+    for pkg in ("parted", "e2fsprogs-mke2fs", "dosfstools", "util-linux-losetup",
                 "util-linux-mount", "tar", "gzip", "bzip2", "xz", "bash"):
         assert pkg in rdepends, pkg
     assert "xen-tools-xl" not in rdepends
+    assert "lvm2" not in rdepends
     assert d.getVar("SYSTEMD_SERVICE:xenguest-manager") == "xenguest-manager.service"
     assert d.getVar("INITSCRIPT_PARAMS") == "start 90 2 3 4 5 . stop 79 0 1 6 ."
     assert "--bin xenguest-manager" in d.getVar("CARGO_BUILD_FLAGS")
@@ -65,6 +70,16 @@ def test_xl_comes_with_meta_virtualization(parsed):
     assert any(APPEND in glob.glob(p) for p in patterns), dynamic
     d = parse(parsed.d, [APPEND])
     assert "xen-tools-xl" in d.getVar("RDEPENDS:xenguest-manager").split()
+
+
+def test_lvm_comes_with_meta_oe(parsed):
+    # layer.conf selects the bbappend only for meta-oe's collection
+    # (openembedded-layer), where lvm2 lives.
+    dynamic = parsed.d.getVar("BBFILES_DYNAMIC").split()
+    patterns = [p.split(":", 1)[1] for p in dynamic if p.startswith("openembedded-layer:")]
+    assert any(LVM_APPEND in glob.glob(p) for p in patterns), dynamic
+    d = parse(parsed.d, [LVM_APPEND])
+    assert "lvm2" in d.getVar("RDEPENDS:xenguest-manager").split()
 
 
 def test_sources_are_the_tool_recipes(parsed):

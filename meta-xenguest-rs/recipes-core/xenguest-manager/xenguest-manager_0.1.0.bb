@@ -26,12 +26,14 @@ INITSCRIPT_NAME = "xenguest-manager"
 # As the classic xenguest-init: start late, stop guests early.
 INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 79 0 1 6 ."
 
-# What the manager runs on the host. Xen's xl comes from meta-virtualization
-# (xen-tools-xl): dynamic-layers/virtualization-layer adds it when that layer
-# is present, so this layer parses without it.
+# What the manager runs on the host, all from OE-core. Xen's xl comes from
+# meta-virtualization (xen-tools-xl) and LVM's tools from meta-oe (lvm2):
+# dynamic-layers/virtualization-layer and dynamic-layers/openembedded-layer
+# add them when those layers are present, so this layer parses and builds
+# with OE-core alone (file-backed guest disks need no LVM).
 FILES:${PN} += "${sysconfdir}/xenguest ${localstatedir}/lib/xenguest"
 CONFFILES:${PN} = "${sysconfdir}/xenguest/xenguest-manager.conf"
-RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip lvm2 parted tar util-linux-losetup util-linux-lsblk util-linux-mkswap util-linux-mount util-linux-umount xz"
+RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip parted tar util-linux-losetup util-linux-lsblk util-linux-mkswap util-linux-mount util-linux-umount xz"
 
 # Configuration keys written from the knobs of xenguest-manager-config.inc.
 _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE \
