@@ -3,14 +3,18 @@
 //! (`./manifest.sha256`, one `sha256sum` line per member). Both are read
 //! back by `sha256sum -c`, so both use its format: `HEX  NAME`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::progress::Bar;
+use crate::error::{Error, Result};
+use crate::image::reader::{Form, Opened};
+use crate::image::tar::Kind;
+use crate::image::{Blob, MANIFEST, TRAILER};
+use crate::progress::{Bar, Progress};
 
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
@@ -88,6 +92,56 @@ impl Manifest {
         }
         m
     }
+}
+
+/// Checks the members of a tar image against its embedded manifest and
+/// returns the problems found (empty: every member matches). Reads the
+/// archive once, hashing each member's data range. The members that follow
+/// the manifest ([`TRAILER`]: the manifest and the signature members) are
+/// not listed in it. A directory image has no archive to check.
+pub fn manifest_problems(opened: &Opened, progress: Progress) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let Some(manifest) = &opened.image.manifest else {
+        return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
+    };
+    let Manifest {
+        digests: expected,
+        malformed,
+    } = Manifest::parse(&manifest.read_text(MANIFEST)?);
+    for line in malformed {
+        problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
+    }
+    let files: Vec<(&String, Blob)> = match opened.form {
+        Form::Dir => Vec::new(),
+        _ => opened
+            .entries
+            .iter()
+            .filter(|(name, e)| e.kind == Kind::File && !TRAILER.contains(&name.as_str()))
+            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name, blob)))
+            .collect(),
+    };
+    let total = files.iter().map(|(_, b)| b.len()).sum();
+    let bar = progress.bar(total, &format!("checking {}", opened.path.display()));
+    let mut seen = BTreeSet::new();
+    for (name, blob) in files {
+        seen.insert(name.clone());
+        let actual =
+            sha256_read(blob.open()?, &bar).map_err(|e| Error::Refused(format!("cannot read `{name}`: {e}")))?;
+        match expected.get(name) {
+            None => problems.push(format!("member `./{name}` is not listed in the manifest")),
+            Some(d) if *d != actual => problems.push(format!(
+                "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
+            )),
+            Some(_) => {}
+        }
+    }
+    bar.finish();
+    for name in expected.keys() {
+        if !seen.contains(name) {
+            problems.push(format!("manifest lists `./{name}` but the image has no such member"));
+        }
+    }
+    Ok(problems)
 }
 
 #[cfg(test)]

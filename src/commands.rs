@@ -1,14 +1,15 @@
 //! One function per operation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::checksum::{self, sidecar_digest, sidecar_path, Manifest};
+use crate::checksum::{self, sidecar_digest, sidecar_path};
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::tar::Kind;
@@ -16,6 +17,7 @@ use crate::image::writer::{self, Compression, WriteOptions};
 use crate::image::{Blob, Image, Stage, MANIFEST};
 use crate::ops::{self, Op};
 use crate::progress::{Bar, Progress};
+use crate::signature::{self, SignatureStatus, SigningKey, TrustedKeys};
 use crate::spec::GuestSpec;
 
 /// Options every operation sees.
@@ -38,6 +40,7 @@ impl Global {
             mtime,
             compression,
             progress: Progress::from_terminal(self.quiet),
+            sign: None,
         }
     }
 
@@ -114,7 +117,54 @@ fn lock(path: &Path) -> Result<Lock> {
     }
 }
 
-pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
+    update_with(g, path, ops, |_| mtime, sign)
+}
+
+/// `sign`: rewrites an image file unchanged but for a new signature
+/// (replacing any earlier one). Without an explicit time, the members keep
+/// the time of the image's manifest, so signing a build afterwards gives
+/// the same bytes as signing it in the build.
+pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<u64>) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Refused(format!(
+            "`{}` is a directory - sign works on image files (a directory has no manifest to sign)",
+            path.display()
+        )));
+    }
+    update_with(
+        g,
+        path,
+        &[],
+        |opened| {
+            mtime.unwrap_or_else(|| {
+                opened
+                    .entries
+                    .iter()
+                    .find(|(n, _)| n == MANIFEST)
+                    .map_or(writer::DEFAULT_MTIME, |(_, e)| e.mtime)
+            })
+        },
+        Some(key),
+    )?;
+    if g.verbose {
+        eprintln!(
+            "signed {} with {} ({})",
+            path.display(),
+            key.public().fingerprint(),
+            key.public().algorithm()
+        );
+    }
+    Ok(())
+}
+
+fn update_with(
+    g: Global,
+    path: &Path,
+    ops: &[Op],
+    mtime: impl FnOnce(&Opened) -> u64,
+    sign: Option<&Arc<SigningKey>>,
+) -> Result<()> {
     match fs::metadata(path) {
         // Checked before `lock` opens it: opening a FIFO blocks forever.
         Ok(m) if m.is_file() || m.is_dir() => {}
@@ -137,6 +187,10 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
     match opened.form {
         // A directory is often a partial view (extract-config leaves the
         // disk files out): only image files are checked for completeness.
+        Form::Dir if sign.is_some() => Err(Error::Refused(format!(
+            "`{}` is a directory - only image files are signed",
+            path.display()
+        ))),
         Form::Dir => writer::write_dir(&image, path, &previous),
         Form::Tar | Form::TarGz => {
             warn_problems(g, &image);
@@ -145,7 +199,17 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
             } else {
                 Compression::None
             };
-            let w = writer::write_file(&image, path, &g.write_options(mtime, compression))?;
+            if sign.is_none() && image.signature.is_some() {
+                // The writer signs only with a key: the old signature
+                // cannot cover the new manifest.
+                g.warn(&format!(
+                    "`{}` was signed; the update dropped its signature (give --sign-key, or sign it again with `xenguest-mkimage sign`)",
+                    path.display()
+                ));
+            }
+            let mut opts = g.write_options(mtime(&opened), compression);
+            opts.sign = sign.cloned();
+            let w = writer::write_file(&image, path, &opts)?;
             g.wrote(&w);
             Ok(())
         }
@@ -208,14 +272,22 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
 }
 
 pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
+    let mut signed = None;
     let result = reader::open(path, false).and_then(|opened| {
         let mut problems = ops::problems(&opened.image);
         // A directory's manifest is the one its tar image carried when it
         // was extracted: `update` of the directory (or `extract-config`,
         // which leaves out disk/) makes it stale, so only tar images are
-        // checked against theirs.
-        if opened.form != Form::Dir && opened.image.manifest.is_some() {
-            problems.extend(manifest_problems(g, &opened)?);
+        // checked against theirs (and against its signature).
+        if opened.form != Form::Dir {
+            problems.extend(signature::placement_problems(&opened));
+            match signature::status(&opened) {
+                Ok(status) => signed = Some(status),
+                Err(e) => problems.push(e.to_string()),
+            }
+            if opened.image.manifest.is_some() {
+                problems.extend(checksum::manifest_problems(&opened, Progress::from_terminal(g.quiet))?);
+            }
         }
         Ok(problems)
     });
@@ -225,12 +297,24 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
         Err(e) => return Err(e),
     };
     if g.json {
+        let signature = match &signed {
+            Some(SignatureStatus::Signed(s)) => {
+                json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint })
+            }
+            _ => json!(null),
+        };
+        let is_signed = signed.as_ref().map(|s| matches!(s, SignatureStatus::Signed(_)));
         println!(
             "{}",
-            json!({ "image": path, "ok": problems.is_empty(), "problems": problems })
+            json!({ "image": path, "ok": problems.is_empty(), "problems": problems, "signed": is_signed, "signature": signature })
         );
     } else if problems.is_empty() {
         println!("Image is OK");
+        match &signed {
+            Some(SignatureStatus::Signed(s)) => println!("signed by {} ({})", s.fingerprint, s.algorithm),
+            Some(SignatureStatus::Unsigned) => println!("unsigned"),
+            None => {}
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -242,52 +326,6 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
             reason: problems.join("; "),
         })
     }
-}
-
-/// Checks the members of a tar image against its manifest. Reads the
-/// archive once, hashing each member's data range.
-fn manifest_problems(g: Global, opened: &Opened) -> Result<Vec<String>> {
-    let mut problems = Vec::new();
-    let Some(manifest) = &opened.image.manifest else {
-        return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
-    };
-    let Manifest {
-        digests: expected,
-        malformed,
-    } = Manifest::parse(&manifest.read_text(MANIFEST)?);
-    for line in malformed {
-        problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
-    }
-    let files: Vec<(&String, Blob)> = match opened.form {
-        Form::Dir => Vec::new(),
-        _ => opened
-            .entries
-            .iter()
-            .filter(|(name, e)| e.kind == Kind::File && name != MANIFEST)
-            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name, blob)))
-            .collect(),
-    };
-    let total = files.iter().map(|(_, b)| b.len()).sum();
-    let bar = Progress::from_terminal(g.quiet).bar(total, &format!("checking {}", opened.path.display()));
-    let mut seen = BTreeSet::new();
-    for (name, blob) in files {
-        seen.insert(name.clone());
-        let actual = sha256_of(&blob, name, &bar)?;
-        match expected.get(name) {
-            None => problems.push(format!("member `./{name}` is not listed in the manifest")),
-            Some(d) if *d != actual => problems.push(format!(
-                "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
-            )),
-            Some(_) => {}
-        }
-    }
-    bar.finish();
-    for name in expected.keys() {
-        if !seen.contains(name) {
-            problems.push(format!("manifest lists `./{name}` but the image has no such member"));
-        }
-    }
-    Ok(problems)
 }
 
 fn sha256_of(blob: &Blob, what: &str, bar: &Bar) -> Result<String> {
@@ -306,7 +344,10 @@ fn sha256_file(path: &Path) -> Result<String> {
     )
 }
 
-pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
+/// Verifies an image file: with `trusted` keys, its signature first (and
+/// nothing else when that fails), then every member against the manifest,
+/// then the whole file against the sidecar.
+pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()> {
     let opened = reader::open(path, false)?;
     if opened.form == Form::Dir {
         return Err(Error::Refused(format!(
@@ -314,6 +355,19 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             path.display()
         )));
     }
+    let placement = signature::placement_problems(&opened);
+    if !placement.is_empty() {
+        return Err(Error::Verify(format!(
+            "`{}` failed verification: {}",
+            path.display(),
+            placement.join("; ")
+        )));
+    }
+    let signer = if trusted.is_empty() {
+        None
+    } else {
+        Some(signature::verify_image(&opened, trusted)?)
+    };
     let sidecar = sidecar_path(path);
     let expected = match fs::read_to_string(&sidecar) {
         Ok(text) => Some(sidecar_digest(&text).to_owned()),
@@ -324,7 +378,7 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
     // independent passes: run them on two threads.
     let (members, whole) = std::thread::scope(|scope| {
         let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
-        let members = manifest_problems(g, &opened);
+        let members = checksum::manifest_problems(&opened, Progress::from_terminal(g.quiet));
         let whole = whole.map(|h| {
             h.join()
                 .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
@@ -341,14 +395,28 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<()> {
             ));
         }
     }
+    if signer.is_some() && !problems.is_empty() {
+        problems.insert(
+            0,
+            "tampered: the signature is good but the image does not match its signed manifest".into(),
+        );
+    }
     if g.json {
+        let signature = signer.as_ref().map_or(
+            json!(null),
+            |s| json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint }),
+        );
         println!(
             "{}",
-            json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "problems": problems })
+            json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "signature": signature, "problems": problems })
         );
     } else if problems.is_empty() {
+        let signed = signer
+            .as_ref()
+            .map(|s| format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm))
+            .unwrap_or_default();
         println!(
-            "{}: OK (manifest{})",
+            "{}: OK ({signed}manifest{})",
             path.display(),
             if sidecar_checked {
                 " and sidecar"
@@ -587,6 +655,7 @@ pub(crate) fn build(
     defines: &BTreeMap<String, String>,
     mtime: u64,
     compression: Compression,
+    sign: Option<&Arc<SigningKey>>,
 ) -> Result<()> {
     let spec = GuestSpec::load(spec_path)?;
     let image = spec.to_image(spec_path, defines)?;
@@ -611,7 +680,9 @@ pub(crate) fn build(
             out.display()
         )));
     }
-    let w = writer::write_file(&image, out, &g.write_options(mtime, compression))?;
+    let mut opts = g.write_options(mtime, compression);
+    opts.sign = sign.cloned();
+    let w = writer::write_file(&image, out, &opts)?;
     g.wrote(&w);
     Ok(())
 }

@@ -13,17 +13,18 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread;
 
 use sha2::{Digest, Sha256};
 
 use super::tar::{pad_len, write_header, BLOCK_LEN, ZEROS};
-use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE};
+use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE, SIGNATURE, SIGNER, TRAILER};
 use crate::checksum::{hex, push_manifest_line, sidecar_path, sidecar_text, Manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Bar;
 use crate::progress::Progress;
+use crate::signature::SigningKey;
 use std::os::unix::fs::FileExt;
 
 /// Member time used when neither `--source-date-epoch` nor
@@ -54,6 +55,9 @@ pub struct WriteOptions {
     pub compression: Compression,
     /// Progress display.
     pub progress: Progress,
+    /// Sign the manifest with this key (see [`crate::signature`]); without
+    /// one the image is written unsigned.
+    pub sign: Option<Arc<SigningKey>>,
 }
 
 /// What was written.
@@ -79,9 +83,10 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
         .sum();
     let progress = opts.progress.bar(total, &format!("writing {}", dest.display()));
     let known = known_digests(image);
+    let sign = opts.sign.as_deref();
     let (sha256, _lock) = atomic_write_locked(dest, None, |file| match opts.compression {
-        Compression::None => write_plain(&members, &known, file, opts.mtime, &progress, dest),
-        Compression::Gzip => write_gzip(&members, &known, file, opts.mtime, &progress, dest),
+        Compression::None => write_plain(&members, &known, sign, file, opts.mtime, &progress, dest),
+        Compression::Gzip => write_gzip(&members, &known, sign, file, opts.mtime, &progress, dest),
     })?;
     progress.finish();
     let bytes = fs::metadata(dest).with_path("cannot read", dest)?.len();
@@ -105,6 +110,7 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
 fn write_gzip(
     members: &[Member],
     known: &BTreeMap<String, String>,
+    sign: Option<&SigningKey>,
     file: File,
     mtime: u64,
     progress: &Bar,
@@ -126,8 +132,10 @@ fn write_gzip(
             }
         }
     }
-    tar.file(&member_name(MANIFEST, false), MODE_FILE, &Blob::bytes(manifest), None)
-        .with_path("cannot write", dest)?;
+    for (name, data) in trailer(manifest.into_bytes(), sign) {
+        tar.file(&member_name(name, false), MODE_FILE, &Blob::bytes(data), None)
+            .with_path("cannot write", dest)?;
+    }
     let gz = tar.finish().with_path("cannot write", dest)?;
     let hashing = gz.finish().with_path("cannot write", dest)?;
     hashing.finish().with_path("cannot write", dest)
@@ -143,6 +151,7 @@ fn write_gzip(
 fn write_plain(
     members: &[Member],
     known: &BTreeMap<String, String>,
+    sign: Option<&SigningKey>,
     file: File,
     mtime: u64,
     progress: &Bar,
@@ -216,18 +225,19 @@ fn write_plain(
             .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
         result?;
         let werr = |e| Error::io("cannot write", dest, e);
-        let manifest = manifest.into_bytes();
-        write_header(
-            &mut out,
-            &member_name(MANIFEST, false),
-            false,
-            MODE_FILE,
-            manifest.len() as u64,
-            mtime,
-        )
-        .map_err(werr)?;
-        out.write_all(&manifest).map_err(werr)?;
-        out.write_all(&ZEROS[..pad_len(manifest.len() as u64)]).map_err(werr)?;
+        for (name, data) in trailer(manifest.into_bytes(), sign) {
+            write_header(
+                &mut out,
+                &member_name(name, false),
+                false,
+                MODE_FILE,
+                data.len() as u64,
+                mtime,
+            )
+            .map_err(werr)?;
+            out.write_all(&data).map_err(werr)?;
+            out.write_all(&ZEROS[..pad_len(data.len() as u64)]).map_err(werr)?;
+        }
         out.write_all(&ZEROS[..2 * BLOCK_LEN]).map_err(werr)?;
         out.flush().map_err(werr)?;
         if let Some(sync) = early_sync {
@@ -244,6 +254,23 @@ fn write_plain(
             .with_path("cannot read back", dest)?;
         Ok((file, digest))
     })
+}
+
+/// The members that follow the member data, in archive order: the
+/// manifest, then, when signing, the signer's public key and the signature
+/// of the manifest's bytes.
+fn trailer(manifest: Vec<u8>, sign: Option<&SigningKey>) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out = Vec::with_capacity(TRAILER.len());
+    if let Some(key) = sign {
+        let signature = key.sign(&manifest);
+        out.push((MANIFEST, manifest));
+        out.push((SIGNER, key.public().to_pem().into_bytes()));
+        out.push((SIGNATURE, signature));
+    } else {
+        out.push((MANIFEST, manifest));
+    }
+    debug_assert!(out.iter().map(|(n, _)| *n).eq(TRAILER.iter().copied().take(out.len())));
+    out
 }
 
 /// Digests of the members of the archive an image was read from, from its
