@@ -14,3 +14,4 @@ mod host;
 mod hostile;
 mod interop;
 mod repro;
+mod sign;
