@@ -73,6 +73,10 @@ def xenguest_image_types_shell_cmd(d):
                                d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest', epoch='')
     words = [shlex.quote(a) for a in argv]
     words[argv.index('--source-date-epoch') + 1] = '"$_XENGUEST_IMAGE_EPOCH"'
+    # The key's path stays out of the command (and so out of the task
+    # signature): the prefunc exports it.
+    if '--sign-key' in argv:
+        words[argv.index('--sign-key') + 1] = '"$_XENGUEST_IMAGE_SIGN_KEY_PATH"'
     return ' '.join(words)
 
 def xenguest_image_types_epoch(d):
@@ -118,6 +122,8 @@ python xenguest_image_types_write_spec() {
     # Read by IMAGE_CMD:xenguest, as IMAGE_CMD:ext4 reads set_image_size's ROOTFS_SIZE.
     d.setVar('_XENGUEST_IMAGE_EPOCH', xenguest_image_types_epoch(d))
     d.setVarFlag('_XENGUEST_IMAGE_EPOCH', 'export', '1')
+    d.setVar('_XENGUEST_IMAGE_SIGN_KEY_PATH', xenguest_image_sign_key(d))
+    d.setVarFlag('_XENGUEST_IMAGE_SIGN_KEY_PATH', 'export', '1')
 }
 xenguest_image_types_write_spec[doc] = "Writes the TOML guest specification that IMAGE_CMD:xenguest builds from"
 
