@@ -207,9 +207,9 @@ fn update_with(
                     path.display()
                 ));
             }
-            let mut opts = g.write_options(mtime(&opened), compression);
-            opts.sign = sign.cloned();
-            let w = writer::write_file(&image, path, &opts)?;
+            let mut options = g.write_options(mtime(&opened), compression);
+            options.sign = sign.cloned();
+            let w = writer::write_file(&image, path, &options)?;
             g.wrote(&w);
             Ok(())
         }
@@ -411,12 +411,12 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
             json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "signature": signature, "problems": problems })
         );
     } else if problems.is_empty() {
-        let signed = signer
+        let by = signer
             .as_ref()
             .map(|s| format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm))
             .unwrap_or_default();
         println!(
-            "{}: OK ({signed}manifest{})",
+            "{}: OK ({by}manifest{})",
             path.display(),
             if sidecar_checked {
                 " and sidecar"

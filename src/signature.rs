@@ -103,7 +103,7 @@ impl fmt::Debug for PublicKey {
             .field("algorithm", &self.algorithm())
             .field("fingerprint", &self.fingerprint())
             .field("source", &self.source)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -184,6 +184,10 @@ impl PublicKey {
 
     /// The key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`), as `openssl pkey
     /// -pubout` writes it.
+    ///
+    /// # Panics
+    ///
+    /// Never: PEM encoding of a DER key cannot fail.
     pub fn to_pem(&self) -> String {
         pkcs8::der::pem::encode_string("PUBLIC KEY", pkcs8::der::pem::LineEnding::LF, &self.spki_der)
             .expect("a DER key always encodes as PEM")
@@ -217,7 +221,9 @@ pub struct SigningKey {
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the secret.
-        f.debug_struct("SigningKey").field("public", &self.public).finish()
+        f.debug_struct("SigningKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -338,7 +344,8 @@ fn first_pem(text: &[u8]) -> std::result::Result<(String, Vec<u8>), String> {
         .ok_or("truncated PEM (no `-----END` line)")?
         + start;
     let end = text[end_marker..].find('\n').map_or(text.len(), |i| end_marker + i + 1);
-    let (label, der) = pkcs8::der::pem::decode_vec(text[start..end].as_bytes()).map_err(|e| format!("bad PEM: {e}"))?;
+    let (label, der) =
+        pkcs8::der::pem::decode_vec(&text.as_bytes()[start..end]).map_err(|e| format!("bad PEM: {e}"))?;
     Ok((label.to_owned(), der))
 }
 

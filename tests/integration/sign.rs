@@ -83,7 +83,7 @@ fn build(s: &Scratch, out: &str, args: &[&str]) {
         .arg(s.join(out));
     for a in args {
         // Key paths are relative to the scratch directory.
-        cmd = if a.ends_with(".pem") {
+        cmd = if std::path::Path::new(a).extension().is_some_and(|x| x == "pem") {
             cmd.arg(s.join(a))
         } else {
             cmd.arg(a)
