@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 
@@ -85,8 +86,11 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
     let known = known_digests(image);
     let sign = opts.sign.as_deref();
     let (sha256, _lock) = atomic_write_locked(dest, None, |file| match opts.compression {
-        Compression::None => write_plain(&members, &known, sign, file, opts.mtime, &progress, dest),
-        Compression::Gzip => write_gzip(&members, &known, sign, file, opts.mtime, &progress, dest),
+        Compression::None => {
+            let sink = PlainSink::new(file).with_path("cannot write", dest)?;
+            write_tar(&members, &known, sign, sink, opts.mtime, &progress, dest)
+        }
+        Compression::Gzip => write_tar(&members, &known, sign, GzipSink::new(file), opts.mtime, &progress, dest),
     })?;
     progress.finish();
     let bytes = fs::metadata(dest).with_path("cannot read", dest)?.len();
@@ -105,155 +109,271 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
     })
 }
 
-/// The gzip path: member data is read, hashed and compressed in this
-/// thread; the compressed stream is hashed on a second one.
-fn write_gzip(
+/// The one tar pipeline, for plain and gzip images alike: headers, member
+/// data, padding, the manifest and the end blocks are written here, once;
+/// the [`Sink`] below it decides how bytes reach the file (copied by the
+/// kernel, or compressed) and how they are hashed.
+fn write_tar<S: Sink>(
     members: &[Member],
     known: &BTreeMap<String, String>,
     sign: Option<&SigningKey>,
-    file: File,
+    mut sink: S,
     mtime: u64,
     progress: &Bar,
     dest: &Path,
 ) -> Result<(File, String)> {
-    let hashing = HashingFile::new(file);
-    let gz = flate2::GzBuilder::new().write(hashing, flate2::Compression::default());
-    let mut tar = TarStream::new(gz, mtime, progress);
-    let mut manifest = String::new();
+    let werr = |e| Error::io("cannot write", dest, e);
+    // Each member's name and digest: known (kept from the archive it is
+    // copied out of, or hashed on the way), or still pending on the sink.
+    let mut names: Vec<(String, Option<String>)> = Vec::new();
     for member in members {
         match member {
-            Member::Dir(path) => tar.dir(&member_name(path, true)).with_path("cannot write", dest)?,
+            Member::Dir(path) => {
+                write_header(&mut sink, &member_name(path, true), true, MODE_EXEC, 0, mtime).map_err(werr)?;
+            }
             Member::File { path, mode, blob } => {
                 let name = member_name(path, false);
-                let digest = tar
-                    .file(&name, *mode, blob, kept_digest(known, path, blob))
+                write_header(&mut sink, &name, false, *mode, blob.len(), mtime).map_err(werr)?;
+                let kept = kept_digest(known, path, blob);
+                let hashed = sink
+                    .data(blob, kept.is_none(), progress)
                     .map_err(|e| blob_error(blob, path, e))?;
-                push_manifest_line(&mut manifest, &digest, &name);
+                sink.write_all(&ZEROS[..pad_len(blob.len())]).map_err(werr)?;
+                names.push((name, kept.cloned().or(hashed)));
             }
         }
     }
-    for (name, data) in trailer(manifest.into_bytes(), sign) {
-        tar.file(&member_name(name, false), MODE_FILE, &Blob::bytes(data), None)
-            .with_path("cannot write", dest)?;
+    sink.end_of_data().map_err(werr)?;
+    let mut manifest = String::new();
+    for (name, digest) in &names {
+        let digest = match digest {
+            Some(d) => d.clone(),
+            None => sink.next_digest().with_path("cannot read back", dest)?,
+        };
+        push_manifest_line(&mut manifest, &digest, name);
     }
-    let gz = tar.finish().with_path("cannot write", dest)?;
-    let hashing = gz.finish().with_path("cannot write", dest)?;
-    hashing.finish().with_path("cannot write", dest)
+    for (name, data) in trailer(manifest.into_bytes(), sign) {
+        let len = data.len() as u64;
+        write_header(&mut sink, &member_name(name, false), false, MODE_FILE, len, mtime).map_err(werr)?;
+        sink.write_all(&data).map_err(werr)?;
+        sink.write_all(&ZEROS[..pad_len(len)]).map_err(werr)?;
+    }
+    sink.write_all(&ZEROS[..2 * BLOCK_LEN]).map_err(werr)?;
+    sink.flush().map_err(werr)?;
+    sink.finish(dest)
 }
 
-/// The plain tar path, built for speed on large members: headers are
+/// The layer below the tar stream: where its bytes go (compressed or not)
+/// and how the member digests (for the manifest) and the whole-file digest
+/// (for the sidecar) are computed.
+trait Sink: Write {
+    /// Writes the data of one member. With `hash`, its sha256 is either
+    /// returned (hashed on the way) or left pending, to be had in member
+    /// order from [`Sink::next_digest`] after [`Sink::end_of_data`].
+    fn data(&mut self, blob: &Blob, hash: bool, progress: &Bar) -> io::Result<Option<String>>;
+    /// All member data is written; the manifest follows.
+    fn end_of_data(&mut self) -> io::Result<()>;
+    /// The next pending member digest.
+    fn next_digest(&mut self) -> io::Result<String>;
+    /// Ends the stream (everything is written and flushed): the file and
+    /// the sha256 of all of it.
+    fn finish(self, dest: &Path) -> Result<(File, String)>;
+}
+
+/// The plain tar sink, built for speed on large members: headers are
 /// written from memory, member data is copied by the kernel
 /// (`copy_file_range`) where it can be, and two threads hash what was
 /// written by reading it back from the page cache: one the whole file (for
 /// the sidecar), one each member (for the manifest). Hashing what was
 /// written, rather than the input, means a file changing under us can
 /// never produce checksums that disagree with the image.
-fn write_plain(
-    members: &[Member],
-    known: &BTreeMap<String, String>,
-    sign: Option<&SigningKey>,
-    file: File,
-    mtime: u64,
-    progress: &Bar,
-    dest: &Path,
-) -> Result<(File, String)> {
-    let for_whole = file.try_clone().with_path("cannot write", dest)?;
-    let for_members = file.try_clone().with_path("cannot write", dest)?;
-    thread::scope(|scope| {
+struct PlainSink {
+    out: Output,
+    ranges: Option<mpsc::Sender<(u64, u64)>>,
+    digests: mpsc::Receiver<io::Result<String>>,
+    member_hasher: Option<thread::JoinHandle<()>>,
+    whole: thread::JoinHandle<io::Result<String>>,
+    early_sync: Option<thread::JoinHandle<io::Result<()>>>,
+    /// Tells the hashing threads to stop if the write is abandoned.
+    _stop: StopOnDrop,
+}
+
+/// Sets its flag when dropped: the hashing threads of an abandoned write
+/// stop instead of reading on.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl PlainSink {
+    fn new(file: File) -> io::Result<PlainSink> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let for_whole = file.try_clone()?;
+        let for_members = file.try_clone()?;
         let (upto_tx, upto_rx) = mpsc::channel::<u64>();
-        let whole = scope.spawn(move || hash_growing_prefix(&for_whole, &upto_rx));
+        let whole = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || hash_growing_prefix(&for_whole, &upto_rx, &stop))
+        };
         let (range_tx, range_rx) = mpsc::channel::<(u64, u64)>();
-        let (digest_tx, digest_rx) = mpsc::channel::<io::Result<String>>();
-        let member_hasher = scope.spawn(move || {
-            let mut buf = vec![0u8; CHUNK];
-            for (offset, len) in range_rx {
-                if digest_tx.send(hash_range(&for_members, offset, len, &mut buf)).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut out = Output::new(file, upto_tx);
-        // Each member's digest: known already, or pending on the hasher.
-        let mut names: Vec<(String, Option<String>)> = Vec::new();
-        let result = (|| -> Result<()> {
-            let werr = |e| Error::io("cannot write", dest, e);
-            for member in members {
-                match member {
-                    Member::Dir(path) => {
-                        write_header(&mut out, &member_name(path, true), true, MODE_EXEC, 0, mtime).map_err(werr)?;
-                    }
-                    Member::File { path, mode, blob } => {
-                        let name = member_name(path, false);
-                        write_header(&mut out, &name, false, *mode, blob.len(), mtime).map_err(werr)?;
-                        let start = out.pos + out.buf.len() as u64;
-                        out.blob(blob, progress).map_err(|e| blob_error(blob, path, e))?;
-                        out.write_all(&ZEROS[..pad_len(blob.len())]).map_err(werr)?;
-                        out.flush().map_err(werr)?;
-                        if let Some(digest) = kept_digest(known, path, blob) {
-                            names.push((name, Some(digest.clone())));
-                        } else {
-                            let _ = range_tx.send((start, blob.len()));
-                            names.push((name, None));
-                        }
+        let (digest_tx, digests) = mpsc::channel::<io::Result<String>>();
+        let member_hasher = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let mut buf = vec![0u8; CHUNK];
+                for (offset, len) in range_rx {
+                    if digest_tx
+                        .send(hash_range(&for_members, offset, len, &mut buf, &stop))
+                        .is_err()
+                    {
+                        break;
                     }
                 }
+            })
+        };
+        Ok(PlainSink {
+            out: Output::new(file, upto_tx),
+            ranges: Some(range_tx),
+            digests,
+            member_hasher: Some(member_hasher),
+            whole,
+            early_sync: None,
+            _stop: StopOnDrop(stop),
+        })
+    }
+}
+
+impl Sink for PlainSink {
+    fn data(&mut self, blob: &Blob, hash: bool, progress: &Bar) -> io::Result<Option<String>> {
+        let start = self.out.pos + self.out.buf.len() as u64;
+        self.out.blob(blob, progress)?;
+        // The hasher reads the range back from the file: all of it must be
+        // there, not in the buffer.
+        self.out.flush()?;
+        if hash {
+            if let Some(ranges) = &self.ranges {
+                let _ = ranges.send((start, blob.len()));
             }
-            Ok(())
-        })();
-        drop(range_tx);
+        }
+        Ok(None)
+    }
+
+    fn end_of_data(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        drop(self.ranges.take());
         // The member data is all written; the hashers are still reading it
         // back. Flush it to disk meanwhile, so that the final fsync (after
         // the manifest) has only the tail left to write.
-        let early_sync = result
-            .is_ok()
-            .then(|| out.file.try_clone().map(|f| scope.spawn(move || f.sync_data())));
-        let mut manifest = String::new();
-        let mut hashed = digest_rx.iter();
-        for (name, known) in &names {
-            let digest = match known {
-                Some(d) => d.clone(),
-                None => match hashed.next() {
-                    Some(d) => d.with_path("cannot read back", dest)?,
-                    // The hasher stops early only when writing failed.
-                    None => break,
-                },
-            };
-            push_manifest_line(&mut manifest, &digest, name);
+        let f = self.out.file.try_clone()?;
+        self.early_sync = Some(thread::spawn(move || f.sync_data()));
+        Ok(())
+    }
+
+    fn next_digest(&mut self) -> io::Result<String> {
+        self.digests
+            .recv()
+            .unwrap_or_else(|_| Err(io::Error::other("the member hashing thread stopped")))
+    }
+
+    fn finish(mut self, dest: &Path) -> Result<(File, String)> {
+        if let Some(h) = self.member_hasher.take() {
+            h.join()
+                .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
         }
-        member_hasher
-            .join()
-            .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
-        result?;
-        let werr = |e| Error::io("cannot write", dest, e);
-        for (name, data) in trailer(manifest.into_bytes(), sign) {
-            write_header(
-                &mut out,
-                &member_name(name, false),
-                false,
-                MODE_FILE,
-                data.len() as u64,
-                mtime,
-            )
-            .map_err(werr)?;
-            out.write_all(&data).map_err(werr)?;
-            out.write_all(&ZEROS[..pad_len(data.len() as u64)]).map_err(werr)?;
-        }
-        out.write_all(&ZEROS[..2 * BLOCK_LEN]).map_err(werr)?;
-        out.flush().map_err(werr)?;
-        if let Some(sync) = early_sync {
-            sync.with_path("cannot sync", dest)?
-                .join()
+        if let Some(sync) = self.early_sync.take() {
+            sync.join()
                 .map_err(|_| Error::Refused("the sync thread failed".into()))?
                 .with_path("cannot sync", dest)?;
         }
-        let (file, upto_tx) = out.into_parts();
-        drop(upto_tx);
-        let digest = whole
+        let (file, upto) = self.out.into_parts();
+        drop(upto);
+        let digest = self
+            .whole
             .join()
             .map_err(|_| Error::Refused("the hashing thread failed".into()))?
             .with_path("cannot read back", dest)?;
         Ok((file, digest))
-    })
+    }
+}
+
+impl Write for PlainSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.out.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The gzip sink: member data is read, hashed and compressed in this
+/// thread; the compressed stream is hashed on a second one.
+struct GzipSink {
+    gz: flate2::write::GzEncoder<HashingFile>,
+    buf: Vec<u8>,
+}
+
+impl GzipSink {
+    fn new(file: File) -> GzipSink {
+        GzipSink {
+            gz: flate2::GzBuilder::new().write(HashingFile::new(file), flate2::Compression::default()),
+            buf: vec![0; CHUNK],
+        }
+    }
+}
+
+impl Sink for GzipSink {
+    fn data(&mut self, blob: &Blob, hash: bool, progress: &Bar) -> io::Result<Option<String>> {
+        let mut hasher = hash.then(Sha256::new);
+        let mut reader = blob.open().map_err(|e| io::Error::other(e.to_string()))?;
+        let mut left = blob.len();
+        while left > 0 {
+            crate::interrupt::check()?;
+            let want = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = reader.read(&mut self.buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the input ended early (it changed while being read)",
+                ));
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&self.buf[..n]);
+            }
+            self.gz.write_all(&self.buf[..n])?;
+            left -= n as u64;
+            progress.inc(n as u64);
+        }
+        Ok(hasher.map(|h| hex(&h.finalize())))
+    }
+
+    fn end_of_data(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn next_digest(&mut self) -> io::Result<String> {
+        Err(io::Error::other(
+            "no member digest is pending (gzip members are hashed as written)",
+        ))
+    }
+
+    fn finish(self, dest: &Path) -> Result<(File, String)> {
+        let hashing = self.gz.finish().with_path("cannot write", dest)?;
+        hashing.finish().with_path("cannot write", dest)
+    }
+}
+
+impl Write for GzipSink {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.gz.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.gz.flush()
+    }
 }
 
 /// The members that follow the member data, in archive order: the
@@ -415,13 +535,13 @@ const COPY_STEP: u64 = 8 << 20;
 
 /// Hashes `file` from offset 0 as it grows: each message is the new end of
 /// the written part; the channel closing means the file is complete.
-fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>) -> io::Result<String> {
+fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>, stop: &AtomicBool) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
     for end in upto {
         while done < end {
-            crate::interrupt::check()?;
+            check_stop(stop)?;
             let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
             file.read_exact_at(&mut buf[..want], done)?;
             h.update(&buf[..want]);
@@ -432,11 +552,11 @@ fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>) -> io::Result<St
 }
 
 /// Hashes `len` bytes of `file` at `offset`.
-fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8]) -> io::Result<String> {
+fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8], stop: &AtomicBool) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut done = 0u64;
     while done < len {
-        crate::interrupt::check()?;
+        check_stop(stop)?;
         let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
         file.read_exact_at(&mut buf[..want], offset + done)?;
         h.update(&buf[..want]);
@@ -445,69 +565,19 @@ fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8]) -> io::Result<
     Ok(hex(&h.finalize()))
 }
 
+/// Stops a hashing thread on Ctrl-C, or when its write was abandoned.
+fn check_stop(stop: &AtomicBool) -> io::Result<()> {
+    if stop.load(Ordering::Relaxed) {
+        return Err(io::Error::other("the write was abandoned"));
+    }
+    crate::interrupt::check()
+}
+
 fn blob_error(blob: &Blob, member: &str, e: io::Error) -> Error {
     match blob {
         Blob::File { path, .. } => Error::io("cannot copy", path, e),
         Blob::Archive { archive, .. } => Error::io("cannot copy member out of", &archive.path, e),
         Blob::Bytes(_) => Error::io("cannot write member", member, e),
-    }
-}
-
-/// The tar stream: headers, data, padding, and at the end two zero blocks.
-struct TarStream<'p, W: Write> {
-    out: W,
-    mtime: u64,
-    buf: Vec<u8>,
-    progress: &'p Bar,
-}
-
-impl<'p, W: Write> TarStream<'p, W> {
-    fn new(out: W, mtime: u64, progress: &'p Bar) -> Self {
-        TarStream {
-            out,
-            mtime,
-            buf: vec![0; CHUNK],
-            progress,
-        }
-    }
-
-    fn dir(&mut self, name: &str) -> io::Result<()> {
-        write_header(&mut self.out, name, true, MODE_EXEC, 0, self.mtime)
-    }
-
-    /// Writes one file member and returns the hex sha256 of its data.
-    /// With `known`, that digest is returned instead of hashing the data.
-    fn file(&mut self, name: &str, mode: u32, blob: &Blob, known: Option<&String>) -> io::Result<String> {
-        let len = blob.len();
-        write_header(&mut self.out, name, false, mode, len, self.mtime)?;
-        let mut hasher = known.is_none().then(Sha256::new);
-        let mut reader = blob.open().map_err(|e| io::Error::other(e.to_string()))?;
-        let mut left = len;
-        while left > 0 {
-            let want = self.buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = reader.read(&mut self.buf[..want])?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the input ended early (it changed while being read)",
-                ));
-            }
-            if let Some(h) = hasher.as_mut() {
-                h.update(&self.buf[..n]);
-            }
-            self.out.write_all(&self.buf[..n])?;
-            left -= n as u64;
-            self.progress.inc(n as u64);
-        }
-        self.out.write_all(&ZEROS[..pad_len(len)])?;
-        // No hasher means the digest was known.
-        Ok(hasher.map_or_else(|| known.cloned().unwrap_or_default(), |h| hex(&h.finalize())))
-    }
-
-    fn finish(mut self) -> io::Result<W> {
-        self.out.write_all(&ZEROS[..2 * BLOCK_LEN])?;
-        self.out.flush()?;
-        Ok(self.out)
     }
 }
 

@@ -1,0 +1,215 @@
+//! The operations that write an image: `create`, `update`, `sign`, `partial`, `pack`, `build`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::lock::lock;
+use super::{apply, open_and_apply, warn_problems, Global};
+use crate::error::{Error, IoContext, Result};
+use crate::image::reader::{self, Form, Opened};
+use crate::image::writer::{self, Compression};
+use crate::image::{Image, MANIFEST};
+use crate::ops::Op;
+use crate::signature::SigningKey;
+use crate::spec::GuestSpec;
+
+pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+    let into_dir = match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            if fs::read_dir(dest).with_path("cannot list", dest)?.next().is_some() {
+                return Err(Error::Refused(format!("directory `{}` is not empty", dest.display())));
+            }
+            true
+        }
+        Ok(_) => return Err(Error::Refused(format!("`{}` already exists", dest.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io("cannot read", dest, e)),
+    };
+    let mut image = Image::new_default();
+    apply(&mut image, ops)?;
+    warn_problems(g, &image);
+    if into_dir {
+        writer::write_dir(&image, dest, &[])
+    } else {
+        let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
+        g.wrote(&w);
+        Ok(())
+    }
+}
+
+pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
+    update_with(g, path, ops, |_| mtime, sign)
+}
+
+/// `sign`: rewrites an image file unchanged but for a new signature
+/// (replacing any earlier one). Without an explicit time, the members keep
+/// the time of the image's manifest, so signing a build afterwards gives
+/// the same bytes as signing it in the build.
+pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<u64>) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Refused(format!(
+            "`{}` is a directory - sign works on image files (a directory has no manifest to sign)",
+            path.display()
+        )));
+    }
+    update_with(
+        g,
+        path,
+        &[],
+        |opened| {
+            mtime.unwrap_or_else(|| {
+                opened
+                    .entries
+                    .iter()
+                    .find(|(n, _)| n == MANIFEST)
+                    .map_or(writer::DEFAULT_MTIME, |(_, e)| e.mtime)
+            })
+        },
+        Some(key),
+    )?;
+    if g.verbose {
+        eprintln!(
+            "signed {} with {} ({})",
+            path.display(),
+            key.public().fingerprint(),
+            key.public().algorithm()
+        );
+    }
+    Ok(())
+}
+
+fn update_with(
+    g: Global,
+    path: &Path,
+    ops: &[Op],
+    mtime: impl FnOnce(&Opened) -> u64,
+    sign: Option<&Arc<SigningKey>>,
+) -> Result<()> {
+    match fs::metadata(path) {
+        // Checked before `lock` opens it: opening a FIFO blocks forever.
+        Ok(m) if m.is_file() || m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::NotAnImage {
+                path: path.to_path_buf(),
+                reason: "neither a regular file nor a directory".into(),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::NotAnImage {
+                path: path.to_path_buf(),
+                reason: "no such file or directory".into(),
+            })
+        }
+        Err(e) => return Err(Error::io("cannot read", path, e)),
+    }
+    let _lock = lock(path)?;
+    let (opened, image, previous) = open_and_apply(path, false, ops)?;
+    match opened.form {
+        // A directory is often a partial view (extract-config leaves the
+        // disk files out): only image files are checked for completeness.
+        Form::Dir if sign.is_some() => Err(Error::Refused(format!(
+            "`{}` is a directory - only image files are signed",
+            path.display()
+        ))),
+        Form::Dir => writer::write_dir(&image, path, &previous),
+        Form::Tar | Form::TarGz => {
+            warn_problems(g, &image);
+            let compression = if opened.form == Form::TarGz {
+                Compression::Gzip
+            } else {
+                Compression::None
+            };
+            if sign.is_none() && image.signature.is_some() {
+                // The writer signs only with a key: the old signature
+                // cannot cover the new manifest.
+                g.warn(&format!(
+                    "`{}` was signed; the update dropped its signature (give --sign-key, or sign it again with `xenguest-mkimage sign`)",
+                    path.display()
+                ));
+            }
+            let mut options = g.write_options(mtime(&opened), compression);
+            options.sign = sign.cloned();
+            let w = writer::write_file(&image, path, &options)?;
+            g.wrote(&w);
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(Error::Refused(format!(
+                "`{}` exists and is not a directory",
+                dir.display()
+            )))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(dir).with_path("cannot create directory", dir)?;
+        }
+        Err(e) => return Err(Error::io("cannot read", dir, e)),
+    }
+    let _lock = lock(dir)?;
+    let (_, image, previous) = open_and_apply(dir, true, ops)?;
+    writer::write_dir(&image, dir, &previous)
+}
+
+pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::Refused(format!(
+            "`{}` is not a directory - pack works on image directories",
+            dir.display()
+        )));
+    }
+    let opened = reader::open(dir, false)?;
+    if dest.exists() {
+        return Err(Error::Refused(format!("`{}` already exists", dest.display())));
+    }
+    warn_problems(g, &opened.image);
+    let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None))?;
+    g.wrote(&w);
+    Ok(())
+}
+
+pub(crate) fn build(
+    g: Global,
+    spec_path: &Path,
+    output: Option<&Path>,
+    defines: &BTreeMap<String, String>,
+    mtime: u64,
+    compression: Compression,
+    sign: Option<&Arc<SigningKey>>,
+) -> Result<()> {
+    let spec = GuestSpec::load(spec_path)?;
+    let image = spec.to_image(spec_path, defines)?;
+    let default_out;
+    let out = if let Some(o) = output {
+        o
+    } else {
+        let stem = spec_path
+            .file_stem()
+            .map_or_else(|| "guest".into(), |s| s.to_string_lossy().into_owned());
+        default_out = PathBuf::from(format!("{stem}.xenguest"));
+        &default_out
+    };
+    if out.is_dir() {
+        return Err(Error::Refused(format!("output `{}` is a directory", out.display())));
+    }
+    // The write renames over the output: never over a device or a FIFO
+    // (`-o /dev/null` run as root would replace the device node).
+    if fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::Refused(format!(
+            "output `{}` exists and is not a regular file",
+            out.display()
+        )));
+    }
+    let mut opts = g.write_options(mtime, compression);
+    opts.sign = sign.cloned();
+    let w = writer::write_file(&image, out, &opts)?;
+    g.wrote(&w);
+    Ok(())
+}
