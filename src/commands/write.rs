@@ -55,6 +55,16 @@ pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<
             path.display()
         )));
     }
+    // Deployed images are reached through links (`GUEST.xenguest` ->
+    // `GUEST-1.0-r0.xenguest`, and its sidecar likewise): sign the file
+    // the link names, and leave the link a link.
+    let real;
+    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        real = fs::canonicalize(path).with_path("cannot resolve", path)?;
+        real.as_path()
+    } else {
+        path
+    };
     update_with(
         g,
         path,

@@ -520,3 +520,21 @@ fn bad_keys_and_misplaced_signatures_are_refused() {
     s.run(&["check", "dir.xenguest"])
         .error(&["reserved for a regular file"]);
 }
+
+#[test]
+fn sign_through_a_link_signs_the_file_and_keeps_the_link() {
+    // As BitBake deploys: a versioned image and sidecar, and links to them.
+    let s = Scratch::new();
+    keypair(&s, "ed25519", "k");
+    build(&s, "g-1.0-r0.xenguest", &[]);
+    std::os::unix::fs::symlink("g-1.0-r0.xenguest", s.join("g.xenguest")).unwrap();
+    std::os::unix::fs::symlink("g-1.0-r0.xenguest.sha256", s.join("g.xenguest.sha256")).unwrap();
+    s.run(&["sign", "g.xenguest", "--key", "k.pem"]).success();
+    assert!(fs::symlink_metadata(s.join("g.xenguest"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    s.run(&["verify", "g-1.0-r0.xenguest", "--key", "k.pub.pem"]).success();
+    let sum = s.ext("sha256sum", &["-c", "g-1.0-r0.xenguest.sha256"]);
+    assert!(sum.status.success(), "{}", String::from_utf8_lossy(&sum.stdout));
+}
