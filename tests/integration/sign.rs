@@ -538,3 +538,22 @@ fn sign_through_a_link_signs_the_file_and_keeps_the_link() {
     let sum = s.ext("sha256sum", &["-c", "g-1.0-r0.xenguest.sha256"]);
     assert!(sum.status.success(), "{}", String::from_utf8_lossy(&sum.stdout));
 }
+
+#[test]
+fn the_classic_guest_manager_runs_signed_images() {
+    let s = Scratch::new();
+    keypair(&s, "ec", "k");
+    build(&s, "g.xenguest", &["--sign-key", "k.pem"]);
+    s.write("manager.sh", crate::host::MANAGER);
+    let tool = crate::support::bin();
+    let out = s.ext("bash", &["manager.sh", tool.to_str().unwrap(), "g.xenguest", "demo"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "manager failed:\n{stderr}");
+    assert_eq!(stderr, "", "unexpected messages");
+    let vars = s.read_text("vars");
+    assert!(vars.lines().any(|l| l == "PART1=512M/ext4/rootfs.tar.gz"), "{vars}");
+    let cfg = crate::support::xl_settings(&s.read_text("guests/demo/final.cfg"));
+    assert_eq!(cfg.get("name").map(String::as_str), Some("\"demo\""));
+    // The image itself is untouched and still verifies.
+    s.run(&["verify", "g.xenguest", "--key", "k.pub.pem"]).success();
+}
