@@ -90,10 +90,19 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
             placement.join("; ")
         )));
     }
-    let signer = if trusted.is_empty() {
-        None
+    // Without trusted keys the signature can only be checked against the
+    // key the image names: a mismatch is a problem, a match proves nothing
+    // about who signed, and the output says so.
+    let (signer, untrusted) = if trusted.is_empty() {
+        match signature::status(&opened) {
+            Ok(SignatureStatus::Signed(s)) => (None, Some(s)),
+            Ok(SignatureStatus::Unsigned) => (None, None),
+            Err(e) => {
+                return Err(Error::Verify(format!("`{}` failed verification: {e}", path.display())));
+            }
+        }
     } else {
-        Some(signature::verify_image(&opened, trusted)?)
+        (Some(signature::verify_image(&opened, trusted)?), None)
     };
     let sidecar = sidecar_path(path);
     let expected = match fs::read_to_string(&sidecar) {
@@ -142,8 +151,17 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
             .as_ref()
             .map(|s| format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm))
             .unwrap_or_default();
+        let claim = untrusted
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "; signed by {} ({}), not checked against a trusted key: give --key or --trust",
+                    s.fingerprint, s.algorithm
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "{}: OK ({by}manifest{})",
+            "{}: OK ({by}manifest{}{claim})",
             path.display(),
             if sidecar_checked {
                 " and sidecar"

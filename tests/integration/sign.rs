@@ -304,6 +304,10 @@ fn verify_names_each_failure() {
     // Any of several keys; a trust directory.
     s.run(&["verify", "g.xenguest", "--key", "other.pub.pem", "--key", "k.pub.pem"])
         .success();
+    // Without a key: the signature is only consistent, and verify says so.
+    s.run(&["verify", "g.xenguest"])
+        .success()
+        .stdout_has(&["not checked against a trusted key"]);
     s.mkdir("trust");
     fs::copy(s.join("other.pub.pem"), s.join("trust/other.pem")).unwrap();
     s.run(&["verify", "g.xenguest", "--trust", "trust"])
@@ -337,6 +341,8 @@ fn verify_names_each_failure() {
     s.run(&["verify", "g.xenguest", "--key", "k.pub.pem"])
         .error(&["does not match the manifest", "changed after signing"]);
     s.run(&["check", "g.xenguest"])
+        .error(&["signature does not match the manifest"]);
+    s.run(&["verify", "g.xenguest"])
         .error(&["signature does not match the manifest"]);
 
     // A signature made over a different manifest (another image's).
