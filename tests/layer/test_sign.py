@@ -106,3 +106,19 @@ def test_missing_or_non_key_is_fatal(bitbake, tmp_path, content, problem):
         bitbake.run(d, "do_deploy")
     assert "XENGUEST_IMAGE_SIGN_KEY '%s' %s" % (path, problem) in bitbake.log.text()
     assert not os.listdir(d.getVar("DEPLOYDIR"))
+
+
+def test_image_type_with_a_missing_key_fails_at_parse(bitbake, tmp_path):
+    """image.bbclass expands IMAGE_CMD:xenguest at parse time, so the image
+    recipe stops there, naming the variable."""
+    path = str(tmp_path / "missing.pem")
+    with pytest.raises(Exception):
+        parse(bitbake, "xenguest-test-image.bb", path)
+    assert "XENGUEST_IMAGE_SIGN_KEY '%s' cannot be read" % path in bitbake.log.text()
+
+
+def test_relative_key_path_is_fatal(bitbake):
+    d = guest(bitbake, "keys/release.pem")
+    with pytest.raises(Exception):
+        d.getVar("_XENGUEST_IMAGE_SIGN_KEY_ID")
+    assert "XENGUEST_IMAGE_SIGN_KEY 'keys/release.pem' is not an absolute path" in bitbake.log.text()
