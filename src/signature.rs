@@ -36,6 +36,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::reader::Opened;
 use crate::image::tar::Kind;
 use crate::image::{Blob, MANIFEST, SIGNATURE, SIGNER};
+use crate::progress::Progress;
 
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -424,7 +425,8 @@ pub enum SignatureStatus {
 struct Trailer {
     manifest: Vec<u8>,
     signature: Vec<u8>,
-    signer: Option<PublicKey>,
+    /// The key the image names: absent, unusable (the error), or a key.
+    signer: Option<Result<PublicKey>>,
 }
 
 fn read_small(blob: &Blob, name: &str, max: u64) -> Result<Vec<u8>> {
@@ -447,13 +449,10 @@ fn trailer(opened: &Opened) -> Result<Option<Trailer>> {
     })?;
     let manifest = manifest.read_all(MANIFEST)?;
     let signature = read_small(sig, SIGNATURE, MAX_SIGNATURE)?;
-    let signer = match &image.signer {
-        Some(b) => Some(PublicKey::from_pem(
-            &read_small(b, SIGNER, MAX_KEY_FILE)?,
-            &format!("./{SIGNER}"),
-        )?),
-        None => None,
-    };
+    let signer = image
+        .signer
+        .as_ref()
+        .map(|b| read_small(b, SIGNER, MAX_KEY_FILE).and_then(|pem| PublicKey::from_pem(&pem, &format!("./{SIGNER}"))));
     Ok(Some(Trailer {
         manifest,
         signature,
@@ -473,7 +472,7 @@ pub fn status(opened: &Opened) -> Result<SignatureStatus> {
         Error::Verify(format!(
             "`./{SIGNATURE}` is present but `./{SIGNER}` (the signer's public key) is missing"
         ))
-    })?;
+    })??;
     if !signer.verifies(&t.manifest, &t.signature) {
         return Err(Error::Verify(format!(
             "the signature does not match the manifest under the key the image names ({}) - the manifest changed after signing, or the signature was made over a different manifest",
@@ -512,7 +511,9 @@ pub fn verify_image(opened: &Opened, trusted: &TrustedKeys) -> Result<Signer> {
         });
     }
     let fingerprints: Vec<String> = trusted.keys.iter().map(PublicKey::fingerprint).collect();
-    let reason = match &t.signer {
+    // The key the image names only explains the failure; an unusable one
+    // explains nothing.
+    let reason = match &t.signer.and_then(Result::ok) {
         Some(s) if s.verifies(&t.manifest, &t.signature) => format!(
             "wrong key: it is signed by {} ({}), which is not a trusted key",
             s.fingerprint(),
@@ -552,6 +553,33 @@ pub fn placement_problems(opened: &Opened) -> Vec<String> {
     problems
 }
 
+/// Everything a host checks before it unpacks an image: where the
+/// signature members are, the signature against `trusted`
+/// ([`verify_image`]), then every member against the signed manifest
+/// ([`crate::checksum::manifest_problems`]). `Ok` names the trusted key; the
+/// error says what failed (unsigned, wrong key, signature not matching the
+/// manifest, or a tampered member).
+pub fn verify_signed_image(opened: &Opened, trusted: &TrustedKeys, progress: Progress) -> Result<Signer> {
+    let placement = placement_problems(opened);
+    if !placement.is_empty() {
+        return Err(Error::Verify(format!(
+            "`{}` failed verification: {}",
+            opened.path.display(),
+            placement.join("; ")
+        )));
+    }
+    let signer = verify_image(opened, trusted)?;
+    let problems = crate::checksum::manifest_problems(opened, progress)?;
+    if !problems.is_empty() {
+        return Err(Error::Verify(format!(
+            "`{}` failed verification: tampered: the signature is good but the image does not match its signed manifest: {}",
+            opened.path.display(),
+            problems.join("; ")
+        )));
+    }
+    Ok(signer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -562,6 +590,99 @@ mod tests {
         let key = PublicKey::from_pem(text, "t").unwrap();
         assert_eq!(key.algorithm(), Algorithm::Ed25519);
         assert!(key.to_pem().starts_with("-----BEGIN PUBLIC KEY-----\n"));
+    }
+
+    /// A key pair made by `openssl genpkey` (no key is committed).
+    fn openssl_keypair(dir: &Path, algorithm: &str) -> (PathBuf, PathBuf) {
+        let key = dir.join(format!("{algorithm}.pem"));
+        let pub_ = dir.join(format!("{algorithm}.pub.pem"));
+        let run = |args: &[&std::ffi::OsStr]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("openssl runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        run(&[
+            "genpkey".as_ref(),
+            "-algorithm".as_ref(),
+            algorithm.as_ref(),
+            "-out".as_ref(),
+            key.as_os_str(),
+        ]);
+        run(&[
+            "pkey".as_ref(),
+            "-in".as_ref(),
+            key.as_os_str(),
+            "-pubout".as_ref(),
+            "-out".as_ref(),
+            pub_.as_os_str(),
+        ]);
+        (key, pub_)
+    }
+
+    #[test]
+    fn the_library_verifies_what_the_writer_signs() {
+        use crate::image::writer::{write_file, WriteOptions};
+        use crate::image::Image;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = openssl_keypair(dir.path(), "ed25519");
+        let (key, public) = (
+            SigningKey::load(&key, "test").unwrap(),
+            PublicKey::load(&public).unwrap(),
+        );
+        assert_eq!(key.public().fingerprint(), public.fingerprint());
+        let img = dir.path().join("g.xenguest");
+        let mut image = Image::new_default();
+        image.files.insert("kernel".into(), Blob::bytes(b"KERNEL".to_vec()));
+        let options = WriteOptions {
+            sign: Some(Arc::new(key)),
+            ..WriteOptions::default()
+        };
+        write_file(&image, &img, &options).unwrap();
+
+        let mut trusted = TrustedKeys::default();
+        trusted.add(public.clone());
+        let opened = crate::image::reader::open(&img, false).unwrap();
+        let signer = verify_signed_image(&opened, &trusted, Progress::default()).unwrap();
+        assert_eq!(
+            (signer.algorithm, signer.fingerprint),
+            (Algorithm::Ed25519, public.fingerprint())
+        );
+        assert_eq!(
+            status(&opened).unwrap(),
+            SignatureStatus::Signed(Signer {
+                algorithm: Algorithm::Ed25519,
+                fingerprint: public.fingerprint()
+            })
+        );
+        drop(opened);
+
+        // A flipped byte in the kernel: tampered.
+        let mut bytes = fs::read(&img).unwrap();
+        let at = bytes.windows(6).position(|w| w == b"KERNEL").unwrap();
+        bytes[at] = b'k';
+        fs::write(&img, &bytes).unwrap();
+        let opened = crate::image::reader::open(&img, false).unwrap();
+        let e = verify_signed_image(&opened, &trusted, Progress::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tampered") && e.contains("files/kernel"), "{e}");
+        // Nobody trusted: refused.
+        let e = verify_image(&opened, &TrustedKeys::default()).unwrap_err().to_string();
+        assert!(e.contains("no trusted public key"), "{e}");
+    }
+
+    #[test]
+    fn unsupported_algorithms_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, public) = openssl_keypair(dir.path(), "ED448");
+        let e = SigningKey::load(&key, "--key").unwrap_err().to_string();
+        assert!(e.contains("--key") && e.contains("not supported"), "{e}");
+        let e = PublicKey::load(&public).unwrap_err().to_string();
+        assert!(e.contains("not supported"), "{e}");
     }
 
     #[test]
