@@ -433,6 +433,39 @@ fn signed_images_still_read_as_before() {
         fs::read(s.join("out/manifest.sha256.sig")).unwrap()
     );
     s.run(&["dump-paramsconfig", "g.xenguest"]).success();
+    // bsdtar and busybox see the same members and bytes as GNU tar.
+    let gnu = s.tar_names("g.xenguest");
+    for (reader, list, cat) in [
+        (
+            "bsdtar",
+            vec!["-tf", "g.xenguest"],
+            vec!["-xOf", "g.xenguest", "./manifest.sha256.sig"],
+        ),
+        (
+            "busybox",
+            vec!["tar", "-tf", "g.xenguest"],
+            vec!["tar", "-xOf", "g.xenguest", "./manifest.sha256.sig"],
+        ),
+    ] {
+        let out = s.ext(reader, &list);
+        assert!(
+            out.status.success(),
+            "{reader}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(names, gnu, "{reader} lists other members than GNU tar");
+        let out = s.ext(reader, &cat);
+        assert!(
+            out.status.success(),
+            "{reader}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout, s.member("g.xenguest", "manifest.sha256.sig"), "{reader}");
+    }
     // gzip images are signed the same way.
     s.cmd(&["build", "examples/demo/guest.toml", "--compress", "gzip", "--sign-key"])
         .dir(repo())
