@@ -304,6 +304,24 @@ fn verify_names_each_failure() {
     // Any of several keys; a trust directory.
     s.run(&["verify", "g.xenguest", "--key", "other.pub.pem", "--key", "k.pub.pem"])
         .success();
+    // An X.509 certificate of the key is as good as the key.
+    openssl(
+        &s,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "k.pem",
+            "-subj",
+            "/CN=release",
+            "-days",
+            "1",
+            "-out",
+            "k.crt.pem",
+        ],
+    );
+    s.run(&["verify", "g.xenguest", "--key", "k.crt.pem"]).success();
     // Without a key: the signature is only consistent, and verify says so.
     s.run(&["verify", "g.xenguest"])
         .success()
