@@ -113,7 +113,10 @@ pub fn command() -> Command {
         .subcommand(with_ops(
             Command::new("create")
                 .about("Create a xenguest image: a tar file, or XENGUEST itself if it is an existing empty directory")
-                .arg(image_arg("Image file to create (must not exist) or empty directory")),
+                .arg(image_arg("Image file to create (must not exist) or empty directory"))
+                .arg(sign_key_arg(
+                    "Sign the image file with this PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA",
+                )),
         ))
         .subcommand(with_ops(
             Command::new("update")
@@ -133,7 +136,10 @@ pub fn command() -> Command {
                 .about("Pack a xenguest image directory into an image file")
                 .arg(image_arg("Image directory"))
                 .arg(path_arg("dest", "DESTFILE", "Image file to write (must not exist)"))
-                .arg(epoch_arg()),
+                .arg(epoch_arg())
+                .arg(sign_key_arg(
+                    "Sign the image file with this PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA",
+                )),
         )
         .subcommand(
             Command::new("check")
@@ -425,13 +431,20 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             let mtime = source_date_epoch(m)?;
             let image = path(m, "image");
             match name {
-                "create" => commands::create(g, image, &ops, mtime),
+                "create" => commands::create(g, image, &ops, mtime, sign_key(m, "sign-key")?.as_ref()),
                 "update" => commands::update(g, image, &ops, mtime, sign_key(m, "sign-key")?.as_ref()),
                 _ => commands::partial(image, &ops),
             }
             .map(|()| 0)
         }
-        "pack" => commands::pack(g, path(m, "image"), path(m, "dest"), source_date_epoch(m)?).map(|()| 0),
+        "pack" => commands::pack(
+            g,
+            path(m, "image"),
+            path(m, "dest"),
+            source_date_epoch(m)?,
+            sign_key(m, "sign-key")?.as_ref(),
+        )
+        .map(|()| 0),
         "check" => commands::check(g, path(m, "image")).map(|()| 0),
         "verify" => {
             let files: Vec<PathBuf> = m.get_many::<PathBuf>("key").into_iter().flatten().cloned().collect();

@@ -138,10 +138,15 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
         );
     }
     if g.json {
-        let signature = signer.as_ref().map_or(
-            json!(null),
-            |s| json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint }),
-        );
+        // `trusted`: verified with a given key; false: only consistent with
+        // the key the image names.
+        let signature = match (&signer, &untrusted) {
+            (Some(s), _) => json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint, "trusted": true }),
+            (None, Some(s)) => {
+                json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint, "trusted": false })
+            }
+            (None, None) => json!(null),
+        };
         println!(
             "{}",
             json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "signature": signature, "problems": problems })

@@ -10,13 +10,30 @@ use super::lock::lock;
 use super::{apply, open_and_apply, warn_problems, Global};
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
-use crate::image::writer::{self, Compression};
+use crate::image::writer::{self, Compression, WriteOptions};
 use crate::image::{Image, MANIFEST};
 use crate::ops::Op;
 use crate::signature::SigningKey;
 use crate::spec::GuestSpec;
 
-pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+/// How to write an image file, signed with `sign` when given.
+fn file_options(g: Global, mtime: u64, compression: Compression, sign: Option<&Arc<SigningKey>>) -> WriteOptions {
+    let mut options = g.write_options(mtime, compression);
+    options.sign = sign.cloned();
+    options
+}
+
+fn refuse_signing_dir(dir: &Path, sign: Option<&Arc<SigningKey>>) -> Result<()> {
+    match sign {
+        Some(_) => Err(Error::Refused(format!(
+            "`{}` is a directory - only image files are signed",
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
     let into_dir = match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
             if fs::read_dir(dest).with_path("cannot list", dest)?.next().is_some() {
@@ -32,9 +49,10 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<(
     apply(&mut image, ops)?;
     warn_problems(g, &image);
     if into_dir {
+        refuse_signing_dir(dest, sign)?;
         writer::write_dir(&image, dest, &[])
     } else {
-        let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
+        let w = writer::write_file(&image, dest, &file_options(g, mtime, Compression::None, sign))?;
         g.wrote(&w);
         Ok(())
     }
@@ -120,11 +138,10 @@ fn update_with(
     match opened.form {
         // A directory is often a partial view (extract-config leaves the
         // disk files out): only image files are checked for completeness.
-        Form::Dir if sign.is_some() => Err(Error::Refused(format!(
-            "`{}` is a directory - only image files are signed",
-            path.display()
-        ))),
-        Form::Dir => writer::write_dir(&image, path, &previous),
+        Form::Dir => {
+            refuse_signing_dir(path, sign)?;
+            writer::write_dir(&image, path, &previous)
+        }
         Form::Tar | Form::TarGz => {
             warn_problems(g, &image);
             let compression = if opened.form == Form::TarGz {
@@ -140,9 +157,7 @@ fn update_with(
                     path.display()
                 ));
             }
-            let mut options = g.write_options(mtime(&opened), compression);
-            options.sign = sign.cloned();
-            let w = writer::write_file(&image, path, &options)?;
+            let w = writer::write_file(&image, path, &file_options(g, mtime(&opened), compression, sign))?;
             g.wrote(&w);
             Ok(())
         }
@@ -168,7 +183,7 @@ pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
     writer::write_dir(&image, dir, &previous)
 }
 
-pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
+pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::Refused(format!(
             "`{}` is not a directory - pack works on image directories",
@@ -180,7 +195,15 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
         return Err(Error::Refused(format!("`{}` already exists", dest.display())));
     }
     warn_problems(g, &opened.image);
-    let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None))?;
+    if sign.is_none() && opened.image.signature.is_some() {
+        // The signature of the image the directory was extracted from
+        // covers that image's manifest, not the one written now.
+        g.warn(&format!(
+            "`{}` holds a signature; the packed image is unsigned (give --sign-key to sign it)",
+            dir.display()
+        ));
+    }
+    let w = writer::write_file(&opened.image, dest, &file_options(g, mtime, Compression::None, sign))?;
     g.wrote(&w);
     Ok(())
 }
@@ -217,9 +240,7 @@ pub(crate) fn build(
             out.display()
         )));
     }
-    let mut opts = g.write_options(mtime, compression);
-    opts.sign = sign.cloned();
-    let w = writer::write_file(&image, out, &opts)?;
+    let w = writer::write_file(&image, out, &file_options(g, mtime, compression, sign))?;
     g.wrote(&w);
     Ok(())
 }

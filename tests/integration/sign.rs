@@ -326,6 +326,11 @@ fn verify_names_each_failure() {
     s.run(&["verify", "g.xenguest"])
         .success()
         .stdout_has(&["not checked against a trusted key"]);
+    let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&s.run(args).success().stdout()).unwrap() };
+    assert_eq!(json(&["verify", "--json", "g.xenguest"])["signature"]["trusted"], false);
+    let trusted = json(&["verify", "--json", "g.xenguest", "--key", "k.pub.pem"]);
+    assert_eq!(trusted["signature"]["trusted"], true);
+    assert_eq!(trusted["signature"]["algorithm"], "ed25519");
     s.mkdir("trust");
     fs::copy(s.join("other.pub.pem"), s.join("trust/other.pem")).unwrap();
     s.run(&["verify", "g.xenguest", "--trust", "trust"])
@@ -613,4 +618,32 @@ fn the_classic_guest_manager_runs_signed_images() {
     assert_eq!(cfg.get("name").map(String::as_str), Some("\"demo\""));
     // The image itself is untouched and still verifies.
     s.run(&["verify", "g.xenguest", "--key", "k.pub.pem"]).success();
+}
+
+#[test]
+fn create_and_pack_sign_too() {
+    let s = Scratch::new();
+    keypair(&s, "ed25519", "k");
+    s.run(&["create", "c.xenguest", "--xen-memory=256", "--sign-key", "k.pem"])
+        .success();
+    s.run(&["verify", "c.xenguest", "--key", "k.pub.pem"]).success();
+    s.mkdir("empty");
+    s.run(&["create", "empty", "--sign-key", "k.pem"])
+        .error(&["only image files are signed"]);
+    // A directory extracted from a signed image holds its signature, which
+    // cannot cover what pack writes: pack says so, or signs anew.
+    s.mkdir("d");
+    s.run(&["extract", "c.xenguest", "d"]).success();
+    let run = s.run(&["pack", "d", "p.xenguest"]);
+    run.success();
+    assert!(
+        run.stderr().contains("the packed image is unsigned"),
+        "{}",
+        run.stderr()
+    );
+    s.run(&["check", "p.xenguest"]).success().stdout_has(&["unsigned"]);
+    s.run(&["pack", "d", "q.xenguest", "--sign-key", "k.pem"]).success();
+    s.run(&["verify", "q.xenguest", "--key", "k.pub.pem"]).success();
+    s.run(&["update", "d", "--xen-memory=300", "--sign-key", "k.pem"])
+        .error(&["only image files are signed"]);
 }
