@@ -550,6 +550,12 @@ pub fn placement_problems(opened: &Opened) -> Vec<String> {
             }
         }
     }
+    let has = |member: &str| opened.entries.iter().any(|(n, _)| n == member);
+    if has(SIGNER) && !has(SIGNATURE) {
+        problems.push(format!(
+            "member `./{SIGNER}` (a signer's key) without `./{SIGNATURE}` (its signature)"
+        ));
+    }
     problems
 }
 

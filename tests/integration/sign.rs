@@ -575,6 +575,23 @@ fn bad_keys_and_misplaced_signatures_are_refused() {
     assert!(out.status.success());
     s.run(&["check", "early.xenguest"])
         .error(&["`./manifest.sha256.sig` must follow `./manifest.sha256`"]);
+    let out = s.ext(
+        "tar",
+        &[
+            "-C",
+            "t",
+            "-cf",
+            "lone.xenguest",
+            "./params.cfg",
+            "./guest.cfg",
+            "./disk.cfg",
+            "./manifest.sha256",
+            "./manifest.sha256.pub",
+        ],
+    );
+    assert!(out.status.success());
+    s.run(&["check", "lone.xenguest"])
+        .error(&["without `./manifest.sha256.sig`"]);
     fs::remove_file(s.join("t/manifest.sha256.sig")).unwrap();
     s.write("t/manifest.sha256.sig/x", "x");
     let out = s.ext("tar", &["-C", "t", "-cf", "dir.xenguest", "."]);
