@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use super::lock::lock;
 use super::{apply, open_and_apply, warn_problems, Global};
+use crate::checksum;
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::writer::{self, Compression, WriteOptions};
 use crate::image::{Image, MANIFEST};
 use crate::ops::Op;
+use crate::progress::Progress;
 use crate::signature::SigningKey;
 use crate::spec::GuestSpec;
 
@@ -59,7 +61,7 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64, sign: Optio
 }
 
 pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
-    update_with(g, path, ops, |_| mtime, sign)
+    update_with(g, path, ops, |_| Ok(mtime), sign)
 }
 
 /// `sign`: rewrites an image file unchanged but for a new signature
@@ -88,13 +90,26 @@ pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<
         path,
         &[],
         |opened| {
-            mtime.unwrap_or_else(|| {
+            // A signature vouches for the image: never for one that no
+            // longer matches its own manifest (the new manifest would keep
+            // the recorded digests, and the damage would be signed).
+            if opened.image.manifest.is_some() {
+                let problems = checksum::manifest_problems(opened, Progress::from_terminal(g.quiet))?;
+                if !problems.is_empty() {
+                    return Err(Error::Refused(format!(
+                        "`{}` does not match its manifest - refusing to sign it: {}",
+                        path.display(),
+                        problems.join("; ")
+                    )));
+                }
+            }
+            Ok(mtime.unwrap_or_else(|| {
                 opened
                     .entries
                     .iter()
                     .find(|(n, _)| n == MANIFEST)
                     .map_or(writer::DEFAULT_MTIME, |(_, e)| e.mtime)
-            })
+            }))
         },
         Some(key),
     )?;
@@ -113,7 +128,7 @@ fn update_with(
     g: Global,
     path: &Path,
     ops: &[Op],
-    mtime: impl FnOnce(&Opened) -> u64,
+    mtime: impl FnOnce(&Opened) -> Result<u64>,
     sign: Option<&Arc<SigningKey>>,
 ) -> Result<()> {
     match fs::metadata(path) {
@@ -157,7 +172,7 @@ fn update_with(
                     path.display()
                 ));
             }
-            let w = writer::write_file(&image, path, &file_options(g, mtime(&opened), compression, sign))?;
+            let w = writer::write_file(&image, path, &file_options(g, mtime(&opened)?, compression, sign))?;
             g.wrote(&w);
             Ok(())
         }

@@ -548,7 +548,20 @@ fn bad_keys_and_misplaced_signatures_are_refused() {
         ],
     );
     s.run(&["sign", "g.xenguest", "--key", "enc.pem"]).error(&["encrypted"]);
-    assert!(s.read("g.xenguest") == before, "a refused sign changed the image");
+    assert!(s.read("g.xenguest") == before, "a refused key changed the image");
+    // A damaged image is not signed: the signature would bless the damage.
+    let kernel = s.member("g.xenguest", "files/kernel");
+    let mut bytes = before.clone();
+    let at = find(&bytes, &kernel);
+    bytes[at] ^= 1;
+    fs::write(s.join("g.xenguest"), &bytes).unwrap();
+    s.run(&["sign", "g.xenguest", "--key", "k.pem"]).error(&[
+        "does not match its manifest",
+        "refusing to sign",
+        "files/kernel",
+    ]);
+    assert!(s.read("g.xenguest") == bytes, "a refused sign changed the image");
+    fs::write(s.join("g.xenguest"), &before).unwrap();
     s.mkdir("dir");
     s.run(&["sign", "dir", "--key", "k.pem"]).error(&["directory"]);
 
