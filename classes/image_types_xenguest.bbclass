@@ -66,18 +66,19 @@ def xenguest_image_types_kernel_depends(d):
 def xenguest_image_types_shell_cmd(d):
     """IMAGE_CMD:xenguest: the build command. image.bbclass expands IMAGE_CMD
     at parse time (with TMPDIR and DATETIME left as references), so this
-    only formats variables; the specification and the member time
-    ($_XENGUEST_IMAGE_EPOCH) come from the prefunc, at task time."""
+    only formats variables; the guest's arguments ($_XENGUEST_IMAGE_ARGS,
+    shell-quoted --set values) and the member time ($_XENGUEST_IMAGE_EPOCH)
+    come from the prefunc, at task time."""
     import shlex
-    argv = xenguest_image_argv(d, d.getVar('_XENGUEST_IMAGE_WORKDIR') + '/guest.toml',
-                               d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest', epoch='')
+    argv = xenguest_image_argv(d, [], d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest', epoch='')
     words = [shlex.quote(a) for a in argv]
     words[argv.index('--source-date-epoch') + 1] = '"$_XENGUEST_IMAGE_EPOCH"'
     # The key's path stays out of the command (and so out of the task
     # signature): the prefunc exports it.
     if '--sign-key' in argv:
         words[argv.index('--sign-key') + 1] = '"$_XENGUEST_IMAGE_SIGN_KEY_PATH"'
-    return ' '.join(words)
+    words.insert(2, '"$@"')
+    return 'eval "set -- $_XENGUEST_IMAGE_ARGS"; ' + ' '.join(words)
 
 def xenguest_image_types_epoch(d):
     """Member time of the image: XENGUEST_IMAGE_SOURCE_DATE_EPOCH (default
@@ -102,7 +103,7 @@ def xenguest_image_types_epoch(d):
 # nooelint: oelint.vars.specific - "xenguest" is the image type this class defines (image.bbclass reads IMAGE_CMD:<type>)
 IMAGE_CMD:xenguest = "${@xenguest_image_types_shell_cmd(d)}"
 
-python xenguest_image_types_write_spec() {
+python xenguest_image_types_prepare() {
     import os
     if (d.getVar('XENGUEST_IMAGE_CONFIG') or '').strip():
         xenguest_image_fail(d, 'XENGUEST_IMAGE_CONFIG', d.getVar('XENGUEST_IMAGE_CONFIG'),
@@ -117,15 +118,19 @@ python xenguest_image_types_write_spec() {
                                 "names rootfs.%s but %s was not built" % (typedep, rootfs),
                                 "check IMAGE_TYPEDEP:xenguest and IMAGE_FSTYPES")
         disk_files['rootfs.' + typedep] = rootfs
-    bb.utils.remove(d.getVar('_XENGUEST_IMAGE_WORKDIR'), recurse=True)
-    xenguest_image_write_generated_spec(d, kernel=not xenguest_image_is_initramfs(d), disk_files=disk_files)
+    import shlex
+    sets = xenguest_image_sets(d, kernel=not xenguest_image_is_initramfs(d), disk_files=disk_files)
+    args = xenguest_image_spec_args(d, '', sets)
+    xenguest_image_check_inputs(d, args, sets, 'do_image_xenguest')
     # Read by IMAGE_CMD:xenguest, as IMAGE_CMD:ext4 reads set_image_size's ROOTFS_SIZE.
+    d.setVar('_XENGUEST_IMAGE_ARGS', ' '.join(shlex.quote(a) for a in args))
+    d.setVarFlag('_XENGUEST_IMAGE_ARGS', 'export', '1')
     d.setVar('_XENGUEST_IMAGE_EPOCH', xenguest_image_types_epoch(d))
     d.setVarFlag('_XENGUEST_IMAGE_EPOCH', 'export', '1')
     d.setVar('_XENGUEST_IMAGE_SIGN_KEY_PATH', xenguest_image_sign_key(d))
     d.setVarFlag('_XENGUEST_IMAGE_SIGN_KEY_PATH', 'export', '1')
 }
-xenguest_image_types_write_spec[doc] = "Writes the TOML guest specification that IMAGE_CMD:xenguest builds from"
+xenguest_image_types_prepare[doc] = "Checks the knobs with the tool and hands IMAGE_CMD:xenguest its --set arguments"
 
 # image.bbclass creates do_image_xenguest in its anonymous function (it
 # appends set_image_size to the prefuncs and the types it builds to the
@@ -141,8 +146,8 @@ python xenguest_image_types_add_prefunc() {
     task = 'do_image_xenguest'
     if not e.data.getVarFlag(task, 'func'):
         return
-    if 'xenguest_image_types_write_spec' not in (e.data.getVarFlag(task, 'prefuncs') or '').split():
-        e.data.appendVarFlag(task, 'prefuncs', ' xenguest_image_types_write_spec')
+    if 'xenguest_image_types_prepare' not in (e.data.getVarFlag(task, 'prefuncs') or '').split():
+        e.data.appendVarFlag(task, 'prefuncs', ' xenguest_image_types_prepare')
     subimages = (e.data.getVarFlag(task, 'subimages') or '').split()
     if 'xenguest' in subimages and 'xenguest.sha256' not in subimages:
         e.data.setVarFlag(task, 'subimages', ' '.join(subimages + ['xenguest.sha256']))

@@ -5,13 +5,14 @@
 # Do not inherit it directly.
 #
 # It declares the XENGUEST_* knobs (names kept from the retired
-# meta-arm-autonomy layer) and the helpers that translate them into the TOML
-# guest specification read by `xenguest-mkimage build`. The class only
-# translates: every rule about what makes a valid guest (sizes that fit,
-# file system names, partition content names, safe destinations, values that
-# the host sources as shell) lives in the tool. The class checks only what it
-# needs to translate (numbers are numbers, sizes look like sizes, the files a
-# knob names exist) so that the error names the knob.
+# meta-arm-autonomy layer) and hands them to `xenguest-mkimage build` as
+# `--set KEY=VALUE` arguments, through ONE table (_XENGUEST_IMAGE_KNOB_TABLE:
+# knob, TOML key, unit). The class knows no TOML: it neither writes nor reads
+# it. The tool parses and checks every value with the same declarations as
+# its command-line options and TOML keys; when it refuses one, the task
+# fails naming the knob and the value, with the tool's reason. The class
+# only finds files: a knob names a file in BitBake's terms (a name in
+# DEPLOY_DIR_IMAGE or from SRC_URI), the tool gets its path.
 #
 # Paths in the knobs:
 # - XENGUEST_IMAGE_KERNEL, XENGUEST_EXTRA_DTB and XENGUEST_EXTRA_RAMDISK are
@@ -61,22 +62,54 @@ XENGUEST_EXTRA_INIT_POST ??= ""
 XENGUEST_EXTRA_FILES ??= ""
 # Files stored under disk/, used as partition content (space-separated SRC[:DST])
 XENGUEST_EXTRA_DISK_FILES ??= ""
+# Any further TOML keys for `build --set` (space-separated KEY=VALUE, e.g. "guest.type=pvh"; after the knobs above, so they win)
+XENGUEST_IMAGE_SET ??= ""
 # BitBake variables handed to the tool as --define NAME=VALUE (space-separated names)
 XENGUEST_IMAGE_DEFINES ??= "DEPLOY_DIR_IMAGE MACHINE"
 # Modification time of the image members (seconds since the Epoch)
 XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${SOURCE_DATE_EPOCH}"
 
-# Every knob above: the tasks that build an image depend on all of them.
+# The one table of the knobs that describe the guest: knob, TOML key of
+# `xenguest-mkimage build --set`, unit (how the class passes the value):
+#   value       the knob's value, as it is
+#   deploy-file a file name in DEPLOY_DIR_IMAGE or an absolute path; empty: none
+#   src-files   space-separated files from SRC_URI, one --set each
+#   src-pairs   space-separated SRC[:DST], SRC from SRC_URI, one --set each
+#   items       space-separated items, one --set each
+#   disk        like value/items, but only when XENGUEST_IMAGE_DISK_SIZE is
+#               not 0 (a zero size means no disk, as the old layer had it)
+#   assignments space-separated KEY=VALUE for any key (key column: *), so a
+#               setting the tool gains is usable without a new knob
+# Signatures (vardeps), the documentation and the tests take the knob list
+# from here.
+_XENGUEST_IMAGE_KNOB_TABLE = "\
+    XENGUEST_IMAGE_MEMORY_SIZE:guest.memory:value \
+    XENGUEST_IMAGE_NUM_VCPUS:guest.vcpus:value \
+    XENGUEST_IMAGE_AUTOBOOT:guest.autoboot:value \
+    XENGUEST_IMAGE_ROOT:guest.root:value \
+    XENGUEST_IMAGE_CMDLINE:guest.cmdline:value \
+    XENGUEST_IMAGE_KERNEL:guest.kernel:deploy-file \
+    XENGUEST_EXTRA_DTB:guest.device_tree:deploy-file \
+    XENGUEST_EXTRA_RAMDISK:guest.ramdisk:deploy-file \
+    XENGUEST_IMAGE_NETWORK_TYPE:params.XENGUEST_NETWORK_TYPE:value \
+    XENGUEST_EXTRA_XENCONFIG:xen.config:src-files \
+    XENGUEST_EXTRA_FILES:xen.files:src-pairs \
+    XENGUEST_EXTRA_INIT_PRE:init.pre:src-files \
+    XENGUEST_EXTRA_INIT:init.scripts:src-files \
+    XENGUEST_EXTRA_INIT_POST:init.post:src-files \
+    XENGUEST_IMAGE_DISK_SIZE:disk.size:disk \
+    XENGUEST_IMAGE_DISK_DEVICE:disk.device:disk \
+    XENGUEST_EXTRA_DISK_FILES:disk.files:disk \
+    XENGUEST_IMAGE_DISK_PARTITIONS:disk.partitions:disk \
+    XENGUEST_IMAGE_SET:*:assignments \
+"
+
+# Every knob: the table's, and those that say how the tool runs. The tasks
+# that build an image depend on all of them.
 _XENGUEST_IMAGE_KNOBS = "\
-    XENGUEST_IMAGE_CONFIG XENGUEST_IMAGE_MEMORY_SIZE XENGUEST_IMAGE_NUM_VCPUS \
-    XENGUEST_IMAGE_AUTOBOOT XENGUEST_IMAGE_ROOT XENGUEST_IMAGE_CMDLINE \
-    XENGUEST_IMAGE_EXTRA_CMD XENGUEST_IMAGE_KERNEL XENGUEST_IMAGE_DISK_SIZE \
-    XENGUEST_IMAGE_DISK_DEVICE XENGUEST_IMAGE_DISK_PARTITIONS \
-    XENGUEST_IMAGE_NETWORK_TYPE XENGUEST_EXTRA_DTB XENGUEST_EXTRA_RAMDISK \
-    XENGUEST_EXTRA_XENCONFIG XENGUEST_EXTRA_INIT_PRE XENGUEST_EXTRA_INIT \
-    XENGUEST_EXTRA_INIT_POST XENGUEST_EXTRA_FILES XENGUEST_EXTRA_DISK_FILES \
-    XENGUEST_IMAGE_DEFINES XENGUEST_IMAGE_SOURCE_DATE_EPOCH \
-    ${XENGUEST_IMAGE_DEFINES} \
+    ${@' '.join(xenguest_image_knob_names(d))} \
+    XENGUEST_IMAGE_CONFIG XENGUEST_IMAGE_EXTRA_CMD XENGUEST_IMAGE_DEFINES \
+    XENGUEST_IMAGE_SOURCE_DATE_EPOCH ${XENGUEST_IMAGE_DEFINES} \
 "
 
 # Signing (docs/layer.md, "Signed images"). The key's path is left out of the
@@ -143,53 +176,23 @@ _XENGUEST_IMAGE_SRCDIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
 # "1": local files of the knobs are looked up through FILESPATH instead of
 # the unpack directory (image recipes do not run do_unpack).
 _XENGUEST_IMAGE_LOCAL_FROM_FILESPATH ?= "0"
-# Directory for the generated specification.
+# Working directory of the build.
 _XENGUEST_IMAGE_WORKDIR = "${WORKDIR}/xenguest-image"
 
 def xenguest_image_fail(d, var, value, problem, fix):
     """Stop the task with a message naming the knob, its value and the fix."""
     bb.fatal("%s '%s' %s - %s" % (var, value, problem, fix))
 
-def xenguest_image_toml_string(value):
-    """Quote value as a TOML basic string. The tool reads ${NAME} in any
-    string as a --define reference and $${ as a literal ${, so a literal
-    ${ in a BitBake value is written as $${."""
-    value = value.replace('${', '$${')
-    out = ['"']
-    for ch in value:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == '\\':
-            out.append('\\\\')
-        elif ch == '\n':
-            out.append('\\n')
-        elif ch == '\t':
-            out.append('\\t')
-        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
-            out.append('\\u%04x' % ord(ch))
-        else:
-            out.append(ch)
-    out.append('"')
-    return ''.join(out)
+def xenguest_image_knob_table(d):
+    """[(knob, TOML key, unit)] from _XENGUEST_IMAGE_KNOB_TABLE."""
+    return [tuple(row.split(':', 2)) for row in (d.getVar('_XENGUEST_IMAGE_KNOB_TABLE') or '').split()]
 
-def xenguest_image_toml_list(values):
-    return '[' + ', '.join(xenguest_image_toml_string(v) for v in values) + ']'
+def xenguest_image_knob_names(d):
+    return [knob for knob, _, _ in xenguest_image_knob_table(d)]
 
 def xenguest_image_knob(d, var):
     """Value of a knob, stripped."""
     return (d.getVar(var) or '').strip()
-
-def xenguest_image_int(d, var):
-    value = xenguest_image_knob(d, var)
-    if not value.isdigit() or int(value) == 0:
-        xenguest_image_fail(d, var, value, "is not a positive integer", "use e.g. %s" % ('512' if 'MEMORY' in var else '1'))
-    return int(value)
-
-def xenguest_image_size(d, var, value):
-    import re
-    if not re.fullmatch(r'[0-9]+[MG]?', value):
-        xenguest_image_fail(d, var, value, "is not a size", "use e.g. 4G (N or NG in GB, NM in MB)")
-    return value
 
 def xenguest_image_size_is_zero(value):
     return value.rstrip('MG').lstrip('0') == ''
@@ -205,45 +208,10 @@ def xenguest_image_local_path(d, value):
             return found
     return os.path.join(d.getVar('_XENGUEST_IMAGE_SRCDIR'), value)
 
-def xenguest_image_path(d, var, value, basedir_var):
-    """Absolute path of a file named by knob var (relative names live in basedir_var)."""
+def xenguest_image_deploy_path(d, value):
+    """Where a file name in DEPLOY_DIR_IMAGE (or an absolute path) is."""
     import os
-    if basedir_var == '_XENGUEST_IMAGE_SRCDIR':
-        path = xenguest_image_local_path(d, value)
-    else:
-        path = value if os.path.isabs(value) else os.path.join(d.getVar(basedir_var), value)
-    if not os.path.isfile(path):
-        xenguest_image_fail(d, var, value, "names no file (looked for %s)" % path,
-                            "check that the recipe providing it ran (DEPLOY_DIR_IMAGE) or that it is in SRC_URI (unpack directory)")
-    return path
-
-def xenguest_image_pairs(d, var, basedir_var):
-    """Parse a SRC[:DST] list into [(dst, absolute src)]."""
-    import os
-    pairs = []
-    for item in xenguest_image_knob(d, var).split():
-        src, sep, dst = item.rpartition(':')
-        if not sep:
-            src, dst = item, os.path.basename(item)
-        if not src or not dst:
-            xenguest_image_fail(d, var, item, "is not SRC[:DST]", "use e.g. kea.json:net/kea.json")
-        pairs.append((dst, xenguest_image_path(d, var, src, basedir_var)))
-    return pairs
-
-def xenguest_image_partitions(d):
-    """Parse XENGUEST_IMAGE_DISK_PARTITIONS into [(num, size, fs, content)]."""
-    var = 'XENGUEST_IMAGE_DISK_PARTITIONS'
-    parts = []
-    for item in xenguest_image_knob(d, var).split():
-        fields = item.split(':')
-        if len(fields) != 4:
-            xenguest_image_fail(d, var, item, "is not num:size:fs:file", "use e.g. 1:4G:ext4:rootfs.tar.gz (fs and file may be empty)")
-        num, size, fs, content = fields
-        if not num.isdigit():
-            xenguest_image_fail(d, var, item, "does not start with a partition number", "use e.g. 1:4G:ext4:rootfs.tar.gz")
-        xenguest_image_size(d, var, size)
-        parts.append((int(num), size, fs, content))
-    return parts
+    return value if os.path.isabs(value) else os.path.join(d.getVar('DEPLOY_DIR_IMAGE'), value)
 
 def xenguest_image_rootfs_typedep(d):
     """Image type that a partition takes as content (rootfs.TYPE), or ''."""
@@ -256,86 +224,53 @@ def xenguest_image_rootfs_typedep(d):
             return content[len('rootfs.'):]
     return ''
 
-def xenguest_image_spec_from_vars(d, kernel=True, disk_files=None):
-    """Translate the knobs into the text of a TOML guest specification.
-
-    kernel: whether XENGUEST_IMAGE_KERNEL is used; disk_files: extra
-    {destination: absolute path} entries for disk/ (the image's rootfs).
-    """
-    lines = ['# Generated by xenguest_common.bbclass for %s from its XENGUEST_* variables.' % d.getVar('PN'), '']
-    q = xenguest_image_toml_string
-
-    lines.append('[guest]')
-    lines.append('memory = %d' % xenguest_image_int(d, 'XENGUEST_IMAGE_MEMORY_SIZE'))
-    lines.append('vcpus = %d' % xenguest_image_int(d, 'XENGUEST_IMAGE_NUM_VCPUS'))
-    autoboot = xenguest_image_knob(d, 'XENGUEST_IMAGE_AUTOBOOT')
-    if autoboot not in ('0', '1'):
-        xenguest_image_fail(d, 'XENGUEST_IMAGE_AUTOBOOT', autoboot, "is not 0 or 1", "use 1 to start the guest when the host boots, 0 not to")
-    lines.append('autoboot = %s' % ('true' if autoboot == '1' else 'false'))
-    root = xenguest_image_knob(d, 'XENGUEST_IMAGE_ROOT')
-    if root:
-        lines.append('root = %s' % q(root))
-    cmdline = ' '.join(xenguest_image_knob(d, 'XENGUEST_IMAGE_CMDLINE').split())
-    if cmdline:
-        lines.append('cmdline = %s' % q(cmdline))
-    kernel_name = xenguest_image_knob(d, 'XENGUEST_IMAGE_KERNEL')
-    if kernel and kernel_name:
-        lines.append('kernel = %s' % q(xenguest_image_path(d, 'XENGUEST_IMAGE_KERNEL', kernel_name, 'DEPLOY_DIR_IMAGE')))
-    dtb = xenguest_image_knob(d, 'XENGUEST_EXTRA_DTB')
-    if dtb:
-        lines.append('device_tree = %s' % q(xenguest_image_path(d, 'XENGUEST_EXTRA_DTB', dtb, 'DEPLOY_DIR_IMAGE')))
-    ramdisk = xenguest_image_knob(d, 'XENGUEST_EXTRA_RAMDISK')
-    if ramdisk:
-        lines.append('ramdisk = %s' % q(xenguest_image_path(d, 'XENGUEST_EXTRA_RAMDISK', ramdisk, 'DEPLOY_DIR_IMAGE')))
-
-    network = xenguest_image_knob(d, 'XENGUEST_IMAGE_NETWORK_TYPE') or 'none'
-    if network not in ('bridge', 'nat', 'none'):
-        xenguest_image_fail(d, 'XENGUEST_IMAGE_NETWORK_TYPE', network, "is not a network type", "use bridge, nat or none")
-    lines += ['', '[params]', 'XENGUEST_NETWORK_TYPE = %s' % q(network)]
-
-    def files(var):
-        return [xenguest_image_path(d, var, f, '_XENGUEST_IMAGE_SRCDIR') for f in xenguest_image_knob(d, var).split()]
-
-    xenconfig = files('XENGUEST_EXTRA_XENCONFIG')
-    xenfiles = xenguest_image_pairs(d, 'XENGUEST_EXTRA_FILES', '_XENGUEST_IMAGE_SRCDIR')
-    if xenconfig or xenfiles:
-        lines += ['', '[xen]']
-        if xenconfig:
-            lines.append('config = %s' % xenguest_image_toml_list(xenconfig))
-        if xenfiles:
-            lines += ['', '[xen.files]'] + ['%s = %s' % (q(dst), q(src)) for dst, src in xenfiles]
-
-    init = [(key, files(var)) for key, var in (('pre', 'XENGUEST_EXTRA_INIT_PRE'),
-                                                 ('scripts', 'XENGUEST_EXTRA_INIT'),
-                                                 ('post', 'XENGUEST_EXTRA_INIT_POST'))]
-    if any(scripts for _, scripts in init):
-        lines += ['', '[init]'] + ['%s = %s' % (key, xenguest_image_toml_list(s)) for key, s in init if s]
-
-    size = xenguest_image_size(d, 'XENGUEST_IMAGE_DISK_SIZE', xenguest_image_knob(d, 'XENGUEST_IMAGE_DISK_SIZE') or '0')
-    # A zero size means no disk: partitions are then ignored, as the old layer did.
-    if not xenguest_image_size_is_zero(size):
-        lines += ['', '[disk]', 'size = %s' % q(size), 'device = %s' % q(xenguest_image_knob(d, 'XENGUEST_IMAGE_DISK_DEVICE'))]
-        dfiles = dict(disk_files or {})
-        for dst, src in xenguest_image_pairs(d, 'XENGUEST_EXTRA_DISK_FILES', '_XENGUEST_IMAGE_SRCDIR'):
-            dfiles[dst] = src
-        if dfiles:
-            lines += ['', '[disk.files]'] + ['%s = %s' % (q(dst), q(dfiles[dst])) for dst in sorted(dfiles)]
-        for num, psize, fs, content in xenguest_image_partitions(d):
-            lines += ['', '[[disk.partitions]]', 'number = %d' % num, 'size = %s' % q(psize),
-                      'fs = %s' % q(fs), 'content = %s' % q(content)]
-    return '\n'.join(lines) + '\n'
-
-def xenguest_image_write_generated_spec(d, kernel=True, disk_files=None):
-    """Write the specification generated from the knobs; return its path."""
+def xenguest_image_sets(d, kernel=True, disk_files=None):
+    """The knobs as [(knob, TOML key, value)] for `build --set KEY=VALUE`,
+    in table order. kernel: whether XENGUEST_IMAGE_KERNEL is used;
+    disk_files: extra {destination: absolute path} entries for disk/ (the
+    image's own root file system)."""
     import os
-    workdir = d.getVar('_XENGUEST_IMAGE_WORKDIR')
-    bb.utils.mkdirhier(workdir)
-    path = os.path.join(workdir, 'guest.toml')
-    text = xenguest_image_spec_from_vars(d, kernel, disk_files)
-    with open(path, 'w') as f:
-        f.write(text)
-    bb.note('xenguest: generated %s:\n%s' % (path, text))
-    return path
+    has_disk = not xenguest_image_size_is_zero(xenguest_image_knob(d, 'XENGUEST_IMAGE_DISK_SIZE') or '0')
+    sets = []
+    for knob, key, unit in xenguest_image_knob_table(d):
+        value = xenguest_image_knob(d, knob)
+        if unit == 'disk':
+            if not has_disk:
+                continue
+            if key == 'disk.files':
+                unit = 'src-pairs'
+            elif key == 'disk.partitions':
+                unit = 'items'
+            else:
+                unit = 'value'
+        if unit == 'value':
+            sets.append((knob, key, value))
+        elif unit == 'deploy-file':
+            if value and (kernel or knob != 'XENGUEST_IMAGE_KERNEL'):
+                sets.append((knob, key, xenguest_image_deploy_path(d, value)))
+        elif unit == 'src-files':
+            sets += [(knob, key, xenguest_image_local_path(d, v)) for v in value.split()]
+        elif unit == 'src-pairs':
+            for item in value.split():
+                src, sep, dst = item.rpartition(':')
+                if not sep:
+                    src, dst = item, os.path.basename(item)
+                sets.append((knob, key, '%s:%s' % (xenguest_image_local_path(d, src), dst)))
+        elif unit == 'items':
+            sets += [(knob, key, v) for v in value.split()]
+        elif unit == 'assignments':
+            for item in value.split():
+                item_key, sep, item_value = item.partition('=')
+                if not sep or not item_key:
+                    xenguest_image_fail(d, knob, value, "holds '%s', which is not KEY=VALUE" % item,
+                                        "use e.g. guest.type=pvh (a TOML key of xenguest-mkimage build)")
+                sets.append((knob, item_key, item_value))
+        else:
+            bb.fatal("_XENGUEST_IMAGE_KNOB_TABLE: %s has unit '%s' - use value, deploy-file, src-files, src-pairs, items, disk or assignments" % (knob, unit))
+    if has_disk:
+        for dst in sorted(disk_files or {}):
+            sets.append(('XENGUEST_IMAGE_DISK_PARTITIONS', 'disk.files', '%s:%s' % (disk_files[dst], dst)))
+    return sets
 
 def xenguest_image_epoch(d):
     value = (d.getVar('XENGUEST_IMAGE_SOURCE_DATE_EPOCH') or '').strip()
@@ -344,14 +279,23 @@ def xenguest_image_epoch(d):
                             "leave it to SOURCE_DATE_EPOCH or set e.g. 1520598896")
     return value
 
-def xenguest_image_argv(d, spec, output, epoch=None):
-    """Command line of the one `xenguest-mkimage build` run (epoch: the
-    --source-date-epoch value; default the checked knob)."""
-    import shlex
-    argv = ['xenguest-mkimage', 'build', spec, '-o', output,
-            '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
+def xenguest_image_spec_args(d, spec, sets):
+    """`build` arguments that describe the guest: the TOML (or none), the
+    --set values and the --defines."""
+    argv = [spec] if spec else []
+    for _, key, value in sets:
+        argv.append('--set=%s=%s' % (key, value))
     for name in (d.getVar('XENGUEST_IMAGE_DEFINES') or '').split():
         argv += ['--define', '%s=%s' % (name, d.getVar(name) or '')]
+    return argv
+
+def xenguest_image_argv(d, args, output, epoch=None):
+    """Command line of the one `xenguest-mkimage build` run (args: from
+    xenguest_image_spec_args; epoch: the --source-date-epoch value, default
+    the checked knob)."""
+    import shlex
+    argv = ['xenguest-mkimage', 'build'] + args + ['-o', output,
+            '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
     argv += xenguest_image_sign_args(d)
     try:
         argv += shlex.split(d.getVar('XENGUEST_IMAGE_EXTRA_CMD') or '')
@@ -361,52 +305,30 @@ def xenguest_image_argv(d, spec, output, epoch=None):
     return argv
 
 def xenguest_image_file_checksums(d):
-    """[file-checksums] entries: the TOML of XENGUEST_IMAGE_CONFIG and the
-    local inputs it names (relative paths), found through FILESPATH at parse
-    time; or, for a guest described by variables, the local files its knobs
-    name outside the unpack directory (absolute paths, or FILESPATH lookups
-    for images). Inputs from DEPLOY_DIR_IMAGE (or under a ${NAME} define)
-    are outputs of other tasks, covered by the task dependencies instead."""
+    """[file-checksums] entries, computed at parse time without reading any
+    TOML: the TOML of XENGUEST_IMAGE_CONFIG (found through FILESPATH), and
+    the local files that src-files/src-pairs knobs name outside the unpack
+    directory (absolute paths; for images, FILESPATH lookups). Files a TOML
+    names are checked at task time instead (xenguest_image_check_inputs):
+    each must come from SRC_URI (do_fetch checksums it), from TMPDIR (the
+    output of a task this one depends on) or be listed here."""
     import os
     entries = []
     config = (d.getVar('XENGUEST_IMAGE_CONFIG') or '').strip()
     if config:
         spec = bb.utils.which(d.getVar('FILESPATH') or '', config)
-        if not spec:
-            return ''
-        entries.append(spec)
-        try:
-            import tomllib
-            with open(spec, 'rb') as f:
-                doc = tomllib.load(f)
-        except Exception:
-            doc = {}
-        if not isinstance(doc, dict):
-            doc = {}
-        refs = []
-        guest = doc.get('guest', {})
-        refs += [guest.get(k) for k in ('kernel', 'device_tree', 'ramdisk')]
-        xen = doc.get('xen', {})
-        refs += list(xen.get('config', []) or []) + list((xen.get('files', {}) or {}).values())
-        init = doc.get('init', {})
-        for key in ('pre', 'scripts', 'post'):
-            refs += list(init.get(key, []) or [])
-        refs += list((doc.get('disk', {}).get('files', {}) or {}).values())
-        base = os.path.dirname(spec)
-        for ref in refs:
-            if isinstance(ref, str) and ref and '${' not in ref and not os.path.isabs(ref):
-                path = os.path.normpath(os.path.join(base, ref))
-                if os.path.isfile(path):
-                    entries.append(path)
+        if spec:
+            entries.append(spec)
     else:
         tmpdir = d.getVar('TMPDIR') or '/nonexistent'
         names = []
-        for var in ('XENGUEST_EXTRA_XENCONFIG', 'XENGUEST_EXTRA_INIT_PRE', 'XENGUEST_EXTRA_INIT', 'XENGUEST_EXTRA_INIT_POST'):
-            names += (d.getVar(var) or '').split()
-        for var in ('XENGUEST_EXTRA_FILES', 'XENGUEST_EXTRA_DISK_FILES'):
-            for item in (d.getVar(var) or '').split():
-                src, sep, _ = item.rpartition(':')
-                names.append(src if sep else item)
+        for knob, _, unit in xenguest_image_knob_table(d):
+            if unit == 'src-files':
+                names += xenguest_image_knob(d, knob).split()
+            elif unit == 'src-pairs' or knob == 'XENGUEST_EXTRA_DISK_FILES':
+                for item in xenguest_image_knob(d, knob).split():
+                    src, sep, _ = item.rpartition(':')
+                    names.append(src if sep else item)
         for name in names:
             if not os.path.isabs(name) and d.getVar('_XENGUEST_IMAGE_LOCAL_FROM_FILESPATH') != '1':
                 continue  # from SRC_URI: do_fetch checksums it
@@ -419,12 +341,52 @@ def xenguest_image_file_checksums(d):
             seen.append(path)
     return ' '.join('%s:True' % p for p in seen)
 
-def xenguest_image_run(d, argv):
-    """Run the tool; a failure stops the task with the tool's message."""
+def xenguest_image_tool(d, argv, sets):
+    """Run the tool; a failure stops the task with the tool's message,
+    naming the knob whose --set the tool refused. Returns its output."""
+    import shlex
     import subprocess
-    bb.note('Running: %s' % ' '.join(argv))
-    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if result.stdout:
-        bb.note(result.stdout)
+    bb.note('Running: %s' % ' '.join(shlex.quote(a) for a in argv))
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
-        bb.fatal('xenguest-mkimage build failed for %s (exit %d):\n%s' % (d.getVar('PN'), result.returncode, result.stdout))
+        message = result.stderr.strip()
+        # The last --set of a key is the one the tool used.
+        for knob, key, value in reversed(sets):
+            if '`--set %s`' % key in message:
+                bb.fatal("%s '%s' is refused by xenguest-mkimage (as %s) - %s" % (knob, xenguest_image_knob(d, knob), key, message))
+        bb.fatal('xenguest-mkimage build failed for %s (exit %d):\n%s' % (d.getVar('PN'), result.returncode, message))
+    if result.stderr:
+        bb.note(result.stderr)
+    return result.stdout
+
+def xenguest_image_check_inputs(d, args, sets, task):
+    """Check the whole description (the tool builds it in memory and writes
+    nothing) and that every input file it reads is tracked by the task's
+    signature: from SRC_URI (the unpack directory; do_fetch checksums it),
+    from TMPDIR or DEPLOY_DIR (another task's output, e.g. DEPLOY_DIR_IMAGE;
+    covered by the task dependencies) or in the task's [file-checksums]."""
+    import os
+    out = xenguest_image_tool(d, ['xenguest-mkimage', 'build'] + args + ['--print-inputs'], sets)
+    # DEPLOY_DIR may be set outside TMPDIR; what is there is still the
+    # output of a task.
+    roots = [os.path.realpath(d.getVar(v)) + '/' for v in ('_XENGUEST_IMAGE_SRCDIR', 'TMPDIR', 'DEPLOY_DIR') if d.getVar(v)]
+    tracked = set()
+    for entry in (d.getVarFlag(task, 'file-checksums') or '').split():
+        tracked.add(os.path.realpath(entry.rsplit(':', 1)[0]))
+    for line in out.splitlines():
+        path = os.path.realpath(line)
+        if path in tracked or any(path.startswith(root) for root in roots):
+            continue
+        bb.fatal("%s reads %s, which BitBake does not track (not from SRC_URI, not built by a task) - "
+                 "add it to SRC_URI as file://%s, or let a recipe deploy it" % (
+                     d.getVar('XENGUEST_IMAGE_CONFIG') or 'the guest description', line, os.path.basename(line)))
+
+def xenguest_image_build(d, spec, output):
+    """Check the description and its inputs, then build the image (guest
+    recipes: spec is the TOML, or '' for the knobs)."""
+    sets = [] if spec else xenguest_image_sets(d)
+    args = xenguest_image_spec_args(d, spec, sets)
+    xenguest_image_check_inputs(d, args, sets, 'do_deploy')
+    out = xenguest_image_tool(d, xenguest_image_argv(d, args, output), sets)
+    if out:
+        bb.note(out)

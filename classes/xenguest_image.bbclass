@@ -28,8 +28,9 @@
 #        XENGUEST_IMAGE_KERNEL = "Image-initramfs-${MACHINE}.bin"
 #        XENGUEST_IMAGE_ROOT = ""
 #
-#    The class writes a TOML specification from them at task time and runs
-#    the same `build`, so the tool applies the same rules either way.
+#    The class passes them to the same `build` as `--set KEY=VALUE` (one
+#    table in xenguest_common.bbclass maps each knob to its TOML key), so the
+#    tool applies the same rules either way.
 #    do_deploy depends on virtual/kernel:do_deploy when the kernel, device
 #    tree or ramdisk is a file name in DEPLOY_DIR_IMAGE.
 #
@@ -83,12 +84,12 @@ python do_deploy() {
             xenguest_image_fail(d, 'XENGUEST_IMAGE_CONFIG', config, "is not in the unpack directory (%s)" % spec,
                                 "add file://%s to SRC_URI" % config)
     else:
-        spec = xenguest_image_write_generated_spec(d)
+        spec = ''
 
     deploydir = d.getVar('DEPLOYDIR')
     name = d.getVar('XENGUEST_IMAGE_DEPLOY_NAME') + '.xenguest'
     link = d.getVar('XENGUEST_IMAGE_LINK_NAME') + '.xenguest'
-    xenguest_image_run(d, xenguest_image_argv(d, spec, os.path.join(deploydir, name)))
+    xenguest_image_build(d, spec, os.path.join(deploydir, name))
 
     if link != name:
         for suffix in ('', '.sha256'):

@@ -1,5 +1,6 @@
-//! Command-line parsing: clap builds the parser and the help from one
-//! table of options ([`crate::ops::OPTIONS`]); image-modifying options are
+//! Command-line parsing: clap builds the parser and the help from the
+//! declarations ([`crate::ops::options`], which includes every
+//! [`crate::settings::SETTINGS`] row); image-modifying options are
 //! then put back in command-line order and lowered to [`Op`]s.
 
 use std::collections::BTreeMap;
@@ -13,8 +14,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::commands::{self, Global};
 use crate::error::{Error, Result};
 use crate::image::writer::Compression;
-use crate::ops::{Arity, Op, OPTIONS};
+use crate::ops::{options, Arity, Op};
 use crate::signature::{SigningKey, TrustedKeys};
+use crate::spec::GuestSpec;
 
 const ABOUT: &str = "Create, modify, check and reproducibly build xenguest images for Xen guests";
 
@@ -63,7 +65,7 @@ fn sign_key_arg(help: &'static str) -> Arg {
 
 fn with_ops(cmd: Command) -> Command {
     let mut cmd = cmd.after_help("All options are applied in command-line order.");
-    for def in OPTIONS {
+    for def in options() {
         let arg = Arg::new(def.name)
             .long(def.name)
             .help(def.help)
@@ -246,8 +248,13 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("build")
-                .about("Build an image file from a per-guest TOML description, reproducibly")
-                .arg(path_arg("spec", "GUEST.toml", "Guest description; relative paths in it are relative to its directory"))
+                .about("Build an image file from a per-guest TOML description and/or --set values, reproducibly")
+                .arg(
+                    Arg::new("spec")
+                        .value_name("GUEST.toml")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("Guest description; relative paths in it are relative to its directory (optional with --set)"),
+                )
                 .arg(
                     Arg::new("output")
                         .short('o')
@@ -263,6 +270,23 @@ pub fn command() -> Command {
                         .value_name("NAME=VALUE")
                         .action(ArgAction::Append)
                         .help("Replace ${NAME} in the TOML's strings with VALUE (repeatable; the environment is never read)"),
+                )
+                .arg(
+                    Arg::new("set")
+                        .long("set")
+                        .value_name("KEY=VALUE")
+                        .action(ArgAction::Append)
+                        .allow_hyphen_values(true)
+                        .help(format!(
+                            "Give TOML key KEY the value VALUE, checked as the TOML's would be (repeatable). A setting (guest.memory=512) replaces the TOML's value; params.NAME=VALUE sets a parameter (empty: removes it); a list key ({}) takes one item in its option's syntax and adds it. Values are literal (no ${{NAME}}); relative paths are relative to the current directory",
+                            crate::ops::LIST_KEYS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+                        )),
+                )
+                .arg(
+                    Arg::new("print-inputs")
+                        .long("print-inputs")
+                        .action(ArgAction::SetTrue)
+                        .help("Print the input files the description reads, one per line, and write nothing"),
                 )
                 .arg(epoch_arg())
                 .arg(
@@ -347,7 +371,7 @@ pub fn report(e: &Error) {
 /// The image-modifying options of `m`, in command-line order, as ops.
 pub fn ordered_ops(m: &ArgMatches) -> Result<Vec<Op>> {
     let mut found: Vec<(usize, &str, Option<String>)> = Vec::new();
-    for def in OPTIONS {
+    for def in options() {
         let Some(indices) = m.indices_of(def.name) else {
             continue;
         };
@@ -476,20 +500,35 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
                 }
                 defines.insert(k.to_owned(), v.to_owned());
             }
+            let spec_path = m.get_one::<PathBuf>("spec");
+            let mut spec = match spec_path {
+                Some(p) => GuestSpec::load(p)?,
+                None => GuestSpec::default(),
+            };
+            for assignment in m.get_many::<String>("set").into_iter().flatten() {
+                spec.set(assignment)?;
+            }
+            // Messages about a description given only by --set name it so.
+            let shown = spec_path.map_or_else(|| PathBuf::from("--set"), PathBuf::clone);
+            if m.get_flag("print-inputs") {
+                for input in spec.inputs(&shown, &defines)? {
+                    println!("{}", input.display());
+                }
+                return Ok(0);
+            }
+            let output = m.get_one::<PathBuf>("output").map(PathBuf::as_path);
+            if spec_path.is_none() && output.is_none() {
+                return Err(Error::Usage(
+                    "`build` without GUEST.toml needs `-o OUT`: there is no file name to derive it from".into(),
+                ));
+            }
             let compression = match m.get_one::<String>("compress").map(String::as_str) {
                 Some("gzip") => Compression::Gzip,
                 _ => Compression::None,
             };
-            commands::build(
-                g,
-                path(m, "spec"),
-                m.get_one::<PathBuf>("output").map(PathBuf::as_path),
-                &defines,
-                source_date_epoch(m)?,
-                compression,
-                sign_key(m, "sign-key")?.as_ref(),
-            )
-            .map(|()| 0)
+            let options =
+                commands::file_options(g, source_date_epoch(m)?, compression, sign_key(m, "sign-key")?.as_ref());
+            commands::build(g, &spec, &shown, output, &defines, &options).map(|()| 0)
         }
         "export" => commands::export(g, path(m, "image"), path(m, "dest")).map(|()| 0),
         other => Err(Error::Usage(format!("unknown operation `{other}`"))),
@@ -525,9 +564,9 @@ mod tests {
             vec![
                 Op::XenExtra("a".into()),
                 Op::XenCleanExtra,
-                Op::XenMemory(12),
+                Op::parse("xen-memory", Some("12")).unwrap(),
                 Op::XenExtra("b".into()),
-                Op::XenName(None),
+                Op::parse("xen-name", Some("")).unwrap(),
             ]
         );
     }

@@ -23,6 +23,7 @@ pub mod image;
 pub mod interrupt;
 pub mod ops;
 pub mod progress;
+pub mod settings;
 pub mod signature;
 pub mod spec;
 pub mod validate;

@@ -1,20 +1,19 @@
 //! The typed operations every front end lowers to.
 //!
 //! A command-line option (`--xen-memory=512`), a TOML key (`guest.memory`)
-//! and a `BitBake` variable (through the TOML the class writes) all become an
-//! [`Op`]; [`Op::apply`] is the one implementation of each rule.
+//! and a `BitBake` variable (through `build --set`) all become an [`Op`];
+//! [`Op::apply`] is the one implementation of each rule. Settings (one
+//! value each) are declared once in [`crate::settings`] and become
+//! [`Op::Set`]; the options here are the other operations: lists of files,
+//! partitions, resets.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::{DiskConfig, Params, XlConfig, XlValue, DEFAULT_GUEST_CFG};
 use crate::error::{Error, Result};
 use crate::image::{Blob, Image, Stage};
+use crate::settings::{self, Kind, Setting, Target, Value, DISK, FILES, GUEST, INIT, XEN};
 use crate::validate::{self, Partition};
-
-/// Largest guest memory accepted, in MB (16 TiB).
-const MAX_MEMORY_MB: u64 = 16 * 1024 * 1024;
-/// Largest number of virtual CPUs accepted.
-const MAX_VCPUS: u64 = 4096;
 
 /// One modification of an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,26 +29,17 @@ pub enum Op {
     GuestResetConfig,
     /// `--xen-reset-config`: default `guest.cfg`.
     XenResetConfig,
-    /// `--xen-name=N` / `--xen-name=`.
-    XenName(Option<String>),
-    /// `--xen-kernel=F` / `--xen-kernel=`.
-    XenKernel(Option<PathBuf>),
-    /// `--xen-memory=MB`.
-    XenMemory(u64),
-    /// `--xen-vcpus=N`.
-    XenVcpus(u64),
+    /// A declared setting (`--xen-memory=512`, `guest.memory = 512`).
+    Set {
+        /// Its declaration.
+        setting: &'static Setting,
+        /// The checked value.
+        value: Value,
+    },
     /// `--xen-clean-extra`.
     XenCleanExtra,
     /// `--xen-extra=ARG`.
     XenExtra(String),
-    /// `--xen-root=DEV` / `--xen-root=`.
-    XenRoot(Option<String>),
-    /// `--xen-device-tree=F` / `--xen-device-tree=`.
-    XenDeviceTree(Option<PathBuf>),
-    /// `--xen-ramdisk=F` / `--xen-ramdisk=`.
-    XenRamdisk(Option<PathBuf>),
-    /// `--xen-disk=DEV` / `--xen-disk=`.
-    XenDisk(Option<String>),
     /// Any other xl setting (TOML `[xen.settings]`).
     XenSet {
         /// xl key.
@@ -77,10 +67,6 @@ pub enum Op {
     },
     /// `--disk-reset-config`.
     DiskResetConfig,
-    /// `--disk-size=SIZE` (MB).
-    DiskSize(u64),
-    /// `--disk-device=DEV`.
-    DiskDevice(String),
     /// `--disk-add-part=ID:SIZE:FS:CONTENT`.
     DiskAddPart(Partition),
     /// `--disk-rm-part=ID`.
@@ -121,12 +107,6 @@ pub struct OptionDef {
     pub heading: &'static str,
 }
 
-const GUEST: &str = "Guest parameters (params.cfg)";
-const XEN: &str = "Xen configuration (guest.cfg, guest.d/)";
-const FILES: &str = "Xen files (files/)";
-const INIT: &str = "Init scripts (init.pre/, init.d/, init.post/)";
-const DISK: &str = "Disk (disk.cfg, disk/)";
-
 macro_rules! opt {
     ($name:literal, $vn:literal, $arity:ident, $heading:ident, $help:literal) => {
         OptionDef {
@@ -139,22 +119,14 @@ macro_rules! opt {
     };
 }
 
-/// Every image-modifying option, in help order.
-pub const OPTIONS: &[OptionDef] = &[
+/// The options that are not settings (lists, resets), in help order.
+const OTHER_OPTIONS: &[OptionDef] = &[
     opt!("guest-reset-config", "", Flag, GUEST, "Reset params.cfg to the default (also spelt --guest-config-reset)"),
     opt!("guest-config-reset", "", Flag, GUEST, "Same as --guest-reset-config (the classic tool's spelling)"),
     opt!("set-param", "PARAM[=VALUE]", Value, GUEST, "Set PARAM to VALUE in params.cfg; without =VALUE (or with an empty one), remove PARAM. E.g. GUEST_AUTOBOOT=0, XENGUEST_NETWORK_TYPE=bridge"),
     opt!("xen-reset-config", "", Flag, XEN, "Reset guest.cfg to the default"),
-    opt!("xen-name", "NAME", Value, XEN, "Set the guest name (empty: disable it; the host manager usually sets it)"),
-    opt!("xen-kernel", "FILE", Value, XEN, "Add FILE as files/kernel and use it as the guest kernel (empty: disable and remove)"),
-    opt!("xen-memory", "MB", Value, XEN, "Set the guest memory size in MB"),
-    opt!("xen-vcpus", "N", Value, XEN, "Set the number of virtual CPUs"),
     opt!("xen-clean-extra", "", Flag, XEN, "Set the guest command line (extra) to an empty string"),
     opt!("xen-extra", "ARG", Value, XEN, "Append ARG to the guest command line, space-separated; repeat to add more"),
-    opt!("xen-root", "DEV", Value, XEN, "Set the guest root device, e.g. /dev/xvda1 (empty: disable it)"),
-    opt!("xen-device-tree", "FILE", Value, XEN, "Add FILE as files/guest.dtb and use it as device tree (empty: disable and remove)"),
-    opt!("xen-ramdisk", "FILE", Value, XEN, "Add FILE as files/ramdisk.img and use it as ramdisk (empty: disable and remove)"),
-    opt!("xen-disk", "DEV", Value, XEN, "Use DEV as the guest disk: disk = ['phy:DEV,xvda,w'] (empty: disable it)"),
     opt!("xen-append", "FILE", Value, XEN, "Copy FILE into guest.d/ (its basename); the host appends it to guest.cfg"),
     opt!("xen-add-file", "SRC[:DST]", Value, FILES, "Add file SRC as files/DST (DST defaults to SRC's basename and may contain directories)"),
     opt!("xen-rm-file", "DST", Value, FILES, "Remove files/DST"),
@@ -162,13 +134,45 @@ pub const OPTIONS: &[OptionDef] = &[
     opt!("init-script", "FILE", Value, INIT, "Add FILE to init.d/: run once the guest is created, still paused"),
     opt!("init-post", "FILE", Value, INIT, "Add FILE to init.post/: run once the guest is running"),
     opt!("disk-reset-config", "", Flag, DISK, "Reset disk.cfg to the default (no disk)"),
-    opt!("disk-size", "SIZE", Value, DISK, "Set the disk size: N or NG (GB, 1G = 1000M) or NM (MB); 0 disables the disk"),
-    opt!("disk-device", "DEV", Value, DISK, "Create the disk on DEV (empty: the host's default volume group)"),
     opt!("disk-add-part", "ID:SIZE:FS:CONTENT", Value, DISK, "Add partition ID (1-4) of SIZE, formatted FS (vfat, ext2, ext3, ext4, swap or empty), initialised from disk file CONTENT (.img[.gz|.bz2] or .tar[.gz|.bz2|.xz], or empty)"),
     opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID"),
     opt!("disk-add-file", "SRC[:DST]", Value, DISK, "Add file SRC as disk/DST, usable as partition CONTENT (DST defaults to SRC's basename)"),
     opt!("disk-rm-file", "DST", Value, DISK, "Remove disk/DST"),
 ];
+
+/// The TOML lists whose items `build --set KEY=ITEM` appends, with the
+/// option whose value syntax an item has.
+pub const LIST_KEYS: &[(&str, &str)] = &[
+    ("xen.config", "xen-append"),
+    ("xen.files", "xen-add-file"),
+    ("init.pre", "init-pre"),
+    ("init.scripts", "init-script"),
+    ("init.post", "init-post"),
+    ("disk.files", "disk-add-file"),
+    ("disk.partitions", "disk-add-part"),
+];
+
+/// Every image-modifying option, in help order: per heading, the
+/// settings ([`settings::SETTINGS`]) and then the other options.
+pub fn options() -> Vec<OptionDef> {
+    let mut out = Vec::new();
+    for heading in settings::HEADINGS {
+        for s in settings::SETTINGS
+            .iter()
+            .filter(|s| s.heading == *heading && !s.cli.is_empty())
+        {
+            out.push(OptionDef {
+                name: s.cli,
+                value_name: s.value_name,
+                arity: Arity::Value,
+                help: s.help,
+                heading: s.heading,
+            });
+        }
+        out.extend(OTHER_OPTIONS.iter().filter(|d| d.heading == *heading).copied());
+    }
+    out
+}
 
 fn opt_name(name: &str) -> String {
     format!("--{name}")
@@ -200,24 +204,26 @@ fn basename(option: &str, src: &str) -> Result<String> {
         .ok_or_else(|| Error::invalid(option, src, "has no file name"))
 }
 
-fn opt_path(value: &str) -> Option<PathBuf> {
-    (!value.is_empty()).then(|| PathBuf::from(value))
-}
-
-fn opt_string(option: &str, value: &str) -> Result<Option<String>> {
-    if value.is_empty() {
-        Ok(None)
-    } else {
-        validate::xl_string(option, value).map(|v| Some(v.to_owned()))
-    }
-}
-
 impl Op {
     /// Parses one option (`name` without `--`; `value` is `None` when the
     /// option was given without `=`).
     pub fn parse(name: &str, value: Option<&str>) -> Result<Op> {
-        let option = opt_name(name);
-        let def = OPTIONS
+        Self::parse_as(name, value, &opt_name(name))
+    }
+
+    /// Parses one option, naming it `shown` in messages (`build --set`
+    /// names the TOML key its value stands for).
+    pub fn parse_as(name: &str, value: Option<&str>, shown: &str) -> Result<Op> {
+        let option = shown;
+        if let Some(setting) = settings::by_cli(name) {
+            let v = value
+                .ok_or_else(|| Error::Usage(format!("`{option}` needs a value: `{option}={}`", setting.value_name)))?;
+            return Ok(Op::Set {
+                setting,
+                value: setting.parse_text(option, v)?,
+            });
+        }
+        let def = OTHER_OPTIONS
             .iter()
             .find(|d| d.name == name)
             .ok_or_else(|| Error::Usage(format!("unknown option `{option}`")))?;
@@ -234,58 +240,36 @@ impl Op {
         };
         let non_empty = |what: &str| -> Result<()> {
             if v.is_empty() {
-                Err(Error::invalid(&option, v, format!("{what} is required")))
+                Err(Error::invalid(option, v, format!("{what} is required")))
             } else {
                 Ok(())
             }
         };
         Ok(match name {
             "guest-reset-config" | "guest-config-reset" => Op::GuestResetConfig,
-            "set-param" => {
-                let (key, value) = match v.split_once('=') {
-                    Some((k, val)) => (k, Some(val.to_owned())),
-                    None => (v, None),
-                };
-                validate::shell_name(&option, key)?;
-                if let Some(val) = &value {
-                    validate::shell_value(&option, val)?;
-                }
-                Op::SetParam {
-                    key: key.to_owned(),
-                    value: value.filter(|s| !s.is_empty()),
-                }
-            }
+            "set-param" => match v.split_once('=') {
+                Some((key, value)) => Op::set_param(option, key, value)?,
+                None => Op::set_param(option, v, "")?,
+            },
             "xen-reset-config" => Op::XenResetConfig,
-            "xen-name" => Op::XenName(opt_string(&option, v)?),
-            "xen-kernel" => Op::XenKernel(opt_path(v)),
-            "xen-memory" => Op::XenMemory(validate::number(&option, v, 1, MAX_MEMORY_MB)?),
-            "xen-vcpus" => Op::XenVcpus(validate::number(&option, v, 1, MAX_VCPUS)?),
             "xen-clean-extra" => Op::XenCleanExtra,
             "xen-extra" => {
                 non_empty("an argument")?;
-                Op::XenExtra(validate::xl_string(&option, v)?.to_owned())
+                Op::XenExtra(validate::xl_string(option, v)?.to_owned())
             }
-            "xen-root" => Op::XenRoot(opt_string(&option, v)?),
-            "xen-device-tree" => Op::XenDeviceTree(opt_path(v)),
-            "xen-ramdisk" => Op::XenRamdisk(opt_path(v)),
-            "xen-disk" => Op::XenDisk(if v.is_empty() {
-                None
-            } else {
-                Some(validate::xl_list_item(&option, v)?.to_owned())
-            }),
             "xen-append" => {
                 non_empty("a file")?;
-                basename(&option, v)?;
+                basename(option, v)?;
                 Op::XenAppend(PathBuf::from(v))
             }
             "xen-add-file" => {
-                let (src, dst) = src_dst(&option, v)?;
+                let (src, dst) = src_dst(option, v)?;
                 Op::XenAddFile { src, dst }
             }
-            "xen-rm-file" => Op::XenRmFile(validate::member_name(&option, v)?.to_owned()),
+            "xen-rm-file" => Op::XenRmFile(validate::member_name(option, v)?.to_owned()),
             "init-pre" | "init-script" | "init-post" => {
                 non_empty("a file")?;
-                validate::file_name(&option, &basename(&option, v)?)?;
+                validate::file_name(option, &basename(option, v)?)?;
                 let stage = match name {
                     "init-pre" => Stage::Pre,
                     "init-script" => Stage::Main,
@@ -297,57 +281,82 @@ impl Op {
                 }
             }
             "disk-reset-config" => Op::DiskResetConfig,
-            "disk-size" => Op::DiskSize(validate::size_mb(&option, v)?),
-            "disk-device" => Op::DiskDevice(validate::shell_value(&option, v)?.to_owned()),
-            "disk-add-part" => Op::DiskAddPart(Partition::parse(&option, v)?),
-            "disk-rm-part" => Op::DiskRmPart(u8::try_from(validate::number(&option, v, 1, 4)?).unwrap_or(0)),
+            "disk-add-part" => Op::DiskAddPart(Partition::parse(option, v)?),
+            "disk-rm-part" => Op::DiskRmPart(u8::try_from(validate::number(option, v, 1, 4)?).unwrap_or(0)),
             "disk-add-file" => {
-                let (src, dst) = src_dst(&option, v)?;
-                validate::shell_value(&option, &dst)?;
+                let (src, dst) = src_dst(option, v)?;
+                validate::shell_value(option, &dst)?;
                 Op::DiskAddFile { src, dst }
             }
-            "disk-rm-file" => Op::DiskRmFile(validate::member_name(&option, v)?.to_owned()),
+            "disk-rm-file" => Op::DiskRmFile(validate::member_name(option, v)?.to_owned()),
             _ => return Err(Error::Usage(format!("unknown option `{option}`"))),
         })
     }
 
+    /// Sets (or, with an empty value, removes) a `params.cfg` variable:
+    /// `--set-param`, and `[params]` in the TOML as typed key and value.
+    pub fn set_param(option: &str, key: &str, value: &str) -> Result<Op> {
+        validate::shell_name(option, key)?;
+        if !value.is_empty() {
+            validate::shell_value(option, value)?;
+            validate::param_value(option, key, value)?;
+        }
+        Ok(Op::SetParam {
+            key: key.to_owned(),
+            value: (!value.is_empty()).then(|| value.to_owned()),
+        })
+    }
+
     /// The option this operation came from, for messages.
-    pub fn option(&self) -> &'static str {
+    pub fn option(&self) -> String {
+        let name = match self {
+            Op::Set { setting, .. } if setting.cli.is_empty() => return setting.toml.to_owned(),
+            Op::Set { setting, .. } => setting.cli,
+            Op::SetParam { .. } => "set-param",
+            Op::GuestResetConfig => "guest-reset-config",
+            Op::XenResetConfig => "xen-reset-config",
+            Op::XenCleanExtra => "xen-clean-extra",
+            Op::XenExtra(_) => "xen-extra",
+            Op::XenSet { .. } => return "xen.settings".to_owned(),
+            Op::XenAppend(_) => "xen-append",
+            Op::XenAddFile { .. } => "xen-add-file",
+            Op::XenRmFile(_) => "xen-rm-file",
+            Op::Init { stage: Stage::Pre, .. } => "init-pre",
+            Op::Init { stage: Stage::Main, .. } => "init-script",
+            Op::Init { stage: Stage::Post, .. } => "init-post",
+            Op::DiskResetConfig => "disk-reset-config",
+            Op::DiskAddPart(_) => "disk-add-part",
+            Op::DiskRmPart(_) => "disk-rm-part",
+            Op::DiskAddFile { .. } => "disk-add-file",
+            Op::DiskRmFile(_) => "disk-rm-file",
+        };
+        opt_name(name)
+    }
+
+    /// The input file this operation reads, if any.
+    pub fn input(&self) -> Option<&Path> {
         match self {
-            Op::SetParam { .. } => "--set-param",
-            Op::GuestResetConfig => "--guest-reset-config",
-            Op::XenResetConfig => "--xen-reset-config",
-            Op::XenName(_) => "--xen-name",
-            Op::XenKernel(_) => "--xen-kernel",
-            Op::XenMemory(_) => "--xen-memory",
-            Op::XenVcpus(_) => "--xen-vcpus",
-            Op::XenCleanExtra => "--xen-clean-extra",
-            Op::XenExtra(_) => "--xen-extra",
-            Op::XenRoot(_) => "--xen-root",
-            Op::XenDeviceTree(_) => "--xen-device-tree",
-            Op::XenRamdisk(_) => "--xen-ramdisk",
-            Op::XenDisk(_) => "--xen-disk",
-            Op::XenSet { .. } => "xen.settings",
-            Op::XenAppend(_) => "--xen-append",
-            Op::XenAddFile { .. } => "--xen-add-file",
-            Op::XenRmFile(_) => "--xen-rm-file",
-            Op::Init { stage: Stage::Pre, .. } => "--init-pre",
-            Op::Init { stage: Stage::Main, .. } => "--init-script",
-            Op::Init { stage: Stage::Post, .. } => "--init-post",
-            Op::DiskResetConfig => "--disk-reset-config",
-            Op::DiskSize(_) => "--disk-size",
-            Op::DiskDevice(_) => "--disk-device",
-            Op::DiskAddPart(_) => "--disk-add-part",
-            Op::DiskRmPart(_) => "--disk-rm-part",
-            Op::DiskAddFile { .. } => "--disk-add-file",
-            Op::DiskRmFile(_) => "--disk-rm-file",
+            Op::Set {
+                value: Value::File(p), ..
+            }
+            | Op::XenAppend(p)
+            | Op::XenAddFile { src: p, .. }
+            | Op::Init { src: p, .. }
+            | Op::DiskAddFile { src: p, .. } => Some(p),
+            _ => None,
         }
     }
 
     /// Applies the operation to `image`.
     pub fn apply(&self, image: &mut Image) -> Result<()> {
-        let option = self.option();
+        self.apply_as(image, &self.option())
+    }
+
+    /// Applies the operation, naming it `option` in messages (the TOML
+    /// key it came from, for `build`).
+    pub fn apply_as(&self, image: &mut Image, option: &str) -> Result<()> {
         match self {
+            Op::Set { setting, value } => apply_setting(image, option, setting, value)?,
             Op::SetParam { key, value } => {
                 image
                     .params
@@ -356,9 +365,6 @@ impl Op {
             }
             Op::GuestResetConfig => image.params = Some(Params::default()),
             Op::XenResetConfig => image.guest_cfg = Some(XlConfig::parse(DEFAULT_GUEST_CFG)),
-            Op::XenName(name) => set_or_disable(image, "name", name.clone().map(XlValue::Str))?,
-            Op::XenMemory(mb) => xen_set(image, "memory", &XlValue::Number(*mb))?,
-            Op::XenVcpus(n) => xen_set(image, "vcpus", &XlValue::Number(*n))?,
             Op::XenCleanExtra => xen_set(image, "extra", &XlValue::Str(String::new()))?,
             Op::XenExtra(arg) => {
                 let current = xen_get_any(image, "extra")?
@@ -371,16 +377,7 @@ impl Op {
                 };
                 xen_set(image, "extra", &XlValue::Str(joined))?;
             }
-            Op::XenRoot(dev) => set_or_disable(image, "root", dev.clone().map(XlValue::Str))?,
-            Op::XenDisk(dev) => set_or_disable(
-                image,
-                "disk",
-                dev.as_ref().map(|d| XlValue::List(vec![format!("phy:{d},xvda,w")])),
-            )?,
             Op::XenSet { key, value } => xen_set(image, key, value)?,
-            Op::XenKernel(src) => xen_file(image, option, "kernel", "kernel", src.as_deref())?,
-            Op::XenDeviceTree(src) => xen_file(image, option, "device_tree", "guest.dtb", src.as_deref())?,
-            Op::XenRamdisk(src) => xen_file(image, option, "ramdisk", "ramdisk.img", src.as_deref())?,
             Op::XenAppend(src) => {
                 let name = basename(option, &src.to_string_lossy())?;
                 validate::file_name(option, &name)?;
@@ -399,9 +396,23 @@ impl Op {
                 image.init_mut(*stage).insert(name, blob);
             }
             Op::DiskResetConfig => image.disk = Some(DiskConfig::default()),
-            Op::DiskSize(mb) => disk(image).set_size(*mb),
-            Op::DiskDevice(dev) => disk(image).set_device(option, dev)?,
-            Op::DiskAddPart(part) => disk(image).add_partition(option, part)?,
+            Op::DiskAddPart(part) => {
+                // Name the disk size the way the user names settings: an
+                // option on the command line, a TOML key in a TOML.
+                let size = settings::SETTINGS
+                    .iter()
+                    .find(|s| s.target == Target::Disk("DISK_SIZE"))
+                    .map_or_else(String::new, |s| {
+                        if option.starts_with("--set ") {
+                            format!("--set {}", s.toml)
+                        } else if option.starts_with("--") {
+                            opt_name(s.cli)
+                        } else {
+                            s.toml.to_owned()
+                        }
+                    });
+                disk(image).add_partition(option, part, &size)?;
+            }
             Op::DiskRmPart(n) => disk(image).remove_partition(*n),
             Op::DiskAddFile { src, dst } => {
                 image.disk_files.insert(dst.clone(), Blob::from_input(option, src)?);
@@ -411,6 +422,33 @@ impl Op {
             }
         }
         Ok(())
+    }
+}
+
+/// Stores a setting's value where its declaration says.
+fn apply_setting(image: &mut Image, option: &str, setting: &Setting, value: &Value) -> Result<()> {
+    match setting.target {
+        Target::Xl(key) => match (setting.kind, value) {
+            (Kind::File { member }, Value::File(src)) => {
+                let blob = Blob::from_input(option, src)?;
+                image.files.insert(member.to_owned(), blob);
+                xen_set(image, key, &XlValue::Str(format!("files/{member}")))
+            }
+            (Kind::File { member }, _) => {
+                image.files.remove(member);
+                set_or_disable(image, key, None)
+            }
+            _ => set_or_disable(image, key, setting.xl_value(value)),
+        },
+        Target::Param(name) => image.params.get_or_insert_with(|| Params::parse("")).set(
+            option,
+            name,
+            setting.shell_value(value).as_deref(),
+        ),
+        Target::Disk(name) => {
+            let text = setting.shell_value(value).unwrap_or_default();
+            disk(image).set(option, name, &text)
+        }
     }
 }
 
@@ -478,17 +516,6 @@ fn set_or_disable(image: &mut Image, key: &str, value: Option<XlValue>) -> Resul
     }
 }
 
-fn xen_file(image: &mut Image, option: &str, key: &str, file: &str, src: Option<&Path>) -> Result<()> {
-    if let Some(src) = src {
-        let blob = Blob::from_input(option, src)?;
-        image.files.insert(file.to_owned(), blob);
-        xen_set(image, key, &XlValue::Str(format!("files/{file}")))
-    } else {
-        image.files.remove(file);
-        set_or_disable(image, key, None)
-    }
-}
-
 /// Problems that make an image unusable on the host although the three
 /// configuration files exist.
 pub fn problems(image: &Image) -> Vec<String> {
@@ -524,6 +551,11 @@ pub fn problems(image: &Image) -> Vec<String> {
         }
     }
     if let Some(params) = &image.params {
+        for (key, value) in params.0.vars() {
+            if let Err(e) = validate::param_value("params.cfg", key, value) {
+                out.push(e.to_string());
+            }
+        }
         for line in params.0.unparsed_lines() {
             out.push(format!(
                 "params.cfg: line `{}` is not a safe KEY=\"VALUE\" assignment",
@@ -554,7 +586,7 @@ mod tests {
 
     #[test]
     fn every_option_parses_or_names_itself() {
-        for def in OPTIONS {
+        for def in options() {
             let err = match def.arity {
                 Arity::Flag => Op::parse(def.name, Some("x")).unwrap_err(),
                 Arity::Value => Op::parse(def.name, None).unwrap_err(),
@@ -565,7 +597,13 @@ mod tests {
 
     #[test]
     fn values_are_checked_at_parse_time() {
-        assert_eq!(Op::parse("xen-memory", Some("512")).unwrap(), Op::XenMemory(512));
+        assert_eq!(
+            Op::parse("xen-memory", Some("512")).unwrap(),
+            Op::Set {
+                setting: settings::by_cli("xen-memory").unwrap(),
+                value: Value::Number(512)
+            }
+        );
         for (name, v) in [
             ("xen-memory", "-1"),
             ("xen-memory", "lots"),
@@ -581,6 +619,8 @@ mod tests {
             ("disk-rm-part", "5"),
             ("disk-size", "1T"),
             ("disk-device", "/dev/`id`"),
+            ("set-param", "GUEST_AUTOBOOT=yes"),
+            ("set-param", "XENGUEST_NETWORK_TYPE=brdge"),
         ] {
             assert!(Op::parse(name, Some(v)).is_err(), "--{name}={v} accepted");
         }
@@ -603,7 +643,8 @@ mod tests {
     #[test]
     fn xen_settings_follow_the_classic_layout() {
         let mut image = Image::new_default();
-        Op::XenName(Some("demo".into())).apply(&mut image).unwrap();
+        let set = |cli: &str, v: &str| Op::parse(cli, Some(v)).unwrap();
+        set("xen-name", "demo").apply(&mut image).unwrap();
         Op::XenCleanExtra.apply(&mut image).unwrap();
         Op::XenExtra("console=hvc0".into()).apply(&mut image).unwrap();
         Op::XenExtra("rw".into()).apply(&mut image).unwrap();
@@ -618,8 +659,8 @@ mod tests {
         .unwrap();
         let vif = image.guest_d["vif.cfg"].read_text("vif").unwrap();
         assert_eq!(vif, "vif = ['bridge=xenbr0']\n");
-        Op::XenRoot(None).apply(&mut image).unwrap();
-        Op::XenDisk(Some("/dev/vg/demo".into())).apply(&mut image).unwrap();
+        set("xen-root", "").apply(&mut image).unwrap();
+        set("xen-disk", "/dev/vg/demo").apply(&mut image).unwrap();
         assert!(image
             .guest_cfg
             .as_ref()

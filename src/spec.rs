@@ -4,30 +4,37 @@
 //! The TOML is parsed strictly (unknown keys are errors with line and
 //! column), `${NAME}` references are replaced by `--define`s, paths are
 //! resolved against the TOML's directory, and the result is lowered to the
-//! same [`Op`]s the command-line options produce, through the same parser,
-//! so every rule has one implementation.
+//! same [`Op`]s the command-line options produce. Settings are read and
+//! written back through their declarations ([`crate::settings`]) as typed
+//! values; lists (files, scripts, partitions) become the operations of the
+//! matching options. `build --set KEY=VALUE` goes through the same
+//! declarations. Errors name the file, the line, the key path and, for
+//! partitions, the 1-based position of the `[[disk.partitions]]` table.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
 
 use crate::config::XlValue;
 use crate::error::{Error, Result};
 use crate::image::{Image, Stage};
-use crate::ops::Op;
-use crate::validate;
+use crate::ops::{Op, LIST_KEYS};
+use crate::settings::{self, Setting, Target};
+use crate::validate::{self, Partition};
 
 /// A guest description.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GuestSpec {
-    /// Basic guest settings.
+    /// `[guest]`: settings, checked against [`settings::SETTINGS`].
     #[serde(default)]
-    pub guest: Guest,
+    pub guest: BTreeMap<String, Spanned<toml::Value>>,
     /// Further `params.cfg` entries.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, Spanned<String>>,
     /// xl configuration extras.
     #[serde(default)]
     pub xen: Xen,
@@ -37,87 +44,58 @@ pub struct GuestSpec {
     /// The guest disk.
     #[serde(default)]
     pub disk: Disk,
-}
-
-/// `[guest]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Guest {
-    /// xl `name`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Memory in MB.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory: Option<i64>,
-    /// Virtual CPUs.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub vcpus: Option<i64>,
-    /// `GUEST_AUTOBOOT`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autoboot: Option<bool>,
-    /// xl `root`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
-    /// xl `extra` (the whole command line).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cmdline: Option<String>,
-    /// Kernel file, stored as `files/kernel`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<String>,
-    /// Device tree, stored as `files/guest.dtb`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device_tree: Option<String>,
-    /// Ramdisk, stored as `files/ramdisk.img`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ramdisk: Option<String>,
+    /// The TOML text, for line numbers.
+    #[serde(skip)]
+    source: String,
+    /// `build --set KEY=VALUE`, in command-line order.
+    #[serde(skip)]
+    sets: Vec<(String, String)>,
 }
 
 /// `[xen]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Xen {
     /// Files copied into `guest.d/`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub config: Vec<String>,
+    #[serde(default)]
+    pub config: Vec<Spanned<String>>,
     /// Other xl settings: integers, strings or lists of strings.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub settings: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub settings: BTreeMap<String, Spanned<toml::Value>>,
     /// `files/<destination> = source`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub files: BTreeMap<String, String>,
+    #[serde(default)]
+    pub files: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[init]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Init {
     /// `init.pre/` scripts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pre: Vec<String>,
+    #[serde(default)]
+    pub pre: Vec<Spanned<String>>,
     /// `init.d/` scripts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scripts: Vec<String>,
+    #[serde(default)]
+    pub scripts: Vec<Spanned<String>>,
     /// `init.post/` scripts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub post: Vec<String>,
+    #[serde(default)]
+    pub post: Vec<Spanned<String>>,
 }
 
 /// `[disk]`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Disk {
-    /// Disk size (`4G`, `500M`, `4`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<String>,
-    /// Disk device.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    /// `disk.size` (a setting).
+    pub size: Option<Spanned<toml::Value>>,
+    /// `disk.device` (a setting).
+    pub device: Option<Spanned<toml::Value>>,
     /// `disk/<destination> = source`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub files: BTreeMap<String, String>,
+    #[serde(default)]
+    pub files: BTreeMap<String, Spanned<String>>,
     /// Partitions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub partitions: Vec<PartitionSpec>,
+    #[serde(default)]
+    pub partitions: Vec<Spanned<PartitionSpec>>,
 }
 
 /// `[[disk.partitions]]`.
@@ -165,200 +143,419 @@ pub fn substitute(text: &str, defines: &BTreeMap<String, String>, key: &str) -> 
     Ok(out)
 }
 
+/// Line (1-based) of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.get(..at.min(text.len())).unwrap_or_default().matches('\n').count() + 1
+}
+
+/// `line L, column C` of byte offset `at` in `text`.
+fn position(text: &str, at: usize) -> String {
+    let before = text.get(..at.min(text.len())).unwrap_or_default();
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {}, column {column}", line_of(text, at))
+}
+
 /// A TOML file being lowered: its path (for messages and relative paths)
 /// and the defines.
 struct Lowering<'a> {
+    spec: &'a GuestSpec,
     path: &'a Path,
     base: PathBuf,
     defines: &'a BTreeMap<String, String>,
-    ops: Vec<(String, Op)>,
+    /// Each operation with its key and, from the TOML, its position.
+    ops: Vec<(String, Option<String>, Op)>,
+    /// Position of the value being lowered (set by `at`).
+    here: Option<String>,
+}
+
+/// Where a value came from: a TOML span, or `build --set`.
+#[derive(Clone)]
+enum Origin {
+    Toml(Range<usize>),
+    Set,
 }
 
 impl Lowering<'_> {
-    fn err(&self, message: String) -> Error {
+    /// An error about `key`, with the line it is on.
+    fn err(&self, from: &Origin, key: &str, message: &str) -> Error {
+        let message = match from {
+            Origin::Toml(span) => {
+                let at = position(&self.spec.source, span.start);
+                if message.contains(&format!("`{key}`")) {
+                    format!("{at}: {message}")
+                } else {
+                    format!("{at}: `{key}`: {message}")
+                }
+            }
+            Origin::Set if message.contains(&format!("`--set {key}`")) => return Error::Refused(message.to_owned()),
+            Origin::Set => return Error::Refused(format!("`--set {key}`: {message}")),
+        };
         Error::Spec {
             path: self.path.to_path_buf(),
             message,
         }
     }
 
-    fn text(&self, key: &str, value: &str) -> Result<String> {
-        substitute(value, self.defines, key).map_err(|m| self.err(m))
+    fn wrap<T>(&self, from: &Origin, key: &str, r: Result<T>) -> Result<T> {
+        r.map_err(|e| match (e, from) {
+            (e @ Error::Spec { .. }, _) => e,
+            (e, Origin::Set) if e.to_string().contains(&format!("`--set {key}`")) => e,
+            (e, _) => self.err(from, key, &e.to_string()),
+        })
     }
 
-    fn file(&self, key: &str, value: &str) -> Result<String> {
-        let value = self.text(key, value)?;
-        if value.is_empty() {
-            return Err(self.err(format!("`{key}`: the file name is empty")));
+    fn text(&self, from: &Origin, key: &str, value: &str) -> Result<String> {
+        match from {
+            // `--set` values are BitBake's or the shell's already: literal.
+            Origin::Set => Ok(value.to_owned()),
+            Origin::Toml(_) => substitute(value, self.defines, key).map_err(|m| self.err(from, key, &m)),
         }
-        let path = self.base.join(&value);
-        path.to_str()
-            .map(str::to_owned)
-            .ok_or_else(|| self.err(format!("`{key}`: path `{}` is not UTF-8", path.display())))
     }
 
-    fn op(&mut self, key: &str, option: &str, value: Option<&str>) -> Result<()> {
-        let op = Op::parse(option, value).map_err(|e| self.err(format!("`{key}`: {e}")))?;
-        self.ops.push((key.to_owned(), op));
-        Ok(())
+    fn file(&self, from: &Origin, key: &str, value: &str) -> Result<PathBuf> {
+        let value = self.text(from, key, value)?;
+        if value.is_empty() {
+            return Err(self.err(from, key, "the file name is empty"));
+        }
+        match from {
+            Origin::Set => Ok(PathBuf::from(value)),
+            Origin::Toml(_) => Ok(self.base.join(value)),
+        }
     }
 
     fn push(&mut self, key: &str, op: Op) {
-        self.ops.push((key.to_owned(), op));
+        self.ops.push((key.to_owned(), self.here.take(), op));
+    }
+
+    /// Records where the next operation comes from.
+    fn at(&mut self, from: &Origin) {
+        self.here = match from {
+            Origin::Toml(span) => Some(position(&self.spec.source, span.start)),
+            Origin::Set => None,
+        };
+    }
+
+    /// The `--set` values of `key`.
+    fn sets<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.spec
+            .sets
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Lowers one setting: its last `--set`, else its TOML value.
+    fn setting(&mut self, s: &'static Setting, toml: Option<&Spanned<toml::Value>>) -> Result<()> {
+        let key = s.toml;
+        let value = if let Some(text) = self.sets(key).last() {
+            let r = s.parse_text(&format!("--set {key}"), text);
+            self.wrap(&Origin::Set, key, r)?
+        } else if let Some(v) = toml {
+            let from = Origin::Toml(v.span());
+            let r = s.parse_toml(
+                key,
+                v.get_ref(),
+                |t| self.text(&from, key, t),
+                |f| self.file(&from, key, f),
+            );
+            let value = self.wrap(&from, key, r)?;
+            self.at(&from);
+            value
+        } else {
+            return Ok(());
+        };
+        let name = if self.sets(key).next().is_some() {
+            format!("--set {key}")
+        } else {
+            key.to_owned()
+        };
+        self.push(&name, Op::Set { setting: s, value });
+        Ok(())
+    }
+
+    /// Lowers the `--set` items of list `key`, parsed as its option's values.
+    fn set_items(&mut self, key: &str) -> Result<()> {
+        let option = LIST_KEYS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, o)| *o)
+            .unwrap_or_default();
+        let items: Vec<String> = self.sets(key).map(str::to_owned).collect();
+        for item in items {
+            let r = Op::parse_as(option, Some(&item), &format!("--set {key}"));
+            let op = self.wrap(&Origin::Set, key, r)?;
+            self.push(&format!("--set {key}"), op);
+        }
+        Ok(())
+    }
+
+    fn files(&mut self, key: &str, list: &[Spanned<String>], option: &str) -> Result<()> {
+        for (i, f) in list.iter().enumerate() {
+            let item = format!("{key}[{}]", i + 1);
+            let from = Origin::Toml(f.span());
+            let p = self.file(&from, &item, f.get_ref())?;
+            let p = p
+                .to_str()
+                .ok_or_else(|| self.err(&from, &item, "the path is not UTF-8"))?
+                .to_owned();
+            let r = Op::parse_as(option, Some(&p), &item);
+            let op = self.wrap(&from, &item, r)?;
+            self.at(&from);
+            self.push(&item, op);
+        }
+        self.set_items(key)
+    }
+
+    fn dest_files(&mut self, key: &str, map: &BTreeMap<String, Spanned<String>>, disk: bool) -> Result<()> {
+        for (dst, src) in map {
+            let item = format!("{key}.\"{dst}\"");
+            let from = Origin::Toml(src.span());
+            let dst = self.text(&from, &item, dst)?;
+            let src = self.file(&from, &item, src.get_ref())?;
+            self.wrap(&from, &item, validate::member_name(&item, &dst).map(|_| ()))?;
+            // Not through `SRC:DST` text: a `:` in DST would move the split.
+            let op = if disk {
+                self.wrap(&from, &item, validate::shell_value(&item, &dst).map(|_| ()))?;
+                Op::DiskAddFile { src, dst }
+            } else {
+                Op::XenAddFile { src, dst }
+            };
+            self.at(&from);
+            self.push(&item, op);
+        }
+        self.set_items(key)
     }
 }
 
 impl GuestSpec {
     /// Parses TOML text (`path` names it in messages).
     pub fn parse(text: &str, path: &Path) -> Result<GuestSpec> {
-        toml::from_str(text).map_err(|e| Error::Spec {
+        let mut spec: GuestSpec = toml::from_str(text).map_err(|e| Error::Spec {
             path: path.to_path_buf(),
             message: format_toml_error(&e, text),
-        })
+        })?;
+        text.clone_into(&mut spec.source);
+        // [guest] is a map so that its keys come from the declarations.
+        for (k, v) in &spec.guest {
+            if settings::by_toml(&format!("guest.{k}")).is_none() {
+                let known: Vec<&str> = settings::SETTINGS
+                    .iter()
+                    .filter_map(|s| s.toml.strip_prefix("guest."))
+                    .collect();
+                return Err(Error::Spec {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "{}: unknown key `guest.{k}` - [guest] takes {}",
+                        position(text, v.span().start),
+                        known.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(spec)
     }
 
     /// Reads and parses a TOML file.
     pub fn load(path: &Path) -> Result<GuestSpec> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.split(|b| *b == b'\n').count();
+            let column = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            Error::Spec {
+                path: path.to_path_buf(),
+                message: format!(
+                    "line {line}, column {column} (byte offset {}): not UTF-8 text - TOML files are UTF-8",
+                    good.len()
+                ),
+            }
+        })?;
         Self::parse(&text, path)
+    }
+
+    /// Adds `build --set KEY=VALUE` (`KEY` a setting's TOML key, a
+    /// `params.NAME`, or a list key whose VALUE is one item). A setting's
+    /// value replaces the TOML's; list items are added after the TOML's.
+    pub fn set(&mut self, assignment: &str) -> Result<()> {
+        let (key, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| Error::Usage(format!("`--set {assignment}`: expected KEY=VALUE")))?;
+        let known = settings::by_toml(key).is_some()
+            || LIST_KEYS.iter().any(|(k, _)| *k == key)
+            || key.strip_prefix("params.").is_some_and(|n| !n.is_empty());
+        if !known {
+            let mut keys: Vec<&str> = settings::SETTINGS
+                .iter()
+                .map(|s| s.toml)
+                .filter(|k| !k.is_empty())
+                .collect();
+            keys.extend(LIST_KEYS.iter().map(|(k, _)| *k));
+            keys.push("params.NAME");
+            return Err(Error::Usage(format!(
+                "`--set {assignment}`: `{key}` is not a key --set can give - use one of {}",
+                keys.join(", ")
+            )));
+        }
+        self.sets.push((key.to_owned(), value.to_owned()));
+        Ok(())
+    }
+
+    /// The TOML value of setting `s`, if the TOML gives it.
+    fn toml_value(&self, s: &Setting) -> Option<&Spanned<toml::Value>> {
+        match s.toml.split_once('.') {
+            Some(("guest", k)) => self.guest.get(k),
+            Some(("disk", "size")) => self.disk.size.as_ref(),
+            Some(("disk", "device")) => self.disk.device.as_ref(),
+            _ => None,
+        }
     }
 
     /// Lowers the description to operations, in the order they apply to a
     /// default image. Each comes with the TOML key it came from.
     pub fn lower(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<(String, Op)>> {
+        Ok(self
+            .lower_at(path, defines)?
+            .into_iter()
+            .map(|(key, _, op)| (key, op))
+            .collect())
+    }
+
+    /// [`GuestSpec::lower`], with the TOML position of each operation.
+    fn lower_at(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<(String, Option<String>, Op)>> {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut l = Lowering {
+            spec: self,
             path,
             base,
             defines,
             ops: Vec::new(),
+            here: None,
         };
-        let g = &self.guest;
-        if let Some(name) = &g.name {
-            let v = l.text("guest.name", name)?;
-            if v.is_empty() {
-                return Err(l.err("`guest.name`: the name is empty - leave the key out instead".into()));
-            }
-            l.op("guest.name", "xen-name", Some(&v))?;
+        let guest_settings = settings::SETTINGS.iter().filter(|s| s.toml.starts_with("guest."));
+        for s in guest_settings {
+            l.setting(s, self.toml_value(s))?;
         }
-        if let Some(m) = g.memory {
-            l.op("guest.memory", "xen-memory", Some(&m.to_string()))?;
-        }
-        if let Some(n) = g.vcpus {
-            l.op("guest.vcpus", "xen-vcpus", Some(&n.to_string()))?;
-        }
-        if let Some(a) = g.autoboot {
-            l.op(
-                "guest.autoboot",
-                "set-param",
-                Some(if a { "GUEST_AUTOBOOT=1" } else { "GUEST_AUTOBOOT=0" }),
-            )?;
-        }
-        if let Some(root) = &g.root {
-            let v = l.text("guest.root", root)?;
-            l.op("guest.root", "xen-root", Some(&v))?;
-        }
-        if let Some(cmdline) = &g.cmdline {
-            let v = l.text("guest.cmdline", cmdline)?;
-            l.op("guest.cmdline", "xen-clean-extra", None)?;
-            for arg in v.split(' ').filter(|a| !a.is_empty()) {
-                l.op("guest.cmdline", "xen-extra", Some(arg))?;
-            }
-        }
-        for (key, option, value) in [
-            ("guest.kernel", "xen-kernel", &g.kernel),
-            ("guest.device_tree", "xen-device-tree", &g.device_tree),
-            ("guest.ramdisk", "xen-ramdisk", &g.ramdisk),
-        ] {
-            if let Some(v) = value {
-                let p = l.file(key, v)?;
-                l.op(key, option, Some(&p))?;
-            }
-        }
-        for (k, v) in &self.params {
-            let key = format!("params.{k}");
-            // Checked here: `--set-param` splits at the first `=`, so a key
-            // `A=B` would otherwise silently become `A="B=..."`.
-            validate::shell_name(&key, k).map_err(|e| l.err(e.to_string()))?;
-            let v = l.text(&key, v)?;
-            if v.is_empty() {
-                return Err(l.err(format!("`{key}`: the value is empty - leave the key out instead")));
-            }
-            l.op(&key, "set-param", Some(&format!("{k}={v}")))?;
-        }
-        for (i, f) in self.xen.config.iter().enumerate() {
-            let key = format!("xen.config[{i}]");
-            let p = l.file(&key, f)?;
-            l.op(&key, "xen-append", Some(&p))?;
-        }
-        for (k, v) in &self.xen.settings {
-            let key = format!("xen.settings.{k}");
-            let value = xl_setting(&l, &key, k, v)?;
-            l.push(&key, Op::XenSet { key: k.clone(), value });
-        }
-        for (dst, src) in &self.xen.files {
-            let key = format!("xen.files.\"{dst}\"");
-            let dst = l.text(&key, dst)?;
-            let src = l.file(&key, src)?;
-            validate::member_name(&key, &dst).map_err(|e| l.err(e.to_string()))?;
-            // Not through `SRC:DST` text: a `:` in DST would move the split.
-            l.push(&key, Op::XenAddFile { src: src.into(), dst });
-        }
-        for (list, option, name) in [
-            (&self.init.pre, "init-pre", "init.pre"),
-            (&self.init.scripts, "init-script", "init.scripts"),
-            (&self.init.post, "init-post", "init.post"),
-        ] {
-            for (i, f) in list.iter().enumerate() {
-                let key = format!("{name}[{i}]");
-                let p = l.file(&key, f)?;
-                l.op(&key, option, Some(&p))?;
-            }
-        }
-        let d = &self.disk;
-        if let Some(size) = &d.size {
-            let v = l.text("disk.size", size)?;
-            l.op("disk.size", "disk-size", Some(&v))?;
-        }
-        if let Some(dev) = &d.device {
-            let v = l.text("disk.device", dev)?;
-            l.op("disk.device", "disk-device", Some(&v))?;
-        }
-        for (dst, src) in &d.files {
-            let key = format!("disk.files.\"{dst}\"");
-            let dst = l.text(&key, dst)?;
-            let src = l.file(&key, src)?;
-            validate::member_name(&key, &dst).map_err(|e| l.err(e.to_string()))?;
-            validate::shell_value(&key, &dst).map_err(|e| l.err(e.to_string()))?;
-            l.push(&key, Op::DiskAddFile { src: src.into(), dst });
-        }
-        for (i, p) in d.partitions.iter().enumerate() {
-            let key = format!("disk.partitions[{i}]");
-            let size = l.text(&key, &p.size)?;
-            let fs = l.text(&key, &p.fs)?;
-            let content = l.text(&key, &p.content)?;
-            for (what, v) in [("size", &size), ("fs", &fs), ("content", &content)] {
-                if v.contains(':') {
-                    return Err(l.err(format!("`{key}.{what}`: `{v}` cannot contain `:`")));
+        // params: the TOML's, then --set params.NAME (empty: remove).
+        let mut params: BTreeMap<String, (Origin, String)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), (Origin::Toml(v.span()), v.get_ref().clone())))
+            .collect();
+        for (k, v) in &self.sets {
+            if let Some(name) = k.strip_prefix("params.") {
+                if v.is_empty() {
+                    params.remove(name);
+                } else {
+                    params.insert(name.to_owned(), (Origin::Set, v.clone()));
                 }
             }
-            l.op(
-                &key,
-                "disk-add-part",
-                Some(&format!("{}:{size}:{fs}:{content}", p.number)),
-            )?;
         }
+        for (k, (from, v)) in &params {
+            let key = format!("params.{k}");
+            if let Some(s) = settings::by_param(k) {
+                let given = self
+                    .toml_value(s)
+                    .map(|v| Origin::Toml(v.span()))
+                    .or_else(|| self.sets.iter().any(|(sk, _)| sk == s.toml).then_some(Origin::Set));
+                if let Some(other) = given {
+                    let where_ = match &other {
+                        Origin::Toml(span) => format!(" (line {})", line_of(&self.source, span.start)),
+                        Origin::Set => " (--set)".to_owned(),
+                    };
+                    return Err(l.err(
+                        from,
+                        &key,
+                        &format!("`{}`{where_} sets the same value - keep one of the two", s.toml),
+                    ));
+                }
+            }
+            let v = l.text(from, &key, v)?;
+            if v.is_empty() {
+                return Err(l.err(from, &key, "the value is empty - leave the key out instead"));
+            }
+            let shown = match from {
+                Origin::Set => format!("--set {key}"),
+                Origin::Toml(_) => key.clone(),
+            };
+            let r = Op::set_param(&shown, k, &v);
+            let op = l.wrap(from, &key, r)?;
+            l.at(from);
+            l.push(&key, op);
+        }
+        l.files("xen.config", &self.xen.config, "xen-append")?;
+        for (k, v) in &self.xen.settings {
+            let key = format!("xen.settings.{k}");
+            let from = Origin::Toml(v.span());
+            let value = xl_setting(&l, &from, &key, k, v.get_ref())?;
+            l.at(&from);
+            l.push(&key, Op::XenSet { key: k.clone(), value });
+        }
+        l.dest_files("xen.files", &self.xen.files, false)?;
+        l.files("init.pre", &self.init.pre, "init-pre")?;
+        l.files("init.scripts", &self.init.scripts, "init-script")?;
+        l.files("init.post", &self.init.post, "init-post")?;
+        for s in settings::SETTINGS.iter().filter(|s| s.toml.starts_with("disk.")) {
+            l.setting(s, self.toml_value(s))?;
+        }
+        l.dest_files("disk.files", &self.disk.files, true)?;
+        let mut numbers: BTreeMap<i64, (String, usize)> = BTreeMap::new();
+        for (i, p) in self.disk.partitions.iter().enumerate() {
+            let key = format!("disk.partitions #{}", i + 1);
+            // The span of a `[[disk.partitions]]` table may start at its
+            // header or at its first key: point at the header.
+            let start = p.span().start;
+            let header = self
+                .source
+                .get(..(start + 2).min(self.source.len()))
+                .and_then(|t| t.rfind("[["))
+                .unwrap_or(start);
+            let from = Origin::Toml(header..p.span().end);
+            let line = line_of(&self.source, header);
+            let p = p.get_ref();
+            if let Some((other, other_line)) = numbers.get(&p.number) {
+                return Err(l.err(
+                    &from,
+                    &key,
+                    &format!(
+                        "number = {} is already used by `{other}` (line {other_line}) - give each partition its own number",
+                        p.number
+                    ),
+                ));
+            }
+            numbers.insert(p.number, (key.clone(), line));
+            let size = l.text(&from, &key, &p.size)?;
+            let fs = l.text(&from, &key, &p.fs)?;
+            let content = l.text(&from, &key, &p.content)?;
+            let r = Partition::new(&key, &p.number.to_string(), &size, &fs, &content);
+            let part = l.wrap(&from, &key, r)?;
+            l.at(&from);
+            l.push(&key, Op::DiskAddPart(part));
+        }
+        l.set_items("disk.partitions")?;
         Ok(l.ops)
     }
 
     /// Builds the image this description gives.
     pub fn to_image(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Image> {
-        let ops = self.lower(path, defines)?;
+        let ops = self.lower_at(path, defines)?;
         let mut image = Image::new_default();
-        for (key, op) in &ops {
-            op.apply(&mut image).map_err(|e| Error::Spec {
-                path: path.to_path_buf(),
-                message: format!("`{key}`: {e}"),
+        for (key, at, op) in &ops {
+            op.apply_as(&mut image, key).map_err(|e| {
+                if key.starts_with("--set ") {
+                    return e;
+                }
+                let message = if e.to_string().contains(&format!("`{key}`")) {
+                    e.to_string()
+                } else {
+                    format!("`{key}`: {e}")
+                };
+                Error::Spec {
+                    path: path.to_path_buf(),
+                    message: match at {
+                        Some(at) => format!("{at}: {message}"),
+                        None => message,
+                    },
+                }
             })?;
         }
         let problems = crate::ops::problems(&image);
@@ -370,53 +567,58 @@ impl GuestSpec {
         }
         Ok(image)
     }
+
+    /// The input files the description reads, in the order it reads them.
+    /// It checks the whole description first (builds the image in memory,
+    /// which opens every input but reads none).
+    pub fn inputs(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
+        self.to_image(path, defines)?;
+        Ok(self
+            .lower(path, defines)?
+            .iter()
+            .filter_map(|(_, op)| op.input().map(Path::to_path_buf))
+            .collect())
+    }
 }
 
-const TYPED_XL_KEYS: &[(&str, &str)] = &[
-    ("name", "guest.name"),
-    ("memory", "guest.memory"),
-    ("vcpus", "guest.vcpus"),
-    ("extra", "guest.cmdline"),
-    ("root", "guest.root"),
-    ("kernel", "guest.kernel"),
-    ("device_tree", "guest.device_tree"),
-    ("ramdisk", "guest.ramdisk"),
-    ("disk", "the host manager (it sets the disk)"),
-];
-
-fn xl_setting(l: &Lowering<'_>, key: &str, name: &str, value: &toml::Value) -> Result<XlValue> {
-    if let Some((_, instead)) = TYPED_XL_KEYS.iter().find(|(k, _)| *k == name) {
-        return Err(l.err(format!("`{key}`: set `{name}` with {instead}, not in xen.settings")));
+fn xl_setting(l: &Lowering<'_>, from: &Origin, key: &str, name: &str, value: &toml::Value) -> Result<XlValue> {
+    if let Some(s) = settings::by_xl(name) {
+        let instead = if s.toml.is_empty() {
+            "the host manager (it sets it)".to_owned()
+        } else {
+            format!("`{}`", s.toml)
+        };
+        return Err(l.err(from, key, &format!("set `{name}` with {instead}, not in xen.settings")));
     }
     let name_ok = name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !name_ok {
-        return Err(l.err(format!("`{key}`: `{name}` is not an xl setting name")));
+        return Err(l.err(from, key, &format!("`{name}` is not an xl setting name")));
     }
     let item = |v: &str| -> Result<String> {
-        let v = l.text(key, v)?;
-        validate::xl_string(key, &v).map_err(|e| l.err(e.to_string()))?;
+        let v = l.text(from, key, v)?;
+        l.wrap(from, key, validate::xl_string(key, &v).map(|_| ()))?;
         if v.contains('\'') {
-            return Err(l.err(format!("`{key}`: `{v}` cannot contain `'`")));
+            return Err(l.err(from, key, &format!("`{v}` cannot contain `'`")));
         }
         Ok(v)
     };
     match value {
         toml::Value::Integer(n) => u64::try_from(*n)
             .map(XlValue::Number)
-            .map_err(|_| l.err(format!("`{key}`: {n} is negative"))),
+            .map_err(|_| l.err(from, key, &format!("{n} is negative"))),
         toml::Value::String(s) => item(s).map(XlValue::Str),
         toml::Value::Array(items) => items
             .iter()
             .map(|v| match v {
                 toml::Value::String(s) => item(s),
-                _ => Err(l.err(format!("`{key}`: list elements must be strings"))),
+                _ => Err(l.err(from, key, "list elements must be strings")),
             })
             .collect::<Result<Vec<_>>>()
             .map(XlValue::List),
-        _ => Err(l.err(format!("`{key}`: use an integer, a string or a list of strings"))),
+        _ => Err(l.err(from, key, "use an integer, a string or a list of strings")),
     }
 }
 
@@ -439,20 +641,96 @@ fn format_toml_error(e: &toml::de::Error, text: &str) -> String {
     }
 }
 
+/// What `export` writes as `guest.toml`, section by section in the order
+/// a reader expects.
+#[derive(Debug, Default, Serialize)]
+pub struct Exported {
+    /// `[guest]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub guest: toml::Table,
+    /// `[params]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub params: toml::Table,
+    /// `[xen]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub xen: toml::Table,
+    /// `[init]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub init: toml::Table,
+    /// `[disk]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub disk: toml::Table,
+}
+
+impl Exported {
+    /// The table of `section`.
+    fn section(&mut self, section: &str) -> &mut toml::Table {
+        match section {
+            "guest" => &mut self.guest,
+            "params" => &mut self.params,
+            "xen" => &mut self.xen,
+            "init" => &mut self.init,
+            _ => &mut self.disk,
+        }
+    }
+
+    /// Sets dotted `key` (`guest.memory`, `xen.settings.vif`).
+    fn insert(&mut self, key: &str, value: toml::Value) {
+        let mut parts = key.split('.');
+        let mut table = self.section(parts.next().unwrap_or_default());
+        let mut parts = parts.peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                table.insert(part.to_owned(), value);
+                return;
+            }
+            let entry = table
+                .entry(part.to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => table = t,
+                _ => return,
+            }
+        }
+    }
+
+    /// Sets `SECTION.files."NAME"` (a name may hold dots).
+    fn insert_file(&mut self, section: &str, name: &str, source: String) {
+        let files = self
+            .section(section)
+            .entry("files")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = files {
+            t.insert(name.to_owned(), toml::Value::String(source));
+        }
+    }
+
+    fn push(&mut self, key: &str, value: toml::Value) {
+        let (section, k) = key.split_once('.').unwrap_or((key, ""));
+        let entry = self
+            .section(section)
+            .entry(k.to_owned())
+            .or_insert_with(|| toml::Value::Array(Vec::new()));
+        if let toml::Value::Array(items) = entry {
+            items.push(value);
+        }
+    }
+}
+
 /// Turns an image into a description plus the files it names
 /// (destination-relative paths under the export directory, and the blobs
 /// to write there).
-pub fn export(image: &Image) -> Result<(GuestSpec, Vec<(String, crate::image::Blob)>)> {
-    let mut spec = GuestSpec::default();
+pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blob)>)> {
+    let mut spec = Exported::default();
     let mut files = Vec::new();
     let mut taken_files = std::collections::BTreeSet::new();
     let cfg = image.guest_cfg.clone().unwrap_or_default();
     // Merge guest.d/KEY.cfg files we can express as settings; keep the
     // others as files.
-    let mut settings: BTreeMap<String, XlValue> = BTreeMap::new();
+    let mut xl: BTreeMap<String, XlValue> = BTreeMap::new();
     for (k, raw) in cfg.settings() {
         if let Some(v) = XlValue::parse(raw) {
-            settings.insert(k.to_owned(), v);
+            xl.insert(k.to_owned(), v);
         } else {
             return Err(Error::Refused(format!(
                 "guest.cfg: cannot export setting `{k} = {raw}`"
@@ -481,59 +759,57 @@ pub fn export(image: &Image) -> Result<(GuestSpec, Vec<(String, crate::image::Bl
         };
         match folded {
             Some(Some((key, value))) => {
-                settings.insert(key.to_owned(), value);
+                xl.insert(key.to_owned(), value);
             }
             Some(None) => {}
             None => {
                 let dest = format!("guest.d/{name}");
-                spec.xen.config.push(dest.clone());
+                spec.push("xen.config", toml::Value::String(dest.clone()));
                 files.push((dest, blob.clone()));
             }
         }
     }
-    let g = &mut spec.guest;
-    for (k, v) in settings {
-        match (k.as_str(), v) {
-            ("name", XlValue::Str(s)) => g.name = Some(s),
-            ("memory", XlValue::Number(n)) => g.memory = i64::try_from(n).ok(),
-            ("vcpus", XlValue::Number(n)) => g.vcpus = i64::try_from(n).ok(),
-            ("extra", XlValue::Str(s)) => g.cmdline = Some(s),
-            ("root", XlValue::Str(s)) => g.root = Some(s),
-            ("kernel", XlValue::Str(s)) if s == "files/kernel" => g.kernel = Some(s),
-            ("device_tree", XlValue::Str(s)) if s == "files/guest.dtb" => g.device_tree = Some(s),
-            ("ramdisk", XlValue::Str(s)) if s == "files/ramdisk.img" => g.ramdisk = Some(s),
-            ("disk", _) => {} // set by the host manager
-            (k, v) => {
+    for (k, v) in xl {
+        match settings::by_xl(&k) {
+            // Set by the host manager: the TOML has no key for it.
+            Some(s) if s.toml.is_empty() => {}
+            Some(s) => {
+                let value = s.export_xl(&v).ok_or_else(|| {
+                    Error::Refused(format!(
+                        "guest.cfg: `{k} = {v}` cannot be written as `{}` in the TOML",
+                        s.toml
+                    ))
+                })?;
+                if let settings::Kind::File { member } = s.kind {
+                    taken_files.insert(member.to_owned());
+                }
+                spec.insert(s.toml, value);
+            }
+            None => {
                 let value = match v {
                     XlValue::Number(n) => toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
                     XlValue::Str(s) => toml::Value::String(s),
                     XlValue::List(items) => toml::Value::Array(items.into_iter().map(toml::Value::String).collect()),
                 };
-                spec.xen.settings.insert(k.to_owned(), value);
+                spec.insert(&format!("xen.settings.{k}"), value);
             }
-        }
-    }
-    for (field, file) in [
-        (&g.kernel, "kernel"),
-        (&g.device_tree, "guest.dtb"),
-        (&g.ramdisk, "ramdisk.img"),
-    ] {
-        if field.is_some() {
-            taken_files.insert(file.to_owned());
         }
     }
     for (name, blob) in &image.files {
         files.push((format!("files/{name}"), blob.clone()));
         if !taken_files.contains(name) {
-            spec.xen.files.insert(name.clone(), format!("files/{name}"));
+            spec.insert_file("xen", name, format!("files/{name}"));
         }
     }
     if let Some(params) = &image.params {
         for (k, v) in params.0.vars() {
-            if k == "GUEST_AUTOBOOT" {
-                spec.guest.autoboot = Some(v != "0");
-            } else {
-                spec.params.insert(k.to_owned(), v.to_owned());
+            match settings::by_param(k) {
+                Some(s) => {
+                    if let Some(value) = s.export_shell(v)? {
+                        spec.insert(s.toml, value);
+                    }
+                }
+                None => spec.insert(&format!("params.{k}"), toml::Value::String(v.to_owned())),
             }
         }
         if params.0.get("GUEST_AUTOBOOT").is_none() {
@@ -543,36 +819,47 @@ pub fn export(image: &Image) -> Result<(GuestSpec, Vec<(String, crate::image::Bl
         }
     }
     for stage in Stage::ALL {
+        let key = match stage {
+            Stage::Pre => "init.pre",
+            Stage::Main => "init.scripts",
+            Stage::Post => "init.post",
+        };
         for (name, blob) in image.init(stage) {
             let dest = format!("{}/{name}", stage.dir());
             files.push((dest.clone(), blob.clone()));
-            match stage {
-                Stage::Pre => spec.init.pre.push(dest),
-                Stage::Main => spec.init.scripts.push(dest),
-                Stage::Post => spec.init.post.push(dest),
-            }
+            spec.push(key, toml::Value::String(dest));
         }
     }
     if let Some(disk) = &image.disk {
-        let size = disk.size_mb()?;
-        if size > 0 {
-            spec.disk.size = Some(format!("{size}M"));
+        for s in settings::SETTINGS {
+            if let Target::Disk(name) = s.target {
+                if let Some(value) = disk.0.get(name) {
+                    if let Some(value) = s.export_shell(value)? {
+                        spec.insert(s.toml, value);
+                    }
+                }
+            }
         }
-        if let Some(dev) = disk.0.get("DISK_DEVICE").filter(|d| !d.is_empty()) {
-            spec.disk.device = Some(dev.to_owned());
+        let parts = disk.partitions()?;
+        if disk.size_mb()? == 0 && !parts.is_empty() {
+            return Err(Error::Refused(
+                "disk.cfg has partitions but no disk size; the TOML cannot express that".into(),
+            ));
         }
-        for p in disk.partitions()? {
-            spec.disk.partitions.push(PartitionSpec {
+        for p in parts {
+            let spec_part = PartitionSpec {
                 number: i64::from(p.number),
                 size: p.size,
                 fs: p.fs,
                 content: p.content,
-            });
+            };
+            let value = toml::Value::try_from(spec_part).map_err(|e| Error::Refused(e.to_string()))?;
+            spec.push("disk.partitions", value);
         }
     }
     for (name, blob) in &image.disk_files {
         files.push((format!("disk/{name}"), blob.clone()));
-        spec.disk.files.insert(name.clone(), format!("disk/{name}"));
+        spec.insert_file("disk", name, format!("disk/{name}"));
     }
     if !image.others.is_empty() {
         let names: Vec<&str> = image.others.keys().map(String::as_str).collect();
@@ -610,8 +897,14 @@ mod tests {
         let e = GuestSpec::parse("[guest]\nmemory = 512\nmemroy = 1\n", Path::new("g.toml")).unwrap_err();
         let m = e.to_string();
         assert!(m.contains("line 3") && m.contains("memroy"), "{m}");
-        let e = GuestSpec::parse("[guest]\nmemory = \"lots\"\n", Path::new("g.toml")).unwrap_err();
-        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = GuestSpec::parse("[guest]\nmemory = \"lots\"\n", Path::new("g.toml"))
+            .unwrap()
+            .lower(Path::new("g.toml"), &BTreeMap::new())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("line 2") && e.to_string().contains("guest.memory"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -628,10 +921,13 @@ mod tests {
         image.guest_d.insert("extra.cfg".into(), blob("vif = ['x']\n"));
         let (spec, files) = export(&image).unwrap();
         assert_eq!(
-            spec.xen.settings.get("vif"),
+            spec.xen["settings"].get("vif"),
             Some(&toml::Value::Array(vec!["bridge=xenbr0".into()]))
         );
-        assert_eq!(spec.xen.config, ["guest.d/extra.cfg", "guest.d/irqs.cfg"]);
+        assert_eq!(
+            spec.xen["config"],
+            toml::Value::Array(vec!["guest.d/extra.cfg".into(), "guest.d/irqs.cfg".into()])
+        );
         assert!(files.iter().all(|(dest, _)| dest != "guest.d/kernel.cfg"));
     }
 
@@ -646,5 +942,116 @@ mod tests {
         let spec = GuestSpec::parse("[params]\nA = \"$(reboot)\"\n", Path::new("g.toml")).unwrap();
         // `$(` is not `${`, so it reaches the shell-value check.
         assert!(spec.lower(Path::new("g.toml"), &BTreeMap::new()).is_err());
+    }
+
+    /// Member paths, modes and contents, to compare two images.
+    fn snapshot(image: &Image) -> Vec<(String, u32, Vec<u8>)> {
+        image
+            .members()
+            .into_iter()
+            .filter_map(|m| match m {
+                crate::image::Member::File { path, mode, blob } => {
+                    let data = blob.read_all(&path).unwrap();
+                    Some((path, mode, data))
+                }
+                crate::image::Member::Dir(_) => None,
+            })
+            .collect()
+    }
+
+    /// A value of each kind that differs from the default image.
+    fn sample(kind: settings::Kind, dir: &Path) -> String {
+        use settings::Kind;
+        match kind {
+            Kind::Number { min, .. } => (min + 7).to_string(),
+            Kind::Text => "demo".into(),
+            Kind::Cmdline => "console=hvc0 rw".into(),
+            Kind::Word(words) => words[words.len() - 1].into(),
+            Kind::File { member } => {
+                let p = dir.join(format!("input-{member}"));
+                std::fs::write(&p, member.as_bytes()).unwrap();
+                p.to_str().unwrap().to_owned()
+            }
+            Kind::PhyDisk => "/dev/vg0/guest".into(),
+            Kind::Bool => "0".into(),
+            Kind::Size => "3G".into(),
+            Kind::ShellText => "/dev/vg0".into(),
+        }
+    }
+
+    /// Every declared setting: command line -> image -> export -> build
+    /// gives the same image, and `--set` gives it too.
+    #[test]
+    fn every_setting_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let default = snapshot(&Image::new_default());
+        for s in settings::SETTINGS {
+            let text = sample(s.kind, tmp.path());
+            let value = s.parse_text("test", &text).unwrap();
+            let op = Op::Set { setting: s, value };
+            if !s.cli.is_empty() {
+                assert_eq!(Op::parse(s.cli, Some(&text)).unwrap(), op, "--{}", s.cli);
+            }
+            let mut image = Image::new_default();
+            op.apply(&mut image).unwrap();
+            let made = snapshot(&image);
+            assert_ne!(made, default, "{s:?} changed nothing");
+            if s.toml.is_empty() {
+                // Not in the TOML (the host manager sets it): export leaves it out.
+                let (exported, _) = export(&image).unwrap();
+                assert!(!toml::to_string(&exported).unwrap().contains(&text), "{s:?}");
+                continue;
+            }
+            let out = tmp.path().join(s.toml);
+            std::fs::create_dir(&out).unwrap();
+            let (exported, files) = export(&image).unwrap();
+            for (rel, blob) in &files {
+                let dest = out.join(rel);
+                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                std::fs::write(dest, blob.read_all(rel).unwrap()).unwrap();
+            }
+            let toml_path = out.join("guest.toml");
+            let text_out = toml::to_string_pretty(&exported).unwrap();
+            assert!(text_out.contains(s.toml.rsplit('.').next().unwrap()), "{text_out}");
+            std::fs::write(&toml_path, &text_out).unwrap();
+            let spec = GuestSpec::load(&toml_path).unwrap();
+            let rebuilt = spec.to_image(&toml_path, &BTreeMap::new()).unwrap();
+            assert_eq!(snapshot(&rebuilt), made, "{} through export and build", s.toml);
+            let mut set = GuestSpec::default();
+            set.set(&format!("{}={text}", s.toml)).unwrap();
+            let via_set = set.to_image(Path::new("--set"), &BTreeMap::new()).unwrap();
+            assert_eq!(snapshot(&via_set), made, "--set {}", s.toml);
+        }
+    }
+
+    #[test]
+    fn duplicate_partitions_and_values_given_twice_are_errors() {
+        let lower = |text: &str| {
+            GuestSpec::parse(text, Path::new("g.toml"))
+                .unwrap()
+                .to_image(Path::new("g.toml"), &BTreeMap::new())
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = lower(
+            "[disk]\nsize = \"4G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"1G\"\n\n[[disk.partitions]]\nnumber = 1\nsize = \"2G\"\n",
+        );
+        assert!(
+            e.contains("line 7")
+                && e.contains("disk.partitions #2")
+                && e.contains("disk.partitions #1")
+                && e.contains("line 3"),
+            "{e}"
+        );
+        let e = lower("[guest]\nautoboot = true\n[params]\nGUEST_AUTOBOOT = \"0\"\n");
+        assert!(
+            e.contains("guest.autoboot") && e.contains("params.GUEST_AUTOBOOT") && e.contains("line 4"),
+            "{e}"
+        );
+        let e = lower("[params]\nXENGUEST_NETWORK_TYPE = \"brdge\"\n");
+        assert!(e.contains("line 2") && e.contains("bridge, nat, none"), "{e}");
+        let e = lower("[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"9G\"\nfs = \"ext4\"\n");
+        assert!(e.contains("`disk.size`") && !e.contains("--"), "{e}");
     }
 }

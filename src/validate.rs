@@ -205,6 +205,27 @@ fn describe_char(c: char) -> String {
     }
 }
 
+/// The `params.cfg` variables the host's guest manager reads, with the
+/// values it understands (its documentation: `GUEST_AUTOBOOT` 1/0,
+/// `XENGUEST_NETWORK_TYPE` bridge, nat or none).
+pub const KNOWN_PARAMS: &[(&str, &[&str])] = &[
+    ("GUEST_AUTOBOOT", &["1", "0"]),
+    ("XENGUEST_NETWORK_TYPE", &["bridge", "nat", "none"]),
+];
+
+/// Checks the value of a known `params.cfg` variable. Every writer (through
+/// [`crate::config::Params::set`]) and `check` use this one rule.
+pub fn param_value(option: &str, name: &str, value: &str) -> Result<()> {
+    match KNOWN_PARAMS.iter().find(|(n, _)| *n == name) {
+        Some((_, allowed)) if !allowed.contains(&value) => Err(Error::invalid(
+            option,
+            format!("{name}={value}"),
+            format!("the host manager understands only {}", allowed.join(", ")),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The file systems the host manager can create on a partition.
 pub const FILESYSTEMS: &[&str] = &["vfat", "ext2", "ext3", "ext4", "swap"];
 

@@ -34,7 +34,7 @@ pub(crate) use diff::diff;
 pub(crate) use dump::dump;
 pub(crate) use export::export;
 pub(crate) use extract::{extract, extract_disk_file};
-pub(crate) use write::{build, create, pack, partial, sign, update};
+pub(crate) use write::{build, create, file_options, pack, partial, sign, update};
 
 /// Options every operation sees.
 #[derive(Debug, Clone, Copy, Default)]

@@ -19,7 +19,12 @@ use crate::signature::SigningKey;
 use crate::spec::GuestSpec;
 
 /// How to write an image file, signed with `sign` when given.
-fn file_options(g: Global, mtime: u64, compression: Compression, sign: Option<&Arc<SigningKey>>) -> WriteOptions {
+pub(crate) fn file_options(
+    g: Global,
+    mtime: u64,
+    compression: Compression,
+    sign: Option<&Arc<SigningKey>>,
+) -> WriteOptions {
     let mut options = g.write_options(mtime, compression);
     options.sign = sign.cloned();
     options
@@ -225,14 +230,12 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64, sign: Option<
 
 pub(crate) fn build(
     g: Global,
+    spec: &GuestSpec,
     spec_path: &Path,
     output: Option<&Path>,
     defines: &BTreeMap<String, String>,
-    mtime: u64,
-    compression: Compression,
-    sign: Option<&Arc<SigningKey>>,
+    options: &WriteOptions,
 ) -> Result<()> {
-    let spec = GuestSpec::load(spec_path)?;
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
     let out = if let Some(o) = output {
@@ -255,7 +258,7 @@ pub(crate) fn build(
             out.display()
         )));
     }
-    let w = writer::write_file(&image, out, &file_options(g, mtime, compression, sign))?;
+    let w = writer::write_file(&image, out, options)?;
     g.wrote(&w);
     Ok(())
 }

@@ -48,21 +48,18 @@ impl DiskConfig {
             .collect()
     }
 
-    /// Sets the disk size (stored in MB, e.g. `4000M`).
-    pub fn set_size(&mut self, size_mb: u64) {
-        self.0.set("DISK_SIZE", &format!("{size_mb}M"));
-    }
-
-    /// Sets the disk device (empty: the host's default volume group).
-    pub fn set_device(&mut self, option: &str, device: &str) -> Result<()> {
-        validate::shell_value(option, device)?;
-        self.0.set("DISK_DEVICE", device);
+    /// Sets variable `name` (`DISK_SIZE`, stored in MB as `4000M`;
+    /// `DISK_DEVICE`, empty for the host's default volume group).
+    pub fn set(&mut self, option: &str, name: &str, value: &str) -> Result<()> {
+        validate::shell_value(option, value)?;
+        self.0.set(name, value);
         Ok(())
     }
 
     /// Adds or replaces a partition, checking that the partitions fit in the
     /// disk and that no two partitions share a content file.
-    pub fn add_partition(&mut self, option: &str, part: &Partition) -> Result<()> {
+    /// `size_name` names the disk size setting in the hint.
+    pub fn add_partition(&mut self, option: &str, part: &Partition, size_name: &str) -> Result<()> {
         let others: Vec<Partition> = self
             .partitions()?
             .into_iter()
@@ -72,11 +69,18 @@ impl DiskConfig {
         let disk = self.size_mb()?;
         let free = disk.saturating_sub(used);
         if part.size_mb > free {
+            // The value as the user wrote it: an option's `ID:SIZE:FS:CONTENT`,
+            // or the TOML's `size`.
+            let value = if option.starts_with("--") {
+                format!("{}:{}", part.number, part.disk_cfg_value())
+            } else {
+                format!("size = \"{}\"", part.size)
+            };
             return Err(Error::invalid(
                 option,
-                format!("{}:{}", part.number, part.disk_cfg_value()),
+                value,
                 format!(
-                    "partition needs {}M but the disk has only {free}M free (disk size {disk}M) - raise it with `--disk-size` first or shrink the partition",
+                    "partition needs {}M but the disk has only {free}M free (disk size {disk}M) - raise it with `{size_name}` first or shrink the partition",
                     part.size_mb
                 ),
             ));
@@ -120,14 +124,14 @@ mod tests {
     fn partitions_must_fit_and_be_distinct() {
         let mut d = DiskConfig::default();
         assert_eq!(d.size_mb().unwrap(), 0);
-        assert!(d.add_partition("o", &part("1:1G::")).is_err());
-        d.set_size(4000);
-        d.add_partition("o", &part("1:3G:ext4:rootfs.tar.gz")).unwrap();
-        assert!(d.add_partition("o", &part("2:2G::")).is_err());
-        assert!(d.add_partition("o", &part("2:500M:ext4:rootfs.tar.gz")).is_err());
-        d.add_partition("o", &part("2:1000M:swap:")).unwrap();
+        assert!(d.add_partition("o", &part("1:1G::"), "s").is_err());
+        d.set("o", "DISK_SIZE", "4000M").unwrap();
+        d.add_partition("o", &part("1:3G:ext4:rootfs.tar.gz"), "s").unwrap();
+        assert!(d.add_partition("o", &part("2:2G::"), "s").is_err());
+        assert!(d.add_partition("o", &part("2:500M:ext4:rootfs.tar.gz"), "s").is_err());
+        d.add_partition("o", &part("2:1000M:swap:"), "s").unwrap();
         // Re-adding an ID replaces it, and its old size no longer counts.
-        d.add_partition("o", &part("1:2G:ext3:rootfs.tar.gz")).unwrap();
+        d.add_partition("o", &part("1:2G:ext3:rootfs.tar.gz"), "s").unwrap();
         assert_eq!(d.0.get("DISK_PART1"), Some("2G:ext3:rootfs.tar.gz"));
         assert_eq!(d.partitions().unwrap().len(), 2);
         d.remove_partition(1);

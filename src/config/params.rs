@@ -36,6 +36,7 @@ impl Params {
         match value {
             Some(v) if !v.is_empty() => {
                 validate::shell_value(option, v)?;
+                validate::param_value(option, key, v)?;
                 self.0.set(key, v);
             }
             _ => self.0.remove(key),
@@ -66,5 +67,7 @@ mod tests {
         assert_eq!(p.0.get("GUEST_AUTOBOOT"), None);
         assert!(p.set("o", "X", Some("$(reboot)")).is_err());
         assert!(p.set("o", "X;rm", Some("1")).is_err());
+        assert!(p.set("o", "GUEST_AUTOBOOT", Some("yes")).is_err());
+        assert!(p.set("o", "XENGUEST_NETWORK_TYPE", Some("brdge")).is_err());
     }
 }

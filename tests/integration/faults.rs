@@ -317,15 +317,15 @@ fn absurd_numbers_in_toml_are_refused() {
         ("[disk]\nsize = 4\n", &["line 2"]),
         (
             "[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = 9\nsize = \"1M\"\n",
-            &["disk.partitions[0]", "`9`"],
+            &["disk.partitions #1", "line 3", "`9`"],
         ),
         (
             "[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = -1\nsize = \"1M\"\n",
-            &["disk.partitions[0]"],
+            &["disk.partitions #1"],
         ),
         (
             "[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"2G\"\n",
-            &["disk.partitions[0]", "free"],
+            &["disk.partitions #1", "free", "disk.size"],
         ),
         ("[xen.settings]\nmaxmem = -1\n", &["xen.settings.maxmem", "negative"]),
         ("[xen.settings]\nmaxmem = 1.5\n", &["xen.settings.maxmem"]),

@@ -14,4 +14,5 @@ mod host;
 mod hostile;
 mod interop;
 mod repro;
+mod settings;
 mod sign;

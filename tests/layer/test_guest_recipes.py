@@ -108,14 +108,11 @@ def test_variable_recipe(bitbake, tool):
         tool, deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % machine, "xenguest-test-vars-%s.xenguest" % machine
     )
 
-    # The class wrote a TOML specification and the tool built from it.
-    spec = os.path.join(d.getVar("WORKDIR"), "xenguest-image", "guest.toml")
-    import tomllib
-
-    with open(spec, "rb") as f:
-        parsed = tomllib.load(f)
-    assert parsed["guest"]["memory"] == 768
-    assert parsed["guest"]["cmdline"] == "console=hvc0 quiet marker=$${NOT_A_BITBAKE_VARIABLE}"
+    # The class wrote no TOML: it passed each knob as --set KEY=VALUE.
+    assert not os.path.exists(os.path.join(d.getVar("WORKDIR"), "xenguest-image", "guest.toml"))
+    log = bitbake.log.text()
+    assert "--set=guest.memory=768" in log
+    assert "'--set=guest.cmdline=console=hvc0   quiet marker=${NOT_A_BITBAKE_VARIABLE}'" in log
 
     members = h.image_members(image)
     for name in ("./files/kernel", "./files/guest.dtb", "./files/net/kea.json", "./guest.d/extra.cfg",
@@ -158,20 +155,22 @@ def test_diskless_initramfs_recipe(bitbake, tool):
     assert "memory = 256" in xen
 
 
+# The class checks no value itself: the tool refuses it, and the task
+# failure names the knob, its value, the TOML key and the tool's reason.
 BAD = [
-    ("XENGUEST_IMAGE_DISK_SIZE", "abc", "XENGUEST_IMAGE_DISK_SIZE 'abc' is not a size - use e.g. 4G"),
-    ("XENGUEST_IMAGE_MEMORY_SIZE", "lots", "XENGUEST_IMAGE_MEMORY_SIZE 'lots' is not a positive integer - use e.g. 512"),
-    ("XENGUEST_IMAGE_AUTOBOOT", "yes", "XENGUEST_IMAGE_AUTOBOOT 'yes' is not 0 or 1"),
-    ("XENGUEST_IMAGE_NETWORK_TYPE", "wifi", "XENGUEST_IMAGE_NETWORK_TYPE 'wifi' is not a network type - use bridge, nat or none"),
-    ("XENGUEST_IMAGE_DISK_PARTITIONS", "1:4G", "XENGUEST_IMAGE_DISK_PARTITIONS '1:4G' is not num:size:fs:file"),
-    ("XENGUEST_IMAGE_KERNEL", "zImage", "XENGUEST_IMAGE_KERNEL 'zImage' names no file"),
-    ("XENGUEST_EXTRA_FILES", "missing.json:a.json", "XENGUEST_EXTRA_FILES 'missing.json' names no file"),
-    ("XENGUEST_IMAGE_EXTRA_CMD", "--compress 'gzip", "XENGUEST_IMAGE_EXTRA_CMD '--compress 'gzip' is not a list of shell words"),
+    ("XENGUEST_IMAGE_DISK_SIZE", "abc", ["XENGUEST_IMAGE_DISK_SIZE 'abc' is refused by xenguest-mkimage (as disk.size)", "not a size"]),
+    ("XENGUEST_IMAGE_MEMORY_SIZE", "lots", ["XENGUEST_IMAGE_MEMORY_SIZE 'lots' is refused", "not a whole number"]),
+    ("XENGUEST_IMAGE_AUTOBOOT", "yes", ["XENGUEST_IMAGE_AUTOBOOT 'yes' is refused", "use 1 or 0"]),
+    ("XENGUEST_IMAGE_NETWORK_TYPE", "wifi", ["XENGUEST_IMAGE_NETWORK_TYPE 'wifi' is refused", "bridge, nat, none"]),
+    ("XENGUEST_IMAGE_DISK_PARTITIONS", "one:1G::", ["XENGUEST_IMAGE_DISK_PARTITIONS 'one:1G::' is refused", "not a whole number"]),
+    ("XENGUEST_IMAGE_KERNEL", "zImage", ["XENGUEST_IMAGE_KERNEL 'zImage' is refused", "deploy/images/qemuarm64/zImage", "no such file"]),
+    ("XENGUEST_EXTRA_FILES", "missing.json:a.json", ["XENGUEST_EXTRA_FILES 'missing.json:a.json' is refused", "missing.json", "no such file"]),
+    ("XENGUEST_IMAGE_EXTRA_CMD", "--compress 'gzip", ["XENGUEST_IMAGE_EXTRA_CMD '--compress 'gzip' is not a list of shell words"]),
 ]
 
 
-@pytest.mark.parametrize("var,value,message", BAD, ids=[b[0] for b in BAD])
-def test_bad_configuration_is_fatal(bitbake, var, value, message):
+@pytest.mark.parametrize("var,value,messages", BAD, ids=[b[0] for b in BAD])
+def test_bad_configuration_is_fatal(bitbake, var, value, messages):
     d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
     d.setVar(var, value)
     fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"dtb"})
@@ -179,7 +178,8 @@ def test_bad_configuration_is_fatal(bitbake, var, value, message):
     bitbake.run(d, "do_unpack")
     with pytest.raises(h.TaskFailed):
         bitbake.run(d, "do_deploy")
-    assert message in bitbake.log.text()
+    for message in messages:
+        assert message in bitbake.log.text()
     assert not os.listdir(d.getVar("DEPLOYDIR"))
 
 
@@ -193,8 +193,50 @@ def test_tool_rule_violation_is_fatal_with_the_tools_message(bitbake):
     with pytest.raises(h.TaskFailed):
         bitbake.run(d, "do_deploy")
     text = bitbake.log.text()
-    assert "xenguest-mkimage build failed for xenguest-test-vars" in text
-    assert "ntfs" in text
+    assert "XENGUEST_IMAGE_DISK_PARTITIONS '1:1000M:ntfs:data.tar' is refused" in text
+    assert "ntfs" in text and "unsupported file system" in text
+
+
+def test_further_keys_through_xenguest_image_set(bitbake, tool):
+    """XENGUEST_IMAGE_SET gives any key `build --set` takes, after the knobs."""
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_SET", "guest.memory=333 params.MY_ROLE=web")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed"})
+    deploydir = deploy(bitbake, d)
+    image = os.path.join(deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % d.getVar("MACHINE"))
+    assert "memory = 333" in h.tool_run(tool, "dump-xenconfig", image)
+    assert 'MY_ROLE="web"' in h.tool_run(tool, "dump-paramsconfig", image)
+    d.setVar("XENGUEST_IMAGE_SET", "guest.memory=333 oops")
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    assert "XENGUEST_IMAGE_SET 'guest.memory=333 oops' holds 'oops', which is not KEY=VALUE" in bitbake.log.text()
+    d.setVar("XENGUEST_IMAGE_SET", "guest.memory=many")
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    assert "XENGUEST_IMAGE_SET 'guest.memory=many' is refused by xenguest-mkimage (as guest.memory)" in bitbake.log.text()
+
+
+def test_an_input_bitbake_does_not_track_is_fatal(bitbake, tmp_path):
+    """The TOML's inputs are checked at task time (`build --print-inputs`):
+    one outside SRC_URI and TMPDIR, not in [file-checksums], would be left
+    out of the signature, so the task refuses it."""
+    d = bitbake.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk_1.0.bb"))
+    machine = d.getVar("MACHINE")
+    fake_deploy(d, {"Image": b"kernel-image\n"})
+    fake_rootfs_tgz(os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), "core-image-minimal-%s.rootfs.tar.gz" % machine))
+    outside = tmp_path / "outside.sh"
+    outside.write_text("#!/bin/sh\n")
+    bitbake.run(d, "do_fetch")
+    bitbake.run(d, "do_unpack")
+    spec = os.path.join(d.getVar("UNPACKDIR") or d.getVar("WORKDIR"), "guest.toml")
+    with open(spec, "a") as f:
+        f.write('\n[xen.files]\n"outside.sh" = "%s"\n' % outside)
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    text = bitbake.log.text()
+    assert "reads %s, which BitBake does not track" % outside in text
+    assert "file://outside.sh" in text
+    assert not os.listdir(d.getVar("DEPLOYDIR"))
 
 
 def test_missing_toml_is_fatal(bitbake):

@@ -121,3 +121,17 @@ def test_image_without_rootfs_archive_is_fatal(bitbake):
     with pytest.raises(h.TaskFailed):
         bitbake.run(d, "do_image_xenguest")
     assert "XENGUEST_IMAGE_DISK_PARTITIONS '1:3G:ext4:rootfs.tar.gz' names rootfs.tar.gz but" in bitbake.log.text()
+
+
+def test_bad_knob_stops_the_task_naming_it(bitbake):
+    """The prefunc has the tool check every --set before IMAGE_CMD runs, so
+    the failure names the knob, not only the tool's --set key."""
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-image.bb"))
+    d.setVar("XENGUEST_IMAGE_DISK_PARTITIONS", "1:9G:ext4:rootfs.tar.gz")
+    fake_inputs(d)
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_image_xenguest")
+    text = bitbake.log.text()
+    assert "XENGUEST_IMAGE_DISK_PARTITIONS '1:9G:ext4:rootfs.tar.gz' is refused by xenguest-mkimage (as disk.partitions)" in text
+    assert "raise it with `--set disk.size`" in text
+    assert not os.path.exists(os.path.join(d.getVar("IMGDEPLOYDIR"), d.getVar("IMAGE_NAME") + ".xenguest"))

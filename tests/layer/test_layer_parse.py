@@ -80,17 +80,53 @@ def test_guest_recipe_tasks_and_depends(parsed):
     assert d.getVarFlag("do_deploy", "sstate-outputdirs") == d.getVar("DEPLOY_DIR_IMAGE")
 
     d = parsed.parse(h.recipe("recipes-guests", "xenguest-example", "xenguest-example-disk_1.0.bb"))
+    # The TOML only: the class does not read it. The files it names are
+    # checked at task time (test_an_input_bitbake_does_not_track_is_fatal).
     checksums = d.getVarFlag("do_deploy", "file-checksums").split()
     files = sorted(os.path.basename(c.rsplit(":", 1)[0]) for c in checksums)
-    assert files == ["example-setup.sh", "example.cfg", "guest.toml"]
+    assert files == ["guest.toml"]
 
 
-KNOBS = """XENGUEST_IMAGE_MEMORY_SIZE XENGUEST_IMAGE_NUM_VCPUS XENGUEST_IMAGE_AUTOBOOT
-XENGUEST_IMAGE_ROOT XENGUEST_IMAGE_CMDLINE XENGUEST_IMAGE_EXTRA_CMD XENGUEST_IMAGE_KERNEL
-XENGUEST_IMAGE_DISK_SIZE XENGUEST_IMAGE_DISK_DEVICE XENGUEST_IMAGE_DISK_PARTITIONS
-XENGUEST_IMAGE_NETWORK_TYPE XENGUEST_EXTRA_DTB XENGUEST_EXTRA_RAMDISK XENGUEST_EXTRA_XENCONFIG
-XENGUEST_EXTRA_INIT_PRE XENGUEST_EXTRA_INIT XENGUEST_EXTRA_INIT_POST XENGUEST_EXTRA_FILES
-XENGUEST_EXTRA_DISK_FILES XENGUEST_IMAGE_CONFIG""".split()
+def knobs(d):
+    """Every knob, from the class's one table plus those that say how the
+    tool runs (the class's own _XENGUEST_IMAGE_KNOBS)."""
+    table = [row.split(":")[0] for row in d.getVar("_XENGUEST_IMAGE_KNOB_TABLE").split()]
+    return table + ["XENGUEST_IMAGE_CONFIG", "XENGUEST_IMAGE_EXTRA_CMD", "XENGUEST_IMAGE_DEFINES",
+                    "XENGUEST_IMAGE_SOURCE_DATE_EPOCH"]
+
+
+def test_knob_table_matches_the_tools_keys(parsed, tool):
+    """Each knob maps to a key `build --set` takes, and every ??= knob of
+    the class is in the table or says how the tool runs."""
+    import re
+    import subprocess
+
+    d = parsed.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    rows = [row.split(":") for row in d.getVar("_XENGUEST_IMAGE_KNOB_TABLE").split()]
+    assert len(rows) >= 18 and all(len(r) == 3 for r in rows)
+    for knob, key, unit in rows:
+        assert unit in ("value", "deploy-file", "src-files", "src-pairs", "items", "disk", "assignments"), knob
+        if unit == "assignments":
+            assert key == "*", knob
+            continue
+        out = subprocess.run([tool, "build", "--set=%s=" % key, "--print-inputs"], capture_output=True, text=True)
+        assert "is not a key --set can give" not in out.stderr, (knob, key, out.stderr)
+    with open(os.path.join(h.REPO, "classes", "xenguest_common.bbclass")) as f:
+        declared = re.findall(r"^(XENGUEST_\w+) \?\?=", f.read(), re.M)
+    # XENGUEST_IMAGE_CONFIG is xenguest_image.bbclass's own.
+    assert sorted(declared + ["XENGUEST_IMAGE_CONFIG"]) == sorted(knobs(d))
+    # The layer README documents every knob.
+    with open(os.path.join(h.LAYER, "README.md")) as f:
+        readme = f.read()
+    assert [k for k in knobs(d) if k not in readme] == []
+
+
+def test_the_classes_know_no_toml():
+    for name in os.listdir(os.path.join(h.REPO, "classes")):
+        with open(os.path.join(h.REPO, "classes", name)) as f:
+            text = f.read()
+        for needle in ("tomllib", "import toml", "[guest]", "[[disk.partitions]]", ".toml'"):
+            assert needle not in text, (name, needle)
 
 
 def test_file_checksums_of_variable_guests(parsed, tmp_path):
@@ -106,7 +142,7 @@ def test_file_checksums_of_variable_guests(parsed, tmp_path):
 def test_vardeps_contain_every_knob(parsed):
     d = parsed.parse(h.fixture_recipe("xenguest-test-vars.bb"))
     taskdeps, _ = h.task_signatures(d)
-    missing = [k for k in KNOBS if k not in taskdeps["do_deploy"]]
+    missing = [k for k in knobs(d) if k not in taskdeps["do_deploy"]]
     assert missing == []
     assert "DATETIME" not in taskdeps["do_deploy"]
 
@@ -114,7 +150,7 @@ def test_vardeps_contain_every_knob(parsed):
 def test_a_knob_change_changes_only_the_guest_task(parsed):
     path = h.fixture_recipe("xenguest-test-vars.bb")
     _, base = h.task_signatures(parsed.parse(path))
-    for knob in KNOBS:
+    for knob in knobs(parsed.parse(path)):
         d = parsed.parse(path)
         d.setVar(knob, (d.getVar(knob) or "") + "x")
         _, changed = h.task_signatures(d)
@@ -142,10 +178,10 @@ def test_image_type_parse(parsed):
     assert "xenguest-mkimage-native:do_populate_sysroot" in depends
     assert "virtual/kernel:do_deploy" in depends
     # image.bbclass appends set_image_size; the spec writer comes after it.
-    assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_write_spec"]
+    assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_prepare"]
     assert d.getVarFlag("do_image_xenguest", "subimages").split()[-2:] == ["xenguest", "xenguest.sha256"]
     taskdeps, _ = h.task_signatures(d)
-    assert [k for k in KNOBS if k not in taskdeps["do_image_xenguest"]] == []
+    assert [k for k in knobs(d) if k not in taskdeps["do_image_xenguest"]] == []
     checksums = d.getVarFlag("do_image_xenguest", "file-checksums").split()
     assert checksums == [h.fixture_recipe("xenguest-test-image/hello.sh") + ":True"]
 
@@ -171,7 +207,7 @@ def test_image_type_only_as_conversion_input(parsed):
     d.setVar("IMAGE_FSTYPES:forcevariable", "xenguest.sha256sum")
     d = bb.parse.handle(h.fixture_recipe("xenguest-test-image.bb"), d)[""]
     assert d.getVarFlag("do_image_xenguest", "subimages").split() == ["xenguest.sha256sum"]
-    assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_write_spec"]
+    assert d.getVarFlag("do_image_xenguest", "prefuncs").split() == ["set_image_size", "xenguest_image_types_prepare"]
     assert "\trm " in d.getVar("do_image_xenguest", False)
 
 
