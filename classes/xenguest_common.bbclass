@@ -123,6 +123,9 @@ XENGUEST_IMAGE_SIGN_KEY ??= ""
 _XENGUEST_IMAGE_SIGN_KEY_ID = "${@xenguest_image_sign_key_id(d)}"
 _XENGUEST_IMAGE_SIGN_KEY_ID[vardepvalue] = "${_XENGUEST_IMAGE_SIGN_KEY_ID}"
 _XENGUEST_IMAGE_SIGN_KEY_ID[vardepsexclude] = "XENGUEST_IMAGE_SIGN_KEY"
+# Knobs deliberately outside the task signatures (not in _XENGUEST_IMAGE_KNOBS):
+# the key's path, for which _XENGUEST_IMAGE_SIGN_KEY_ID stands.
+_XENGUEST_IMAGE_UNSIGNED_KNOBS = "XENGUEST_IMAGE_SIGN_KEY"
 
 def xenguest_image_sign_key(d):
     """Path of the signing key (XENGUEST_IMAGE_SIGN_KEY), checked to be a
