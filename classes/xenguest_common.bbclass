@@ -297,7 +297,9 @@ def xenguest_image_argv(d, args, output, epoch=None):
     xenguest_image_spec_args; epoch: the --source-date-epoch value, default
     the checked knob)."""
     import shlex
-    argv = ['xenguest-mkimage', 'build'] + args + ['-o', output,
+    # --force: the output is the task's own (build refuses to replace a file
+    # without it).
+    argv = ['xenguest-mkimage', 'build'] + args + ['-o', output, '--force',
             '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
     argv += xenguest_image_sign_args(d)
     try:

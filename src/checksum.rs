@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::image::reader::{Form, Opened};
 use crate::image::tar::Kind;
-use crate::image::{Blob, MANIFEST, TRAILER};
+use crate::image::{Blob, Member, MANIFEST, TRAILER};
 use crate::progress::{Bar, Progress};
 
 /// Lower-case hex of a digest.
@@ -82,27 +82,76 @@ impl Manifest {
     pub fn parse(text: &str) -> Manifest {
         let mut m = Manifest::default();
         for line in text.lines() {
-            match line.split_once("  ") {
-                Some((digest, name)) if is_digest(digest) && !name.is_empty() => {
-                    let name = name.strip_prefix("./").unwrap_or(name);
+            match parse_manifest_line(line) {
+                Some((name, digest)) => {
                     m.digests.insert(name.to_owned(), digest.to_owned());
                 }
-                _ => m.malformed.push(line.to_owned()),
+                None => m.malformed.push(line.to_owned()),
             }
         }
         m
     }
+
+    /// Manifest `text` with only the lines of members (paths without
+    /// `./`) for which `keep` holds; malformed lines are kept.
+    pub fn filter(text: &str, keep: impl Fn(&str) -> bool) -> String {
+        text.lines()
+            .filter(|line| parse_manifest_line(line).map_or(true, |(name, _)| keep(name)))
+            .flat_map(|line| [line, "\n"])
+            .collect()
+    }
 }
 
-/// Checks the members of a tar image against its embedded manifest and
-/// returns the problems found (empty: every member matches). Reads the
-/// archive once, hashing each member's data range. The members that follow
-/// the manifest ([`TRAILER`]: the manifest and the signature members) are
-/// not listed in it. A directory image has no archive to check.
-pub fn manifest_problems(opened: &Opened, progress: Progress) -> Result<Vec<String>> {
+/// A manifest line's member path (without `./`) and digest.
+fn parse_manifest_line(line: &str) -> Option<(&str, &str)> {
+    match line.split_once("  ") {
+        Some((digest, name)) if is_digest(digest) && !name.is_empty() => {
+            Some((name.strip_prefix("./").unwrap_or(name), digest))
+        }
+        _ => None,
+    }
+}
+
+/// A member as hashed against the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDigest {
+    /// Member name (without `./`).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the member as stored.
+    pub sha256: String,
+    /// What the manifest records for it, if anything.
+    pub recorded: Option<String>,
+}
+
+/// What [`manifest_report`] found.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestReport {
+    /// The problems (empty: every member matches the manifest).
+    pub problems: Vec<String>,
+    /// Every member hashed, in image order.
+    pub members: Vec<MemberDigest>,
+}
+
+/// Checks the members of an image against its embedded manifest: the one
+/// implementation `check`, `verify`, `sign` and
+/// [`crate::signature::verify_signed_image`] share. Reads a tar once,
+/// hashing each member's data range; a directory's files as stored. The
+/// members that follow the manifest ([`TRAILER`]: the manifest and the
+/// signature members) are not listed in it.
+///
+/// # Errors
+///
+/// A member that cannot be read.
+pub fn manifest_report(opened: &Opened, progress: Progress) -> Result<ManifestReport> {
     let mut problems = Vec::new();
+    let mut members = Vec::new();
     let Some(manifest) = &opened.image.manifest else {
-        return Ok(vec![format!("no embedded manifest (`./{MANIFEST}`)")]);
+        return Ok(ManifestReport {
+            problems: vec![format!("no embedded manifest (`./{MANIFEST}`)")],
+            members,
+        });
     };
     let Manifest {
         digests: expected,
@@ -111,13 +160,23 @@ pub fn manifest_problems(opened: &Opened, progress: Progress) -> Result<Vec<Stri
     for line in malformed {
         problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
     }
-    let files: Vec<(&String, Blob)> = match opened.form {
-        Form::Dir => Vec::new(),
+    let files: Vec<(String, Blob)> = match opened.form {
+        // The directory's files as the image model sees them: members()
+        // leaves out the manifest and the signature members.
+        Form::Dir => opened
+            .image
+            .members()
+            .into_iter()
+            .filter_map(|m| match m {
+                Member::File { path, .. } => opened.raw_member(&path).map(|blob| (path, blob)),
+                Member::Dir(_) => None,
+            })
+            .collect(),
         _ => opened
             .entries
             .iter()
             .filter(|(name, e)| e.kind == Kind::File && !TRAILER.contains(&name.as_str()))
-            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name, blob)))
+            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name.clone(), blob)))
             .collect(),
     };
     let total = files.iter().map(|(_, b)| b.len()).sum();
@@ -127,13 +186,19 @@ pub fn manifest_problems(opened: &Opened, progress: Progress) -> Result<Vec<Stri
         seen.insert(name.clone());
         let actual =
             sha256_read(blob.open()?, &bar).map_err(|e| Error::Refused(format!("cannot read `{name}`: {e}")))?;
-        match expected.get(name) {
+        match expected.get(&name) {
             None => problems.push(format!("member `./{name}` is not listed in the manifest")),
             Some(d) if *d != actual => problems.push(format!(
                 "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
             )),
             Some(_) => {}
         }
+        members.push(MemberDigest {
+            recorded: expected.get(&name).cloned(),
+            size: blob.len(),
+            sha256: actual,
+            name,
+        });
     }
     bar.finish();
     for name in expected.keys() {
@@ -141,7 +206,7 @@ pub fn manifest_problems(opened: &Opened, progress: Progress) -> Result<Vec<Stri
             problems.push(format!("manifest lists `./{name}` but the image has no such member"));
         }
     }
-    Ok(problems)
+    Ok(ManifestReport { problems, members })
 }
 
 #[cfg(test)]
@@ -158,6 +223,8 @@ mod tests {
         let m = Manifest::parse(&text);
         assert_eq!(m.digests.get("files/kernel"), Some(&d));
         assert_eq!(m.malformed, ["garbage", "xyz  ./short"]);
+        let kept = Manifest::filter(&text, |name| name != "files/kernel");
+        assert_eq!(kept, "garbage\nxyz  ./short\n");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::commands::{self, Global};
+use crate::commands::{self, Dump, Global};
 use crate::error::{Error, Result};
 use crate::image::writer::Compression;
 use crate::ops::{options, Arity, Op};
@@ -44,7 +44,18 @@ fn json_arg() -> Arg {
     Arg::new("json")
         .long("json")
         .action(ArgAction::SetTrue)
-        .help("Print machine-readable JSON instead of text")
+        .help("Print one JSON document instead of text (layout: docs/json.md); errors too are JSON on stdout")
+}
+
+/// `-v`: only on operations that write something, since only writing has
+/// anything more to report.
+fn verbose_arg() -> Arg {
+    Arg::new("verbose")
+        .short('v')
+        .long("verbose")
+        .action(ArgAction::SetTrue)
+        .conflicts_with("quiet")
+        .help("Also report what was written (each image file with its size and sha256)")
 }
 
 fn epoch_arg() -> Arg {
@@ -82,7 +93,7 @@ fn with_ops(cmd: Command) -> Command {
         };
         cmd = cmd.arg(arg);
     }
-    cmd.arg(epoch_arg())
+    cmd.arg(epoch_arg()).arg(verbose_arg())
 }
 
 /// The clap command (also used to generate documentation).
@@ -102,15 +113,6 @@ pub fn command() -> Command {
                 .global(true)
                 .action(ArgAction::SetTrue)
                 .help("Print only errors and requested output (no progress, no warnings)"),
-        )
-        .arg(
-            Arg::new("verbose")
-                .short('v')
-                .long("verbose")
-                .global(true)
-                .action(ArgAction::SetTrue)
-                .conflicts_with("quiet")
-                .help("Also report each file written, with its size and sha256"),
         )
         .subcommand(with_ops(
             Command::new("create")
@@ -141,11 +143,12 @@ pub fn command() -> Command {
                 .arg(epoch_arg())
                 .arg(sign_key_arg(
                     "Sign the image file with this PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA",
-                )),
+                ))
+                .arg(verbose_arg()),
         )
         .subcommand(
             Command::new("check")
-                .about("Check that XENGUEST is a valid, safe xenguest image (and its manifest, if any)")
+                .about("Check that XENGUEST is a valid, safe xenguest image (and its manifest, if any); -q: no \"Image is OK\"")
                 .arg(image_arg("Image file or directory"))
                 .arg(json_arg()),
         )
@@ -189,11 +192,12 @@ pub fn command() -> Command {
                         .value_name("SECONDS")
                         .value_parser(clap::value_parser!(u64))
                         .help("Time stamp of every member (default: $SOURCE_DATE_EPOCH, else the time the image's members have)"),
-                ),
+                )
+                .arg(verbose_arg()),
         )
         .subcommand(
             Command::new("diff")
-                .about("List members added, removed and changed between two images, with line diffs of text files")
+                .about("List members added, removed and changed between two images, with line diffs of text files (exit 0: identical, 1: different, 2: trouble)")
                 .arg(path_arg("a", "A", "First image"))
                 .arg(path_arg("b", "B", "Second image"))
                 .arg(json_arg())
@@ -201,20 +205,22 @@ pub fn command() -> Command {
                     Arg::new("exit-code")
                         .long("exit-code")
                         .action(ArgAction::SetTrue)
-                        .help("Exit with status 1 when the images differ"),
+                        .help("Accepted for compatibility; diff always exits 1 when the images differ"),
                 ),
         )
         .subcommand(
             Command::new("extract")
                 .about("Extract an image file into an existing directory")
                 .arg(image_arg("Image file"))
-                .arg(path_arg("dest", "DESTDIR", "Existing directory")),
+                .arg(path_arg("dest", "DESTDIR", "Existing directory"))
+                .arg(verbose_arg()),
         )
         .subcommand(
             Command::new("extract-config")
                 .about("Extract everything but the disk files (disk/) into an existing directory")
                 .arg(image_arg("Image file"))
-                .arg(path_arg("dest", "DESTDIR", "Existing directory")),
+                .arg(path_arg("dest", "DESTDIR", "Existing directory"))
+                .arg(verbose_arg()),
         )
         .subcommand(
             Command::new("extract-disk-file")
@@ -226,6 +232,13 @@ pub fn command() -> Command {
             Command::new("dump-xenconfig")
                 .about("Print the xen configuration: guest.cfg, then each guest.d file")
                 .arg(image_arg("Image file or directory"))
+                .arg(
+                    Arg::new("merged")
+                        .long("merged")
+                        .action(ArgAction::SetTrue)
+                        .conflicts_with("json")
+                        .help("Print only the configuration xl gets on the host (guest.cfg followed by the guest.d files, no header)"),
+                )
                 .arg(json_arg()),
         )
         .subcommand(
@@ -242,7 +255,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("dump-init")
-                .about("Print the init scripts of init.d, init.pre and init.post")
+                .about("Print the init scripts in the order the host runs them (init.pre, init.d, init.post), each under its name")
                 .arg(image_arg("Image file or directory"))
                 .arg(json_arg()),
         )
@@ -272,6 +285,13 @@ pub fn command() -> Command {
                         .help("Replace ${NAME} in the TOML's strings with VALUE (repeatable; the environment is never read)"),
                 )
                 .arg(
+                    Arg::new("force")
+                        .short('f')
+                        .long("force")
+                        .action(ArgAction::SetTrue)
+                        .help("Replace OUT if it exists (without it, an existing OUT is an error)"),
+                )
+                .arg(
                     Arg::new("set")
                         .long("set")
                         .value_name("KEY=VALUE")
@@ -289,6 +309,7 @@ pub fn command() -> Command {
                         .help("Print the input files the description reads, one per line, and write nothing"),
                 )
                 .arg(epoch_arg())
+                .arg(verbose_arg())
                 .arg(
                     Arg::new("compress")
                         .long("compress")
@@ -305,7 +326,8 @@ pub fn command() -> Command {
             Command::new("export")
                 .about("Write a guest.toml and the files it names, from which `build` makes an equivalent image")
                 .arg(image_arg("Image file or directory"))
-                .arg(path_arg("dest", "DIR", "Directory to write (created if missing; must be empty)")),
+                .arg(path_arg("dest", "DIR", "Directory to write (created if missing; must be empty)"))
+                .arg(verbose_arg()),
         )
 }
 
@@ -318,6 +340,12 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     if args.len() >= 3 && (args[2] == "help" || args[2] == "-?") {
         args[2] = "--help".into();
     }
+    // `--json` asks for JSON also when the command line itself is wrong.
+    let json_usage = args.iter().skip(2).any(|a| a == "--json");
+    let named = args
+        .get(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let matches = match command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -327,7 +355,12 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         }
         Err(e) if e.use_stderr() => {
             // Same prefix as every other error (clap's text starts `error:`).
-            eprint!("xenguest-mkimage: {}", e.render());
+            let text = e.render().to_string();
+            eprint!("xenguest-mkimage: {text}");
+            if json_usage {
+                let first = text.lines().next().unwrap_or_default();
+                commands::print_json_error(&named, first.strip_prefix("error: ").unwrap_or(first));
+            }
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -337,21 +370,43 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         }
     };
     crate::interrupt::install();
+    let (name, json) = matches.subcommand().map_or(("", false), |(name, sub)| {
+        (
+            name,
+            sub.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false),
+        )
+    });
     match dispatch(&matches) {
         Ok(code) => ExitCode::from(code),
         Err(_) if crate::interrupt::requested() => {
             eprintln!("xenguest-mkimage: interrupted; nothing was left half-written");
+            if json {
+                commands::print_json_error(name, "interrupted");
+            }
             ExitCode::from(crate::interrupt::EXIT_CODE)
         }
         Err(e) => {
             report(&e);
-            ExitCode::from(e.exit_code())
+            if json {
+                commands::print_json_error(name, &message(&e));
+            }
+            // diff, like diff(1) and cmp(1), keeps 1 for "different".
+            ExitCode::from(if name == "diff" { 2 } else { e.exit_code() })
         }
     }
 }
 
 /// Prints an error the way every error is printed.
 pub fn report(e: &Error) {
+    let msg = message(e);
+    eprintln!("xenguest-mkimage: error: {msg}");
+    if let Error::Usage(_) = e {
+        eprintln!("Try `xenguest-mkimage --help` or `xenguest-mkimage OPERATION --help`.");
+    }
+}
+
+/// An error's message with the messages of its sources.
+fn message(e: &Error) -> String {
     let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -362,10 +417,7 @@ pub fn report(e: &Error) {
         }
         source = s.source();
     }
-    eprintln!("xenguest-mkimage: error: {msg}");
-    if let Error::Usage(_) = e {
-        eprintln!("Try `xenguest-mkimage --help` or `xenguest-mkimage OPERATION --help`.");
-    }
+    msg
 }
 
 /// The image-modifying options of `m`, in command-line order, as ops.
@@ -446,7 +498,12 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
     let (name, m) = matches.subcommand().expect("subcommand_required");
     let g = Global {
         quiet: m.get_flag("quiet"),
-        verbose: m.get_flag("verbose"),
+        verbose: m
+            .try_get_one::<bool>("verbose")
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false),
         json: m.try_get_one::<bool>("json").ok().flatten().copied().unwrap_or(false),
     };
     match name {
@@ -457,7 +514,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             match name {
                 "create" => commands::create(g, image, &ops, mtime, sign_key(m, "sign-key")?.as_ref()),
                 "update" => commands::update(g, image, &ops, mtime, sign_key(m, "sign-key")?.as_ref()),
-                _ => commands::partial(image, &ops),
+                _ => commands::partial(g, image, &ops),
             }
             .map(|()| 0)
         }
@@ -469,25 +526,34 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             sign_key(m, "sign-key")?.as_ref(),
         )
         .map(|()| 0),
-        "check" => commands::check(g, path(m, "image")).map(|()| 0),
+        "check" => commands::check(g, path(m, "image")).map(|ok| u8::from(!ok)),
         "verify" => {
             let files: Vec<PathBuf> = m.get_many::<PathBuf>("key").into_iter().flatten().cloned().collect();
             let dirs: Vec<PathBuf> = m.get_many::<PathBuf>("trust").into_iter().flatten().cloned().collect();
             let trusted = TrustedKeys::load(&files, &dirs)?;
-            commands::verify(g, path(m, "image"), &trusted).map(|()| 0)
+            commands::verify(g, path(m, "image"), &trusted).map(|ok| u8::from(!ok))
         }
         "sign" => {
             let key = sign_key(m, "key")?.expect("required argument");
             commands::sign(g, path(m, "image"), &key, explicit_source_date_epoch(m)?).map(|()| 0)
         }
-        "diff" => commands::diff(g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same && m.get_flag("exit-code"))),
+        // Like diff(1) and cmp(1): 0 identical, 1 different (errors: 2).
+        "diff" => commands::diff(g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same)),
         "extract" => commands::extract(g, path(m, "image"), path(m, "dest"), false).map(|()| 0),
         "extract-config" => commands::extract(g, path(m, "image"), path(m, "dest"), true).map(|()| 0),
         "extract-disk-file" => {
             commands::extract_disk_file(path(m, "image"), m.get_one::<String>("name").expect("required")).map(|()| 0)
         }
         "dump-xenconfig" | "dump-diskconfig" | "dump-paramsconfig" | "dump-init" => {
-            commands::dump(g, name, path(m, "image")).map(|()| 0)
+            let what = match name {
+                "dump-xenconfig" => Dump::Xen {
+                    merged: m.get_flag("merged"),
+                },
+                "dump-diskconfig" => Dump::Disk,
+                "dump-paramsconfig" => Dump::Params,
+                _ => Dump::Init,
+            };
+            commands::dump(g, what, path(m, "image")).map(|()| 0)
         }
         "build" => {
             let mut defines = BTreeMap::new();
@@ -526,9 +592,13 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
                 Some("gzip") => Compression::Gzip,
                 _ => Compression::None,
             };
+            let output = commands::BuildOutput {
+                path: output,
+                force: m.get_flag("force"),
+            };
             let options =
                 commands::file_options(g, source_date_epoch(m)?, compression, sign_key(m, "sign-key")?.as_ref());
-            commands::build(g, &spec, &shown, output, &defines, &options).map(|()| 0)
+            commands::build(g, &spec, &shown, &output, &defines, &options).map(|()| 0)
         }
         "export" => commands::export(g, path(m, "image"), path(m, "dest")).map(|()| 0),
         other => Err(Error::Usage(format!("unknown operation `{other}`"))),

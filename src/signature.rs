@@ -33,7 +33,7 @@ use spki::DecodePublicKey;
 
 use crate::checksum::hex;
 use crate::error::{Error, IoContext, Result};
-use crate::image::reader::Opened;
+use crate::image::reader::{Form, Opened};
 use crate::image::tar::Kind;
 use crate::image::{Blob, MANIFEST, SIGNATURE, SIGNER};
 use crate::progress::Progress;
@@ -492,7 +492,7 @@ pub fn status(opened: &Opened) -> Result<SignatureStatus> {
 /// signature was made over a different manifest).
 ///
 /// This checks the signature only; the manifest then binds the members:
-/// check them with [`crate::checksum::manifest_problems`] before trusting
+/// check them with [`crate::checksum::manifest_report`] before trusting
 /// any member's content.
 pub fn verify_image(opened: &Opened, trusted: &TrustedKeys) -> Result<Signer> {
     if trusted.is_empty() {
@@ -532,10 +532,30 @@ pub fn verify_image(opened: &Opened, trusted: &TrustedKeys) -> Result<Signer> {
 }
 
 /// Where the signature members may be, as `check` enforces it: regular
-/// files that follow the manifest (an image file's trailer). Directory
-/// images are not checked (their manifest is stale by design).
+/// files that follow the manifest (an image file's trailer); in a
+/// directory image (extracted from a signed image), regular files beside
+/// its manifest.
 pub fn placement_problems(opened: &Opened) -> Vec<String> {
     let mut problems = Vec::new();
+    if opened.form == Form::Dir {
+        for member in [SIGNER, SIGNATURE] {
+            let p = opened.path.join(member);
+            if fs::symlink_metadata(&p).is_ok_and(|m| !m.is_file()) {
+                problems.push(format!(
+                    "`./{member}` is reserved for a regular file (the image signature)"
+                ));
+            }
+        }
+        if opened.image.signature.is_some() && opened.image.manifest.is_none() {
+            problems.push(format!("member `./{SIGNATURE}` without `./{MANIFEST}`"));
+        }
+        if opened.image.signer.is_some() && opened.image.signature.is_none() {
+            problems.push(format!(
+                "member `./{SIGNER}` (a signer's key) without `./{SIGNATURE}` (its signature)"
+            ));
+        }
+        return problems;
+    }
     let manifest_at = opened.entries.iter().position(|(n, _)| n == MANIFEST);
     for (i, (name, entry)) in opened.entries.iter().enumerate() {
         for member in [SIGNER, SIGNATURE] {
@@ -562,7 +582,7 @@ pub fn placement_problems(opened: &Opened) -> Vec<String> {
 /// Everything a host checks before it unpacks an image: where the
 /// signature members are, the signature against `trusted`
 /// ([`verify_image`]), then every member against the signed manifest
-/// ([`crate::checksum::manifest_problems`]). `Ok` names the trusted key; the
+/// ([`crate::checksum::manifest_report`]). `Ok` names the trusted key; the
 /// error says what failed (unsigned, wrong key, signature not matching the
 /// manifest, or a tampered member).
 pub fn verify_signed_image(opened: &Opened, trusted: &TrustedKeys, progress: Progress) -> Result<Signer> {
@@ -575,7 +595,7 @@ pub fn verify_signed_image(opened: &Opened, trusted: &TrustedKeys, progress: Pro
         )));
     }
     let signer = verify_image(opened, trusted)?;
-    let problems = crate::checksum::manifest_problems(opened, progress)?;
+    let problems = crate::checksum::manifest_report(opened, progress)?.problems;
     if !problems.is_empty() {
         return Err(Error::Verify(format!(
             "`{}` failed verification: tampered: the signature is good but the image does not match its signed manifest: {}",

@@ -322,8 +322,72 @@ impl Partition {
     }
 }
 
+/// Members the host reads as text: the files bash sources (`params.cfg`,
+/// `disk.cfg`), the xl configuration (`guest.cfg`, `guest.d/*`) and the
+/// init scripts it runs.
+pub fn is_text_member(path: &str) -> bool {
+    matches!(path, "params.cfg" | "disk.cfg" | "guest.cfg")
+        || ["guest.d/", "init.pre/", "init.d/", "init.post/"].iter().any(|dir| {
+            path.strip_prefix(dir)
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+        })
+}
+
+/// Checks that `bytes` are UTF-8 text: the one rule for every text member
+/// (see [`text_member`]) and every configuration file the reader parses.
+/// Names the member, the byte offset and the line of the first bad byte.
+pub fn utf8<'a>(member: &str, bytes: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        Error::Refused(format!(
+            "`{member}` is not UTF-8 text: byte {at} (line {}) is {:#04x} - save it as UTF-8",
+            line_of(bytes, at),
+            bytes[at]
+        ))
+    })
+}
+
+/// Checks a text member (see [`is_text_member`]): UTF-8 (see [`utf8`]),
+/// and no carriage return, which bash and xl on the host would read as
+/// part of the line (a CRLF script fails with `$'\r': command not found`).
+pub fn text_member(member: &str, bytes: &[u8]) -> Result<()> {
+    utf8(member, bytes)?;
+    if let Some(at) = bytes.iter().position(|&b| b == b'\r') {
+        return Err(Error::Refused(format!(
+            "`{member}` contains a carriage return at byte {at} (line {}) - the host reads it with bash or xl, which keep it as part of the line; convert the file to LF line endings (e.g. `dos2unix`)",
+            line_of(bytes, at)
+        )));
+    }
+    Ok(())
+}
+
+/// The 1-based line of byte `at`.
+fn line_of(bytes: &[u8], at: usize) -> usize {
+    bytes[..at].split(|&b| b == b'\n').count()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_members_are_utf8_without_cr() {
+        assert!(is_text_member("params.cfg") && is_text_member("guest.d/net") && is_text_member("init.pre/01"));
+        assert!(!is_text_member("files/kernel") && !is_text_member("disk/rootfs.tar") && !is_text_member("guest.d/"));
+        assert!(text_member("guest.d/a", b"x = 1\n").is_ok());
+        let e = text_member("guest.d/a", b"x = 1\ny = \xff\n").unwrap_err().to_string();
+        assert!(
+            e.contains("`guest.d/a`") && e.contains("byte 10") && e.contains("line 2"),
+            "{e}"
+        );
+        let e = text_member("init.d/s", b"#!/bin/sh\r\ntrue\r\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`init.d/s`") && e.contains("byte 9") && e.contains("line 1"),
+            "{e}"
+        );
+        assert!(e.contains("carriage return"), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -6,52 +6,58 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{sha256_file, Global};
-use crate::checksum::{self, sidecar_digest, sidecar_path};
+use super::{print_json, problems, sha256_file, Global};
+use crate::checksum::{manifest_report, sidecar_digest, sidecar_path, ManifestReport};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Form};
-use crate::ops;
 use crate::progress::Progress;
-use crate::signature::{self, SignatureStatus, TrustedKeys};
+use crate::signature::{self, SignatureStatus, Signer, TrustedKeys};
 
-pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
+/// `check`: returns whether the image passed (the problems are reported
+/// already; an error is an image that cannot be read at all).
+pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
     let mut signed = None;
     let result = reader::open(path, false).and_then(|opened| {
-        let mut problems = ops::problems(&opened.image);
-        // A directory's manifest is the one its tar image carried when it
-        // was extracted: `update` of the directory (or `extract-config`,
-        // which leaves out disk/) makes it stale, so only tar images are
-        // checked against theirs (and against its signature).
-        if opened.form != Form::Dir {
-            problems.extend(signature::placement_problems(&opened));
-            match signature::status(&opened) {
-                Ok(status) => signed = Some(status),
-                Err(e) => problems.push(e.to_string()),
-            }
-            if opened.image.manifest.is_some() {
-                problems.extend(checksum::manifest_problems(&opened, Progress::from_terminal(g.quiet))?);
-            }
+        let mut problems = problems(&opened.image, Some(&opened));
+        // The signature members: where they are, and whether the signature
+        // matches the manifest under the key the image names. A directory
+        // extracted from a signed image holds them beside its manifest.
+        problems.extend(signature::placement_problems(&opened));
+        match signature::status(&opened) {
+            Ok(status) => signed = Some(status),
+            Err(e) => problems.push(e.to_string()),
         }
-        Ok(problems)
+        // A directory's manifest is written by `extract` and kept up to
+        // date by every writer of the directory: checked like a tar's.
+        if opened.image.manifest.is_some() {
+            problems.extend(manifest_report(&opened, Progress::from_terminal(g.quiet))?.problems);
+        }
+        Ok((opened.form, problems))
     });
-    let problems = match result {
-        Ok(p) => p,
-        Err(e) if g.json => vec![e.to_string()],
+    let (form, problems) = match result {
+        Ok((form, problems)) => (Some(form), problems),
+        // In JSON mode an unreadable image is one more failed check.
+        Err(e) if g.json => (None, vec![e.to_string()]),
         Err(e) => return Err(e),
     };
     if g.json {
         let signature = match &signed {
-            Some(SignatureStatus::Signed(s)) => {
-                json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint })
-            }
+            Some(SignatureStatus::Signed(s)) => signature_json(s, None),
             _ => json!(null),
         };
         let is_signed = signed.as_ref().map(|s| matches!(s, SignatureStatus::Signed(_)));
-        println!(
-            "{}",
-            json!({ "image": path, "ok": problems.is_empty(), "problems": problems, "signed": is_signed, "signature": signature })
-        );
-    } else if problems.is_empty() {
+        print_json(
+            "check",
+            json!({
+                "image": path,
+                "form": form.map(form_name),
+                "ok": problems.is_empty(),
+                "problems": problems,
+                "signed": is_signed,
+                "signature": signature,
+            }),
+        )?;
+    } else if problems.is_empty() && !g.quiet {
         println!("Image is OK");
         match &signed {
             Some(SignatureStatus::Signed(s)) => println!("signed by {} ({})", s.fingerprint, s.algorithm),
@@ -59,29 +65,39 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<()> {
             None => {}
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else if g.json {
-        Err(Error::Verify(format!("`{}` failed the check", path.display())))
-    } else {
-        Err(Error::NotAnImage {
+    if !problems.is_empty() {
+        crate::cli::report(&Error::NotAnImage {
             path: path.to_path_buf(),
             reason: problems.join("; "),
-        })
+        });
+    }
+    Ok(problems.is_empty())
+}
+
+/// The `form` field of JSON documents.
+fn form_name(form: Form) -> &'static str {
+    match form {
+        Form::Dir => "dir",
+        Form::Tar => "tar",
+        Form::TarGz => "tar.gz",
     }
 }
 
-/// Verifies an image file: with `trusted` keys, its signature first (and
-/// nothing else when that fails), then every member against the manifest,
-/// then the whole file against the sidecar.
-pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()> {
-    let opened = reader::open(path, false)?;
-    if opened.form == Form::Dir {
-        return Err(Error::Refused(format!(
-            "`{}` is a directory - verify works on image files (directories have no manifest)",
-            path.display()
-        )));
+/// The `signature` object of JSON documents; `trusted` only in `verify`'s.
+fn signature_json(s: &Signer, trusted: Option<bool>) -> serde_json::Value {
+    let mut v = json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint });
+    if let Some(t) = trusted {
+        v["trusted"] = t.into();
     }
+    v
+}
+
+/// `verify`: with `trusted` keys, the signature first (and nothing else
+/// when that fails: the error says why), then every member against the
+/// manifest, then the whole file against the sidecar. Returns whether the
+/// image passed (the problems are reported already).
+pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bool> {
+    let opened = reader::open(path, false)?;
     let placement = signature::placement_problems(&opened);
     if !placement.is_empty() {
         return Err(Error::Verify(format!(
@@ -105,7 +121,9 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
         (Some(signature::verify_image(&opened, trusted)?), None)
     };
     let sidecar = sidecar_path(path);
+    // A directory has no sidecar: its manifest is all there is to verify.
     let expected = match fs::read_to_string(&sidecar) {
+        _ if opened.form == Form::Dir => None,
         Ok(text) => Some(sidecar_digest(&text).to_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
@@ -114,16 +132,17 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
     // independent passes: run them on two threads.
     let (members, whole) = std::thread::scope(|scope| {
         let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
-        let members = checksum::manifest_problems(&opened, Progress::from_terminal(g.quiet));
+        let members = manifest_report(&opened, Progress::from_terminal(g.quiet));
         let whole = whole.map(|h| {
             h.join()
                 .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
         });
         (members, whole)
     });
-    let mut problems = members?;
+    let ManifestReport { mut problems, members } = members?;
     let sidecar_checked = expected.is_some();
-    if let (Some(expected), Some(actual)) = (expected, whole.transpose()?) {
+    let whole = whole.transpose()?;
+    if let (Some(expected), Some(actual)) = (&expected, &whole) {
         if expected != actual {
             problems.push(format!(
                 "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
@@ -138,20 +157,41 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
         );
     }
     if g.json {
-        // `trusted`: verified with a given key; false: only consistent with
-        // the key the image names.
+        let members: Vec<_> = members
+            .iter()
+            .map(|m| {
+                json!({
+                    "member": m.name,
+                    "size": m.size,
+                    "sha256": m.sha256,
+                    "manifest_sha256": m.recorded,
+                    "ok": m.recorded.as_ref() == Some(&m.sha256),
+                })
+            })
+            .collect();
+        // `trusted`: verified with a given key; false: only consistent
+        // with the key the image names.
         let signature = match (&signer, &untrusted) {
-            (Some(s), _) => json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint, "trusted": true }),
-            (None, Some(s)) => {
-                json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint, "trusted": false })
-            }
+            (Some(s), _) => signature_json(s, Some(true)),
+            (None, Some(s)) => signature_json(s, Some(false)),
             (None, None) => json!(null),
         };
-        println!(
-            "{}",
-            json!({ "image": path, "ok": problems.is_empty(), "sidecar": sidecar_checked, "signature": signature, "problems": problems })
-        );
-    } else if problems.is_empty() {
+        print_json(
+            "verify",
+            json!({
+                "image": path,
+                "form": form_name(opened.form),
+                "ok": problems.is_empty(),
+                "sidecar": sidecar_checked,
+                "sidecar_sha256": expected,
+                "sha256": whole,
+                "signed": signer.is_some() || untrusted.is_some(),
+                "signature": signature,
+                "members": members,
+                "problems": problems,
+            }),
+        )?;
+    } else if problems.is_empty() && !g.quiet {
         let by = signer
             .as_ref()
             .map(|s| format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm))
@@ -170,18 +210,19 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<()
             path.display(),
             if sidecar_checked {
                 " and sidecar"
+            } else if opened.form == Form::Dir {
+                "; a directory has no sidecar"
             } else {
                 "; no sidecar"
             }
         );
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Verify(format!(
+    if !problems.is_empty() {
+        crate::cli::report(&Error::Verify(format!(
             "`{}` failed verification: {}",
             path.display(),
             problems.join("; ")
-        )))
+        )));
     }
+    Ok(problems.is_empty())
 }

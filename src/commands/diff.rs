@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{raw_member, sha256_of, Global};
+use super::{print_json, raw_member, sha256_of, Global};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::tar::Kind;
@@ -27,7 +27,15 @@ pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
             None => removed.push(name.clone()),
             Some(db) if db.digest != da.digest => {
                 let diff = text_diff(name, da, db)?;
-                changed.push(json!({ "member": name, "what": "content", "diff": diff }));
+                changed.push(json!({
+                    "member": name,
+                    "what": "content",
+                    "a_sha256": da.digest,
+                    "b_sha256": db.digest,
+                    "a_size": da.blob.len(),
+                    "b_size": db.blob.len(),
+                    "diff": diff,
+                }));
             }
             Some(db) if db.meta != da.meta => {
                 changed.push(json!({ "member": name, "what": "metadata", "a": da.meta, "b": db.meta }));
@@ -57,10 +65,10 @@ pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
     };
     let same = added.is_empty() && removed.is_empty() && changed.is_empty() && !order_differs;
     if g.json {
-        println!(
-            "{}",
-            json!({ "a": a, "b": b, "identical": same, "added": added, "removed": removed, "changed": changed, "order_differs": order_differs })
-        );
+        print_json(
+            "diff",
+            json!({ "a": a, "b": b, "identical": same, "added": added, "removed": removed, "changed": changed, "order_differs": order_differs }),
+        )?;
         return Ok(same);
     }
     let out = &mut io::stdout().lock();

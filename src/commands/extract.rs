@@ -5,11 +5,12 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::{raw_member, Global};
+use crate::checksum::Manifest;
 use crate::error::{Error, Result};
 use crate::image::reader;
 use crate::image::tar::Kind;
 use crate::image::writer;
-use crate::image::Stage;
+use crate::image::{Blob, Stage, MANIFEST, SIGNATURE, SIGNER};
 use crate::progress::Progress;
 
 pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) -> Result<()> {
@@ -29,7 +30,11 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
     // Everything is checked when the image is opened: nothing is written
     // unless every member is safe.
     let opened = reader::open(path, false)?;
-    let wanted = |name: &str| !(config_only && (name == "disk" || name.starts_with("disk/")));
+    // extract-config filters the manifest, which the image's signature
+    // then no longer matches: the signature members stay behind.
+    let wanted = |name: &str| {
+        !(config_only && (name == "disk" || name.starts_with("disk/") || name == SIGNATURE || name == SIGNER))
+    };
     let total = opened
         .entries
         .iter()
@@ -65,13 +70,29 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
                 } else {
                     crate::image::MODE_FILE
                 };
-                let blob = opened.entry_blob(e).expect("tar images have an archive");
+                let mut blob = opened.entry_blob(e).expect("tar images have an archive");
+                if name == MANIFEST && config_only {
+                    // The directory's manifest lists what it holds, so
+                    // that `check` and `verify` of it still hold.
+                    blob = Blob::bytes(Manifest::filter(&blob.read_text(MANIFEST)?, |n| {
+                        !n.starts_with("disk/")
+                    }));
+                }
                 writer::write_file_member_with(&target, mode, &blob, name, &bar)?;
             }
             Kind::Other(_) => unreachable!("refused when the image was opened"),
         }
     }
     bar.finish();
+    // A signature left by an earlier extraction would not match the
+    // manifest just written.
+    if !opened.entries.iter().any(|(n, _)| n == SIGNATURE && wanted(n)) {
+        writer::remove_signature_files(dest)?;
+    }
+    if g.verbose {
+        let n = opened.entries.iter().filter(|(n, _)| wanted(n)).count();
+        eprintln!("wrote {n} members into {}", dest.display());
+    }
     Ok(())
 }
 

@@ -10,16 +10,17 @@
 //! - [`lock`] is the advisory lock writers take on an image.
 
 use std::fs;
+use std::io::{self, Write};
 use std::path::Path;
 
 use crate::checksum;
 use crate::error::{Error, IoContext, Result};
-use crate::image::reader::{self, Form, Opened};
-use crate::image::tar::Kind;
+use crate::image::reader::{self, Opened};
 use crate::image::writer::{self, Compression, WriteOptions};
-use crate::image::{Blob, Image};
+use crate::image::{Blob, Image, Member};
 use crate::ops::{self, Op};
 use crate::progress::{Bar, Progress};
+use crate::validate;
 
 mod check;
 mod diff;
@@ -31,10 +32,36 @@ mod write;
 
 pub(crate) use check::{check, verify};
 pub(crate) use diff::diff;
-pub(crate) use dump::dump;
+pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;
 pub(crate) use extract::{extract, extract_disk_file};
-pub(crate) use write::{build, create, file_options, pack, partial, sign, update};
+pub(crate) use write::{build, create, file_options, pack, partial, sign, update, BuildOutput};
+
+/// Version of every `--json` document's layout (its `schema` field; see
+/// docs/json.md): raised when a field changes meaning or goes away, not
+/// when one is added.
+pub(crate) const JSON_SCHEMA: u32 = 1;
+
+/// Prints the `--json` document of `command`: the fields of `body` (an
+/// object) with `schema` and `command`.
+fn print_json(command: &str, body: serde_json::Value) -> Result<()> {
+    let mut doc = serde_json::Map::new();
+    doc.insert("schema".into(), JSON_SCHEMA.into());
+    doc.insert("command".into(), command.into());
+    if let serde_json::Value::Object(fields) = body {
+        doc.extend(fields);
+    }
+    let out = &mut io::stdout().lock();
+    writeln!(out, "{}", serde_json::Value::Object(doc))
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("cannot write to", "standard output", e))
+}
+
+/// The `--json` document of a failed operation (printed by the front end
+/// for any error in JSON mode): `ok` false and the error's message.
+pub(crate) fn print_json_error(command: &str, message: &str) {
+    let _ = print_json(command, serde_json::json!({ "ok": false, "error": message }));
+}
 
 /// Options every operation sees.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,6 +72,8 @@ pub(crate) struct Global {
 }
 
 impl Global {
+    /// A warning on stderr (`-q` silences it): something the user asked
+    /// for happened, but not all of it (a signature dropped by a rewrite).
     fn warn(self, msg: &str) {
         if !self.quiet {
             eprintln!("xenguest-mkimage: warning: {msg}");
@@ -65,6 +94,12 @@ impl Global {
             eprintln!("wrote {} ({} bytes, sha256 {})", w.path.display(), w.bytes, w.sha256);
         }
     }
+
+    fn wrote_dir(self, dir: &Path) {
+        if self.verbose {
+            eprintln!("wrote directory image {}", dir.display());
+        }
+    }
 }
 
 fn apply(image: &mut Image, ops: &[Op]) -> Result<()> {
@@ -74,9 +109,47 @@ fn apply(image: &mut Image, ops: &[Op]) -> Result<()> {
     Ok(())
 }
 
-fn warn_problems(g: Global, image: &Image) {
-    for p in ops::problems(image) {
-        g.warn(&p);
+/// What `check` finds wrong with an image's content, and so what every
+/// writer refuses to write: the model's rules ([`ops::problems`]) and the
+/// text rule ([`validate::text_member`]) over each text member. With
+/// `stored`, text members are checked as stored there (what `check` reads);
+/// without, as they would be written (what a writer is about to write).
+fn problems(image: &Image, stored: Option<&Opened>) -> Vec<String> {
+    let mut out = ops::problems(image);
+    for member in image.members() {
+        let Member::File { path, blob, .. } = member else {
+            continue;
+        };
+        if !validate::is_text_member(&path) {
+            continue;
+        }
+        let blob = stored.and_then(|o| raw_member(o, &path)).unwrap_or(blob);
+        if let Err(e) = blob
+            .read_all(&path)
+            .and_then(|bytes| validate::text_member(&path, &bytes))
+        {
+            out.push(e.to_string());
+        }
+    }
+    out
+}
+
+/// Refuses to write `image` to `dest` if `check` would refuse it, with the
+/// problems `check` would name; `already` are problems the image had
+/// before the operation, which are let through (see `update`).
+fn refuse_problems(dest: &Path, image: &Image, already: &[String]) -> Result<()> {
+    let new: Vec<String> = problems(image, None)
+        .into_iter()
+        .filter(|p| !already.contains(p))
+        .collect();
+    if new.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "not writing `{}`: {}",
+            dest.display(),
+            new.join("; ")
+        )))
     }
 }
 
@@ -117,20 +190,7 @@ fn sha256_file(path: &Path) -> Result<String> {
 
 /// The raw bytes of member `name` as stored (not re-rendered).
 fn raw_member(opened: &Opened, name: &str) -> Option<Blob> {
-    match opened.form {
-        Form::Dir => {
-            let p = opened.path.join(name);
-            fs::metadata(&p)
-                .ok()
-                .filter(fs::Metadata::is_file)
-                .map(|m| Blob::File { path: p, len: m.len() })
-        }
-        _ => opened
-            .entries
-            .iter()
-            .find(|(n, e)| n == name && e.kind == Kind::File)
-            .and_then(|(_, e)| opened.entry_blob(e)),
-    }
+    opened.raw_member(name)
 }
 
 fn raw_text(opened: &Opened, name: &str) -> Result<Option<String>> {

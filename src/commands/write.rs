@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::lock::lock;
-use super::{apply, open_and_apply, warn_problems, Global};
+use super::{apply, open_and_apply, problems, refuse_problems, Global};
 use crate::checksum;
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
@@ -30,10 +30,23 @@ pub(crate) fn file_options(
     options
 }
 
+/// A directory extracted from a signed image holds the signature, which
+/// its writers drop (they rewrite the manifest and never sign): say so.
+fn warn_dropped_dir_signature(g: Global, dir: &Path, opened: &Opened) {
+    if opened.image.signature.is_some() {
+        g.warn(&format!(
+            "`{}` held the signature of the image it was extracted from; the update dropped it (directories are not signed: pack it with --sign-key to sign)",
+            dir.display()
+        ));
+    }
+}
+
+/// `--sign-key` on a directory: refused, since only image files are
+/// signed (a directory's manifest changes with every write of it).
 fn refuse_signing_dir(dir: &Path, sign: Option<&Arc<SigningKey>>) -> Result<()> {
     match sign {
         Some(_) => Err(Error::Refused(format!(
-            "`{}` is a directory - only image files are signed",
+            "`{}` is a directory - only image files are signed (pack it into one with --sign-key)",
             dir.display()
         ))),
         None => Ok(()),
@@ -54,10 +67,12 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64, sign: Optio
     };
     let mut image = Image::new_default();
     apply(&mut image, ops)?;
-    warn_problems(g, &image);
+    refuse_problems(dest, &image, &[])?;
     if into_dir {
         refuse_signing_dir(dest, sign)?;
-        writer::write_dir(&image, dest, &[])
+        writer::write_dir(&image, dest, &[])?;
+        g.wrote_dir(dest);
+        Ok(())
     } else {
         let w = writer::write_file(&image, dest, &file_options(g, mtime, Compression::None, sign))?;
         g.wrote(&w);
@@ -76,7 +91,7 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64, sign: Optio
 pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<u64>) -> Result<()> {
     if path.is_dir() {
         return Err(Error::Refused(format!(
-            "`{}` is a directory - sign works on image files (a directory has no manifest to sign)",
+            "`{}` is a directory - sign works on image files (a directory's manifest changes with every write of it: sign the image file, or `pack DIR IMAGE --sign-key KEY`)",
             path.display()
         )));
     }
@@ -99,7 +114,7 @@ pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<
             // longer matches its own manifest (the new manifest would keep
             // the recorded digests, and the damage would be signed).
             if opened.image.manifest.is_some() {
-                let problems = checksum::manifest_problems(opened, Progress::from_terminal(g.quiet))?;
+                let problems = checksum::manifest_report(opened, Progress::from_terminal(g.quiet))?.problems;
                 if !problems.is_empty() {
                     return Err(Error::Refused(format!(
                         "`{}` does not match its manifest - refusing to sign it: {}",
@@ -156,14 +171,19 @@ fn update_with(
     let _lock = lock(path)?;
     let (opened, image, previous) = open_and_apply(path, false, ops)?;
     match opened.form {
-        // A directory is often a partial view (extract-config leaves the
-        // disk files out): only image files are checked for completeness.
+        // A directory is often a partial view (`extract-config` leaves the
+        // disk files out, and the host updates what it extracted): refuse
+        // only what this update would add to what `check` finds.
         Form::Dir => {
             refuse_signing_dir(path, sign)?;
-            writer::write_dir(&image, path, &previous)
+            refuse_problems(path, &image, &problems(&opened.image, Some(&opened)))?;
+            writer::write_dir(&image, path, &previous)?;
+            warn_dropped_dir_signature(g, path, &opened);
+            g.wrote_dir(path);
+            Ok(())
         }
         Form::Tar | Form::TarGz => {
-            warn_problems(g, &image);
+            refuse_problems(path, &image, &[])?;
             let compression = if opened.form == Form::TarGz {
                 Compression::Gzip
             } else {
@@ -184,7 +204,7 @@ fn update_with(
     }
 }
 
-pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
+pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -199,8 +219,11 @@ pub(crate) fn partial(dir: &Path, ops: &[Op]) -> Result<()> {
         Err(e) => return Err(Error::io("cannot read", dir, e)),
     }
     let _lock = lock(dir)?;
-    let (_, image, previous) = open_and_apply(dir, true, ops)?;
-    writer::write_dir(&image, dir, &previous)
+    let (opened, image, previous) = open_and_apply(dir, true, ops)?;
+    writer::write_dir(&image, dir, &previous)?;
+    warn_dropped_dir_signature(g, dir, &opened);
+    g.wrote_dir(dir);
+    Ok(())
 }
 
 pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
@@ -214,7 +237,7 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64, sign: Option<
     if dest.exists() {
         return Err(Error::Refused(format!("`{}` already exists", dest.display())));
     }
-    warn_problems(g, &opened.image);
+    refuse_problems(dest, &opened.image, &[])?;
     if sign.is_none() && opened.image.signature.is_some() {
         // The signature of the image the directory was extracted from
         // covers that image's manifest, not the one written now.
@@ -228,17 +251,25 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64, sign: Option<
     Ok(())
 }
 
+/// Where `build` writes: `-o` (default: the description's name with
+/// `.xenguest`, in the current directory), and whether an existing file
+/// may be replaced (`--force`).
+pub(crate) struct BuildOutput<'a> {
+    pub(crate) path: Option<&'a Path>,
+    pub(crate) force: bool,
+}
+
 pub(crate) fn build(
     g: Global,
     spec: &GuestSpec,
     spec_path: &Path,
-    output: Option<&Path>,
+    output: &BuildOutput<'_>,
     defines: &BTreeMap<String, String>,
     options: &WriteOptions,
 ) -> Result<()> {
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
-    let out = if let Some(o) = output {
+    let out = if let Some(o) = output.path {
         o
     } else {
         let stem = spec_path
@@ -258,6 +289,13 @@ pub(crate) fn build(
             out.display()
         )));
     }
+    if !output.force && fs::symlink_metadata(out).is_ok() {
+        return Err(Error::Refused(format!(
+            "output `{}` already exists - use --force to replace it",
+            out.display()
+        )));
+    }
+    refuse_problems(out, &image, &[])?;
     let w = writer::write_file(&image, out, options)?;
     g.wrote(&w);
     Ok(())

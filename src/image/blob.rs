@@ -122,7 +122,7 @@ impl Blob {
 
     /// Reads the content as UTF-8 text.
     pub fn read_text(&self, what: &str) -> Result<String> {
-        String::from_utf8(self.read_all(what)?).map_err(|_| Error::Refused(format!("`{what}` is not UTF-8 text")))
+        crate::validate::utf8(what, &self.read_all(what)?).map(str::to_owned)
     }
 }
 

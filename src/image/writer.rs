@@ -182,14 +182,15 @@ trait Sink: Write {
 
 /// The plain tar sink, built for speed on large members: headers are
 /// written from memory, member data is copied by the kernel
-/// (`copy_file_range`) where it can be, and two threads hash what was
-/// written by reading it back from the page cache: one the whole file (for
-/// the sidecar), one each member (for the manifest). Hashing what was
-/// written, rather than the input, means a file changing under us can
-/// never produce checksums that disagree with the image.
+/// (`copy_file_range`) where it can be, and what was written is read back
+/// from the page cache once, following the copy, by a thread that hashes
+/// the whole file (for the sidecar) and hands each piece of member data to
+/// a second thread that hashes each member (for the manifest): two sha256
+/// passes on two cores from one read. Hashing what was written, rather
+/// than the input, means a file changing under us can never produce
+/// checksums that disagree with the image.
 struct PlainSink {
     out: Output,
-    ranges: Option<mpsc::Sender<(u64, u64)>>,
     digests: mpsc::Receiver<io::Result<String>>,
     member_hasher: Option<thread::JoinHandle<()>>,
     whole: thread::JoinHandle<io::Result<String>>,
@@ -212,31 +213,19 @@ impl PlainSink {
     fn new(file: File) -> io::Result<PlainSink> {
         let stop = Arc::new(AtomicBool::new(false));
         let for_whole = file.try_clone()?;
-        let for_members = file.try_clone()?;
-        let (upto_tx, upto_rx) = mpsc::channel::<u64>();
+        let (written_tx, written_rx) = mpsc::channel::<Told>();
+        // Bounded: the read-back thread waits rather than let pieces pile
+        // up in memory when the member hasher lags.
+        let (member_tx, member_rx) = mpsc::sync_channel::<ForMember>(4);
+        let (recycle_tx, recycle_rx) = mpsc::sync_channel::<Vec<u8>>(8);
         let whole = {
             let stop = Arc::clone(&stop);
-            thread::spawn(move || hash_growing_prefix(&for_whole, &upto_rx, &stop))
+            thread::spawn(move || read_back(&for_whole, &written_rx, &member_tx, &recycle_rx, &stop))
         };
-        let (range_tx, range_rx) = mpsc::channel::<(u64, u64)>();
         let (digest_tx, digests) = mpsc::channel::<io::Result<String>>();
-        let member_hasher = {
-            let stop = Arc::clone(&stop);
-            thread::spawn(move || {
-                let mut buf = vec![0u8; CHUNK];
-                for (offset, len) in range_rx {
-                    if digest_tx
-                        .send(hash_range(&for_members, offset, len, &mut buf, &stop))
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            })
-        };
+        let member_hasher = thread::spawn(move || hash_members(&member_rx, &digest_tx, &recycle_tx));
         Ok(PlainSink {
-            out: Output::new(file, upto_tx),
-            ranges: Some(range_tx),
+            out: Output::new(file, written_tx),
             digests,
             member_hasher: Some(member_hasher),
             whole,
@@ -248,22 +237,22 @@ impl PlainSink {
 
 impl Sink for PlainSink {
     fn data(&mut self, blob: &Blob, hash: bool, progress: &Bar) -> io::Result<Option<String>> {
-        let start = self.out.pos + self.out.buf.len() as u64;
-        self.out.blob(blob, progress)?;
-        // The hasher reads the range back from the file: all of it must be
-        // there, not in the buffer.
+        // The header goes out first, so that only the member's data is
+        // handed to the member hasher, piece by piece as it is written:
+        // it hashes the data while the rest is still being copied.
         self.out.flush()?;
+        self.out.hash_member = hash;
+        let written = self.out.blob(blob, progress).and_then(|()| self.out.flush());
+        self.out.hash_member = false;
+        written?;
         if hash {
-            if let Some(ranges) = &self.ranges {
-                let _ = ranges.send((start, blob.len()));
-            }
+            self.out.tell(Told::MemberEnd);
         }
         Ok(None)
     }
 
     fn end_of_data(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        drop(self.ranges.take());
         // The member data is all written; the hashers are still reading it
         // back. Flush it to disk meanwhile, so that the final fsync (after
         // the manifest) has only the tail left to write.
@@ -279,22 +268,24 @@ impl Sink for PlainSink {
     }
 
     fn finish(mut self, dest: &Path) -> Result<(File, String)> {
-        if let Some(h) = self.member_hasher.take() {
-            h.join()
-                .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
-        }
         if let Some(sync) = self.early_sync.take() {
             sync.join()
                 .map_err(|_| Error::Refused("the sync thread failed".into()))?
                 .with_path("cannot sync", dest)?;
         }
-        let (file, upto) = self.out.into_parts();
-        drop(upto);
+        // Closing the channel ends the read-back thread, and with it the
+        // member hasher.
+        let (file, written) = self.out.into_parts();
+        drop(written);
         let digest = self
             .whole
             .join()
             .map_err(|_| Error::Refused("the hashing thread failed".into()))?
             .with_path("cannot read back", dest)?;
+        if let Some(h) = self.member_hasher.take() {
+            h.join()
+                .map_err(|_| Error::Refused("the member hashing thread failed".into()))?;
+        }
         Ok((file, digest))
     }
 }
@@ -421,24 +412,50 @@ struct Output {
     file: File,
     pos: u64,
     buf: Vec<u8>,
-    upto: mpsc::Sender<u64>,
+    written: mpsc::Sender<Told>,
+    /// Whether what is written now is data of a member to hash.
+    hash_member: bool,
     kernel_copy: bool,
 }
 
+/// What the writer tells the read-back thread.
+enum Told {
+    /// The file now ends at this offset; the bytes since the previous
+    /// message are data of the member being hashed (`true`) or not.
+    Upto(u64, bool),
+    /// The member being hashed is complete.
+    MemberEnd,
+}
+
+/// What the read-back thread hands the member hasher.
+enum ForMember {
+    /// The first `n` bytes of the buffer are the member's next data.
+    Data(Vec<u8>, usize),
+    /// The member is complete: send its digest.
+    End,
+    /// Reading back failed: no more digests.
+    Failed(String),
+}
+
 impl Output {
-    fn new(file: File, upto: mpsc::Sender<u64>) -> Output {
+    fn new(file: File, written: mpsc::Sender<Told>) -> Output {
         Output {
             file,
             pos: 0,
             buf: Vec::with_capacity(CHUNK),
-            upto,
+            written,
+            hash_member: false,
             kernel_copy: true,
         }
     }
 
     fn advanced(&mut self, n: u64) {
         self.pos += n;
-        let _ = self.upto.send(self.pos);
+        self.tell(Told::Upto(self.pos, self.hash_member));
+    }
+
+    fn tell(&self, what: Told) {
+        let _ = self.written.send(what);
     }
 
     /// Writes a member's data.
@@ -499,8 +516,8 @@ impl Output {
         Ok(())
     }
 
-    fn into_parts(self) -> (File, mpsc::Sender<u64>) {
-        (self.file, self.upto)
+    fn into_parts(self) -> (File, mpsc::Sender<Told>) {
+        (self.file, self.written)
     }
 }
 
@@ -533,36 +550,83 @@ impl Write for Output {
 /// call, small enough that the hashers follow closely (page cache reuse).
 const COPY_STEP: u64 = 8 << 20;
 
-/// Hashes `file` from offset 0 as it grows: each message is the new end of
-/// the written part; the channel closing means the file is complete.
-fn hash_growing_prefix(file: &File, upto: &mpsc::Receiver<u64>, stop: &AtomicBool) -> io::Result<String> {
+/// The read-back thread: reads `file` from offset 0 as it grows (each
+/// [`Told::Upto`] is its new end; the channel closing means it is
+/// complete), hashes all of it, and hands the pieces that are member data
+/// to the member hasher. Returns the whole file's digest.
+fn read_back(
+    file: &File,
+    written: &mpsc::Receiver<Told>,
+    member: &mpsc::SyncSender<ForMember>,
+    recycle: &mpsc::Receiver<Vec<u8>>,
+    stop: &AtomicBool,
+) -> io::Result<String> {
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
-    for end in upto {
-        while done < end {
-            check_stop(stop)?;
-            let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
-            file.read_exact_at(&mut buf[..want], done)?;
-            h.update(&buf[..want]);
-            done += want as u64;
+    // A buffer kept for the next read: one that did not go to the member
+    // hasher, or one it gave back (allocating a fresh one per piece would
+    // fault in fresh pages for every megabyte).
+    let mut spare: Option<Vec<u8>> = None;
+    let result = (|| -> io::Result<String> {
+        for message in written {
+            match message {
+                Told::Upto(end, is_member) => {
+                    while done < end {
+                        check_stop(stop)?;
+                        let want = usize::try_from((end - done).min(CHUNK as u64)).unwrap_or(CHUNK);
+                        let mut buf = spare
+                            .take()
+                            .or_else(|| recycle.try_recv().ok())
+                            .unwrap_or_else(|| vec![0u8; CHUNK]);
+                        file.read_exact_at(&mut buf[..want], done)?;
+                        h.update(&buf[..want]);
+                        done += want as u64;
+                        if is_member {
+                            let _ = member.send(ForMember::Data(buf, want));
+                        } else {
+                            spare = Some(buf);
+                        }
+                    }
+                }
+                Told::MemberEnd => {
+                    let _ = member.send(ForMember::End);
+                }
+            }
         }
+        Ok(hex(&h.finalize()))
+    })();
+    if let Err(e) = &result {
+        let _ = member.send(ForMember::Failed(e.to_string()));
     }
-    Ok(hex(&h.finalize()))
+    result
 }
 
-/// Hashes `len` bytes of `file` at `offset`.
-fn hash_range(file: &File, offset: u64, len: u64, buf: &mut [u8], stop: &AtomicBool) -> io::Result<String> {
+/// The member hasher: hashes each member's pieces and sends its digest at
+/// [`ForMember::End`]; returns the buffers for reuse.
+fn hash_members(
+    pieces: &mpsc::Receiver<ForMember>,
+    digests: &mpsc::Sender<io::Result<String>>,
+    recycle: &mpsc::SyncSender<Vec<u8>>,
+) {
     let mut h = Sha256::new();
-    let mut done = 0u64;
-    while done < len {
-        check_stop(stop)?;
-        let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
-        file.read_exact_at(&mut buf[..want], offset + done)?;
-        h.update(&buf[..want]);
-        done += want as u64;
+    for piece in pieces {
+        match piece {
+            ForMember::Data(buf, n) => {
+                h.update(&buf[..n]);
+                let _ = recycle.try_send(buf);
+            }
+            ForMember::End => {
+                let digest = std::mem::take(&mut h).finalize();
+                if digests.send(Ok(hex(&digest))).is_err() {
+                    break;
+                }
+            }
+            ForMember::Failed(message) => {
+                let _ = digests.send(Err(io::Error::other(message)));
+                break;
+            }
+        }
     }
-    Ok(hex(&h.finalize()))
 }
 
 /// Stops a hashing thread on Ctrl-C, or when its write was abandoned.
@@ -731,8 +795,17 @@ fn temp_prefix(dest: &Path) -> String {
 /// Writes `image` into the directory `root`, which holds `previous` (the
 /// relative paths of its files before the operation; they are removed if
 /// the image no longer has them). Unchanged files are left alone.
+///
+/// The directory's `manifest.sha256` is kept up to date: a file written
+/// gets the digest of what was written, a file left alone keeps the digest
+/// recorded before (so a file changed behind the tool's back still fails
+/// `check`), a file removed loses its line. A directory without a manifest
+/// gets one only when it is new (`previous` empty, as for `create`).
 pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> {
     let members = image.members();
+    let known = known_digests(image);
+    let with_manifest = image.manifest.is_some() || previous.is_empty();
+    let mut manifest = String::new();
     let mut keep = std::collections::BTreeSet::new();
     for member in &members {
         match member {
@@ -740,10 +813,14 @@ pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> 
             Member::File { path, mode, blob } => {
                 keep.insert(path.clone());
                 let dest = root.join(path);
-                if matches!(blob, Blob::File { path: src, .. } if *src == dest) {
-                    continue;
+                let digest = if matches!(blob, Blob::File { path: src, .. } if *src == dest) {
+                    known.get(path).cloned()
+                } else {
+                    Some(write_file_member_hashed(&dest, *mode, blob, path)?)
+                };
+                if let Some(digest) = digest {
+                    push_manifest_line(&mut manifest, &digest, &member_name(path, false));
                 }
-                write_file_member(&dest, *mode, blob, path)?;
             }
         }
     }
@@ -751,6 +828,26 @@ pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> 
         if !keep.contains(old) && old != MANIFEST {
             let p = root.join(old);
             fs::remove_file(&p).with_path("cannot remove", &p)?;
+        }
+    }
+    if with_manifest {
+        write_file_member(&root.join(MANIFEST), MODE_FILE, &Blob::bytes(manifest), MANIFEST)?;
+    }
+    // A directory is never signed (its manifest changes with every write):
+    // the signature of the image it was extracted from goes.
+    remove_signature_files(root)
+}
+
+/// Removes the signature members of a directory image, if any (regular
+/// files only: anything else there is a problem `check` names).
+pub fn remove_signature_files(root: &Path) -> Result<()> {
+    for name in [SIGNATURE, SIGNER] {
+        let p = root.join(name);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => fs::remove_file(&p).with_path("cannot remove", &p)?,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot read", &p, e)),
         }
     }
     Ok(())
@@ -782,6 +879,33 @@ pub fn ensure_dir(root: &Path, rel: &str) -> Result<()> {
 /// Writes one member file (atomically) with `mode`.
 pub fn write_file_member(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<()> {
     write_file_member_with(dest, mode, blob, what, &Bar::hidden())
+}
+
+/// [`write_file_member`], returning the sha256 of what was written.
+fn write_file_member_hashed(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<String> {
+    atomic_write_locked(dest, Some(mode), |mut file| {
+        let mut reader = HashingReader {
+            inner: blob.open()?,
+            hasher: Sha256::new(),
+        };
+        io::copy(&mut reader, &mut file).map_err(|e| blob_error(blob, what, e))?;
+        Ok((file, hex(&reader.hasher.finalize())))
+    })
+    .map(|(digest, _lock)| digest)
+}
+
+/// A reader that hashes what it reads.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// [`write_file_member`], advancing `bar` as data is copied.

@@ -284,16 +284,26 @@ fn verify_catches_a_flipped_byte_and_a_bad_sidecar() {
     // A tar without our manifest (a classic image) cannot be verified.
     s.mkdir("plain");
     s.run(&["create", "plain"]).success();
+    fs::remove_file(s.join("plain/manifest.sha256")).unwrap();
     assert!(s
         .ext("tar", &["-C", "plain", "-cf", "plain.xenguest", "."])
         .status
         .success());
     s.run(&["check", "plain.xenguest"]).success();
     s.run(&["verify", "plain.xenguest"]).error(&["manifest"]);
-    // A directory has nothing to verify against.
+    // A directory is verified against its manifest (it has no sidecar).
     s.mkdir("d");
     s.run(&["create", "d"]).success();
-    s.run(&["verify", "d"]).error(&["d"]);
+    s.run(&["verify", "d"])
+        .success()
+        .stdout_has(&["OK (manifest; a directory has no sidecar)"]);
+    s.write("d/guest.cfg", b"memory = 1\n");
+    s.run(&["verify", "d"]).error(&["./guest.cfg", "manifest"]);
+    s.run(&["check", "d"]).error(&["./guest.cfg", "manifest"]);
+    // Without a manifest there is nothing to verify against.
+    fs::remove_file(s.join("d/manifest.sha256")).unwrap();
+    s.run(&["verify", "d"]).error(&["manifest"]);
+    s.run(&["check", "d"]).success();
 }
 
 #[test]
@@ -312,8 +322,9 @@ fn diff_lists_added_removed_and_changed_members() {
     s.write("spec/in/extra.sh", "#!/bin/sh\necho extra\n");
     s.write("spec/b.toml", edited);
     s.run(&["build", "spec/b.toml", "-o", "b.xenguest"]).success();
+    // Like diff(1) and cmp(1): 1 when the images differ.
     let r = s.run(&["diff", "a.xenguest", "b.xenguest"]);
-    r.success().stdout_has(&[
+    r.failure(1, &[]).stdout_has(&[
         "added:   ./init.post/extra.sh",
         "removed: ./files/guest.dtb",
         "changed: ./guest.cfg",
@@ -323,7 +334,10 @@ fn diff_lists_added_removed_and_changed_members() {
     r.stdout_lacks(&["changed: ./files/kernel", "identical"]);
     s.run(&["diff", "--exit-code", "a.xenguest", "b.xenguest"])
         .failure(1, &[]);
-    let v = s.run(&["diff", "--json", "a.xenguest", "b.xenguest"]).success().json();
+    let v = s
+        .run(&["diff", "--json", "a.xenguest", "b.xenguest"])
+        .failure(1, &[])
+        .json();
     assert_eq!(v["identical"], false);
     assert_eq!(v["added"], serde_json::json!(["init.post/extra.sh"]));
     assert!(
@@ -340,8 +354,11 @@ fn diff_lists_added_removed_and_changed_members() {
     s.mkdir("d");
     s.run(&["extract", "a.xenguest", "d"]).success();
     s.run(&["diff", "d", "b.xenguest"])
-        .success()
+        .failure(1, &[])
         .stdout_has(&["+memory = 1024"]);
+    // Trouble is 2, as in diff(1), so it is never taken for "different".
+    s.run(&["diff", "a.xenguest", "missing.xenguest"])
+        .failure(2, &["missing.xenguest"]);
 }
 
 #[test]
@@ -359,16 +376,43 @@ fn json_output_parses() {
     let v = s.run(&["diff", "--json", "g.xenguest", "g.xenguest"]).success().json();
     assert_eq!(v["identical"], true);
     let v = s.run(&["dump-xenconfig", "--json", "g.xenguest"]).success().json();
-    assert!(v["guest.cfg"].as_str().unwrap().contains("memory = 512"), "{v}");
-    assert_eq!(v["guest.d/net.cfg"], "vif = ['bridge=xenbr0']\n");
+    assert_eq!(v["files"][0]["member"], "guest.cfg");
+    assert!(v["files"][0]["text"].as_str().unwrap().contains("memory = 512"), "{v}");
+    let net = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["member"] == "guest.d/net.cfg")
+        .expect("guest.d/net.cfg listed");
+    assert_eq!(net["text"], "vif = ['bridge=xenbr0']\n");
+    assert_eq!(v["settings"]["memory"], 512);
+    assert_eq!(v["settings"]["name"], "web");
+    assert_eq!(v["settings"]["vif"], serde_json::json!(["bridge=xenbr0"]));
+    assert_eq!(v["raw_settings"]["vif"], "['bridge=xenbr0']");
     let v = s.run(&["dump-diskconfig", "--json", "g.xenguest"]).success().json();
-    assert_eq!(shell_vars(v["disk.cfg"].as_str().unwrap())["DISK_SIZE"], "2000M");
+    assert_eq!(shell_vars(v["text"].as_str().unwrap())["DISK_SIZE"], "2000M");
+    assert_eq!(v["disk"]["size_mb"], 2000);
+    assert_eq!(v["disk"]["partitions"][0]["number"], 1);
+    assert_eq!(v["disk"]["partitions"][0]["fs"], "ext4");
     let v = s.run(&["dump-paramsconfig", "--json", "g.xenguest"]).success().json();
-    assert_eq!(shell_vars(v["params.cfg"].as_str().unwrap())["GUEST_AUTOBOOT"], "0");
+    assert_eq!(v["params"]["GUEST_AUTOBOOT"], "0");
     let v = s.run(&["dump-init", "--json", "g.xenguest"]).success().json();
-    assert_eq!(v["init.pre"]["pre.sh"], "#!/bin/sh\necho pre\n");
-    assert_eq!(v["init.d"]["setup.sh"], "#!/bin/sh\necho setup\n");
-    assert_eq!(v["init.post"]["post.sh"], "#!/bin/sh\necho post\n");
+    let scripts: Vec<(&str, &str)> = v["scripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["member"].as_str().unwrap(), s["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            ("init.pre/pre.sh", "#!/bin/sh\necho pre\n"),
+            ("init.d/setup.sh", "#!/bin/sh\necho setup\n"),
+            ("init.post/post.sh", "#!/bin/sh\necho post\n"),
+        ]
+    );
+    assert_eq!(v["scripts"][0]["size"], 19);
+    assert_eq!(v["scripts"][0]["sha256"].as_str().unwrap().len(), 64);
     // A failing check still prints one JSON document.
     s.write("broken.xenguest", "not an image\n".repeat(100));
     let r = s.run(&["check", "--json", "broken.xenguest"]);

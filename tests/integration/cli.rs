@@ -771,7 +771,7 @@ fn diff_does_not_list_the_manifest() {
     s.create("a.xenguest", &[]);
     s.create("b.xenguest", &["--xen-memory=300"]);
     let run = s.run(&["diff", "a.xenguest", "b.xenguest", "--json"]);
-    run.success();
+    run.failure(1, &[]);
     let v = run.json();
     let changed: Vec<&str> = v["changed"]
         .as_array()

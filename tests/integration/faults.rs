@@ -130,8 +130,13 @@ fn malformed_extension_headers_are_refused() {
         (pax_record("size", b"-1"), "malformed pax size"),
         (pax_record("size", b"18446744073709551616"), "malformed pax size"),
         (pax_record("size", b"18446744073709551615"), "absurd member size"),
-        (pax_record("size", b"99999999999"), "truncated"),
-        (pax_record("path", b"./a\0b"), "control characters"),
+        // busybox reads the header's size field, not the pax record.
+        (
+            pax_record("size", b"99999999999"),
+            "differs from its header's size field",
+        ),
+        // GNU tar stops a value at a NUL, Python keeps it.
+        (pax_record("path", b"./a\0b"), "contains a NUL byte"),
     ] {
         let bytes = Tar::base().pax(&records).file("./files/x", "data").finish();
         assert_refused(&bytes, needle);

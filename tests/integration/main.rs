@@ -9,10 +9,13 @@ mod support;
 
 mod build;
 mod cli;
+mod conventions;
+mod differential;
 mod faults;
 mod host;
 mod hostile;
 mod interop;
 mod repro;
+mod rules;
 mod settings;
 mod sign;
