@@ -331,6 +331,22 @@ fn verify_names_each_failure() {
     let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(&s.run(args).success().stdout()).unwrap() };
     assert_eq!(json(&["verify", "--json", "g.xenguest"])["signature"]["trusted"], false);
     let trusted = json(&["verify", "--json", "g.xenguest", "--key", "k.pub.pem"]);
+    // Main's versioned layout (docs/json.md), with the signature fields.
+    assert_eq!(trusted["schema"], 1);
+    assert_eq!(trusted["command"], "verify");
+    assert_eq!(trusted["signed"], true);
+    assert!(
+        trusted["members"].as_array().is_some_and(|m| !m.is_empty()),
+        "{trusted}"
+    );
+    assert!(
+        trusted["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| !m["member"].as_str().unwrap().starts_with("manifest.sha256")),
+        "the trailer is not a listed member: {trusted}"
+    );
     assert_eq!(trusted["signature"]["trusted"], true);
     assert_eq!(trusted["signature"]["algorithm"], "ed25519");
     s.mkdir("trust");
@@ -678,4 +694,105 @@ fn create_and_pack_sign_too() {
     s.run(&["verify", "q.xenguest", "--key", "k.pub.pem"]).success();
     s.run(&["update", "d", "--xen-memory=300", "--sign-key", "k.pem"])
         .error(&["only image files are signed"]);
+}
+
+/// A directory extracted from a signed image keeps the signature beside its
+/// manifest: `check DIR` names the signer and `verify DIR --key` passes
+/// until the directory is written, when its writers drop the signature and
+/// say so. `extract-config` filters the manifest, so it leaves the
+/// signature out; a later extraction removes a stale one.
+#[test]
+fn directories_hold_a_signature_only_as_extracted() {
+    let s = Scratch::new();
+    keypair(&s, "ed25519", "k");
+    let fp = fingerprint(&s, "k.pub.pem");
+    build(&s, "g.xenguest", &["--sign-key", "k.pem"]);
+    s.mkdir("d");
+    s.run(&["extract", "g.xenguest", "d"]).success();
+    assert!(s.exists("d/manifest.sha256.sig") && s.exists("d/manifest.sha256.pub"));
+    s.run(&["check", "d"])
+        .success()
+        .stdout_has(&["Image is OK", &format!("signed by {fp} (ed25519)")]);
+    let json: serde_json::Value = serde_json::from_str(&s.run(&["check", "--json", "d"]).success().stdout()).unwrap();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["form"], "dir");
+    assert_eq!(json["signed"], true);
+    assert_eq!(json["signature"]["fingerprint"], fp.as_str());
+    s.run(&["verify", "d", "--key", "k.pub.pem"])
+        .success()
+        .stdout_has(&["signature by trusted key", "a directory has no sidecar"]);
+    // A file changed behind the tool's back fails against the signed
+    // manifest, named.
+    let params = s.read_text("d/params.cfg");
+    s.write("d/params.cfg", format!("{params}EVIL=1\n"));
+    s.run(&["verify", "d", "--key", "k.pub.pem"])
+        .failure(1, &["tampered", "`./params.cfg` does not match the manifest"]);
+    s.write("d/params.cfg", &params);
+    // The signature members are regular files or a problem.
+    fs::rename(s.join("d/manifest.sha256.pub"), s.join("pub.keep")).unwrap();
+    s.run(&["check", "d"])
+        .failure(1, &["`./manifest.sha256.pub` (the signer's public key) is missing"]);
+    s.mkdir("d/manifest.sha256.pub");
+    s.run(&["check", "d"])
+        .failure(1, &["`./manifest.sha256.pub` is reserved for a regular file"]);
+    fs::remove_dir(s.join("d/manifest.sha256.pub")).unwrap();
+    fs::rename(s.join("pub.keep"), s.join("d/manifest.sha256.pub")).unwrap();
+    s.run(&["check", "d"]).success();
+    // Writing the directory drops the signature, and says so (-q: silent).
+    s.run(&["sign", "d", "--key", "k.pem"])
+        .error(&["is a directory", "pack DIR IMAGE --sign-key KEY"]);
+    let run = s.run(&["update", "d", "--xen-memory=300"]);
+    run.success();
+    assert!(run.stderr().contains("dropped it"), "{}", run.stderr());
+    assert!(!s.exists("d/manifest.sha256.sig") && !s.exists("d/manifest.sha256.pub"));
+    s.run(&["check", "d"]).success().stdout_has(&["unsigned"]);
+    s.run(&["verify", "d", "--key", "k.pub.pem"]).error(&["is unsigned"]);
+    s.run(&["extract", "g.xenguest", "d"]).success();
+    let run = s.run(&["partial", "-q", "d", "--xen-memory=310"]);
+    run.success();
+    assert_eq!(run.stderr(), "", "-q silences the warning");
+    assert!(!s.exists("d/manifest.sha256.sig"));
+    // extract-config leaves the signature out (its manifest lacks disk/).
+    s.mkdir("c");
+    s.run(&["extract-config", "g.xenguest", "c"]).success();
+    assert!(!s.exists("c/manifest.sha256.sig") && !s.exists("c/manifest.sha256.pub"));
+    // (check refuses a directory without the disk files; verify checks its
+    // manifest.)
+    s.run(&["verify", "c"]).success().stdout_lacks(&["signed"]);
+    s.run(&["verify", "c", "--key", "k.pub.pem"]).error(&["is unsigned"]);
+    // An unsigned image extracted over a signed one leaves no stale
+    // signature behind.
+    build(&s, "u.xenguest", &[]);
+    s.mkdir("e");
+    s.run(&["extract", "g.xenguest", "e"]).success();
+    s.run(&["extract", "u.xenguest", "e"]).success();
+    assert!(!s.exists("e/manifest.sha256.sig"));
+    s.run(&["check", "e"]).success().stdout_has(&["unsigned"]);
+}
+
+/// `sign` writes, so it takes `-v` (what was signed) and `-q`.
+#[test]
+fn sign_reports_with_v_and_is_silent_otherwise() {
+    let s = Scratch::new();
+    keypair(&s, "ed25519", "k");
+    let fp = fingerprint(&s, "k.pub.pem");
+    build(&s, "g.xenguest", &[]);
+    let run = s.run(&["sign", "g.xenguest", "--key", "k.pem"]);
+    run.success();
+    assert_eq!((run.stdout(), run.stderr()), (String::new(), String::new()));
+    let run = s.run(&["sign", "-v", "g.xenguest", "--key", "k.pem"]);
+    run.success();
+    assert!(
+        run.stderr().contains(&format!("signed g.xenguest with {fp} (ed25519)")),
+        "{}",
+        run.stderr()
+    );
+    s.run(&["sign", "-q", "-v", "g.xenguest", "--key", "k.pem"])
+        .failure(2, &["cannot be used with"]);
+    // An update without the key drops the signature with a warning that
+    // -q silences.
+    let run = s.run(&["update", "-q", "g.xenguest", "--xen-memory=300"]);
+    run.success();
+    assert_eq!(run.stderr(), "");
+    s.run(&["check", "g.xenguest"]).success().stdout_has(&["unsigned"]);
 }
