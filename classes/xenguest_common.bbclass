@@ -24,6 +24,9 @@
 #   disk/ as file://NAME.tar;unpack=0, or the fetcher unpacks them.
 # - An absolute path is used as it is.
 
+# Recipes written for meta-arm-autonomy stop with the successor's name.
+inherit xenguest_migration
+
 # Guest memory size, in MB
 XENGUEST_IMAGE_MEMORY_SIZE ??= "512"
 # Number of virtual CPUs of the guest (a count)

@@ -23,6 +23,10 @@
 #     # several copies of one guest: fw.xenguest, fw2.xenguest, fw3.xenguest
 #     XENGUEST_GUEST_COPIES[fw] = "3"
 #
+# Every installed file name must be unique: a guest named like a copy of
+# another (fw2 beside XENGUEST_GUEST_COPIES[fw] = "2"), or a name listed
+# twice, is a configuration error.
+#
 # Each guest takes its file from exactly one of: XENGUEST_GUEST_FILE[NAME]
 # (absolute, or relative to the unpack directory; it also overrides the
 # default path of a recipe or image), XENGUEST_GUEST_RECIPE[NAME] (default
@@ -33,7 +37,7 @@
 # because the other configuration's deploy directory is not known here.
 # When a .sha256 sidecar lies beside a guest file, do_install checks it.
 
-inherit image-artifact-names
+inherit image-artifact-names xenguest_migration
 
 # Guests to install (space-separated names; each becomes ${XENGUEST_GUESTS_DIR}/NAME.xenguest)
 XENGUEST_GUESTS ??= ""
@@ -92,7 +96,31 @@ def xenguest_guests_parse(d):
         if not os.path.isabs(path):
             path = os.path.join(d.getVar('S'), path)
         result.append((name, int(copies), path, depends, mcdepends))
+    errors += xenguest_guests_collisions(d)
     return result, errors
+
+def xenguest_guests_installed_names(name, copies):
+    """File names a guest is installed under: NAME.xenguest, then the
+    copies NAME2.xenguest .. NAMEn.xenguest (the old layer's guestcount)."""
+    return [name + '.xenguest'] + ['%s%d.xenguest' % (name, i) for i in range(2, copies + 1)]
+
+def xenguest_guests_collisions(d):
+    """Two guests, or a guest and a copy of another, that would be
+    installed under one file name (e.g. guest web2 and the second copy of
+    web): one would silently replace the other."""
+    owner, errors = {}, []
+    for name in (d.getVar('XENGUEST_GUESTS') or '').split():
+        copies = (d.getVarFlag('XENGUEST_GUEST_COPIES', name) or '').strip() or '1'
+        if not copies.isdigit() or int(copies) < 1:
+            continue  # reported by xenguest_guests_parse
+        for i, fname in enumerate(xenguest_guests_installed_names(name, int(copies)), 1):
+            what = "guest '%s'" % name if i == 1 else "copy %d of guest '%s' (XENGUEST_GUEST_COPIES[%s] = \"%s\")" % (i, name, name, copies)
+            if fname in owner:
+                errors.append("XENGUEST_GUESTS: %s and %s would both be installed as %s - rename one guest or lower its XENGUEST_GUEST_COPIES"
+                              % (owner[fname], what, fname))
+            else:
+                owner[fname] = what
+    return errors
 
 def xenguest_guests_sources(d):
     return xenguest_guests_parse(d)[0]
@@ -133,13 +161,15 @@ python do_install() {
                     h.update(block)
             if h.hexdigest() != expected:
                 bb.fatal("guest '%s': %s does not match its checksum %s - rebuild the guest" % (name, path, sidecar))
-        out = os.path.join(dest, name + '.xenguest')
-        shutil.copyfile(path, out)
-        os.chmod(out, 0o644)
         # Further copies are links named NAME2 .. NAMEn, as the old layer's
         # guestcount made them: the guest manager starts one guest per name.
-        for i in range(2, copies + 1):
-            os.symlink(name + '.xenguest', os.path.join(dest, '%s%d.xenguest' % (name, i)))
+        # (xenguest_guests_collisions refused names that would clash.)
+        first, *links = xenguest_guests_installed_names(name, copies)
+        out = os.path.join(dest, first)
+        shutil.copyfile(path, out)
+        os.chmod(out, 0o644)
+        for fname in links:
+            os.symlink(first, os.path.join(dest, fname))
 }
 
 # The per-guest settings are varflags, which task signatures do not see:

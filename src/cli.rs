@@ -99,7 +99,7 @@ fn with_ops(cmd: Command) -> Command {
 /// The clap command (also used to generate documentation).
 pub fn command() -> Command {
     Command::new("xenguest-mkimage")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(crate::VERSION)
         .about(ABOUT)
         .after_help(AFTER_HELP)
         .subcommand_required(true)
@@ -346,7 +346,10 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         .get(1)
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let matches = match command().try_get_matches_from(args) {
+    let matches = match command()
+        .subcommand(crate::generate::command())
+        .try_get_matches_from(args)
+    {
         Ok(m) => m,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             // No operation at all: the help, as a usage error.
@@ -496,6 +499,9 @@ fn path<'a>(m: &'a ArgMatches, id: &str) -> &'a PathBuf {
 
 fn dispatch(matches: &ArgMatches) -> Result<u8> {
     let (name, m) = matches.subcommand().expect("subcommand_required");
+    if name == "generate" {
+        return crate::generate::run(m).map(|()| 0);
+    }
     let g = Global {
         quiet: m.get_flag("quiet"),
         verbose: m

@@ -19,6 +19,7 @@ pub mod cli;
 mod commands;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod image;
 pub mod interrupt;
 pub mod ops;
@@ -29,4 +30,9 @@ pub mod spec;
 pub mod validate;
 
 pub use cli::run;
+
+/// The version `--version` prints: the package version, and the git
+/// revision it was built from when built from a git checkout (see
+/// `build.rs`), e.g. `0.1.0 (git 1a2b3c4d5e6f)`.
+pub const VERSION: &str = env!("XENGUEST_MKIMAGE_VERSION");
 pub use error::{Error, Result};

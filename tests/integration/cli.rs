@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::support::{shell_vars, xl_settings, Scratch};
 
 /// Every operation the classic tool has, plus ours.
-const OPERATIONS: &[&str] = &[
+pub(crate) const OPERATIONS: &[&str] = &[
     "create",
     "update",
     "partial",
@@ -20,13 +20,14 @@ const OPERATIONS: &[&str] = &[
     "dump-paramsconfig",
     "dump-init",
     "verify",
+    "sign",
     "diff",
     "build",
     "export",
 ];
 
 /// Every image-modifying option of the classic tool.
-const OPTIONS: &[&str] = &[
+pub(crate) const OPTIONS: &[&str] = &[
     "--guest-reset-config",
     "--guest-config-reset",
     "--set-param",

@@ -15,6 +15,7 @@ mod faults;
 mod host;
 mod hostile;
 mod interop;
+mod release;
 mod repro;
 mod rules;
 mod settings;

@@ -61,7 +61,7 @@ def test_tool_recipe(parsed):
     assert bb.data.inherits_class("cargo", d)
     src_uri = d.getVar("SRC_URI").split()
     local = [u for u in src_uri if u.startswith("file://")]
-    assert sorted(u.split(";")[0] for u in local) == ["file://Cargo.lock", "file://Cargo.toml", "file://LICENSE", "file://src"]
+    assert sorted(u.split(";")[0] for u in local) == ["file://Cargo.lock", "file://Cargo.toml", "file://LICENSE", "file://build.rs", "file://src"]
     # The local entries resolve to this very checkout (not to target/ or the layer).
     fetcher = bb.fetch2.Fetch(local, d)
     for url in local:
