@@ -22,6 +22,7 @@ pub mod error;
 pub mod generate;
 pub mod image;
 pub mod interrupt;
+pub mod manager;
 pub mod ops;
 pub mod progress;
 pub mod settings;

@@ -7,9 +7,9 @@ use std::path::Path;
 use serde_json::json;
 
 use super::{print_json, problems, sha256_file, Global};
-use crate::checksum::{manifest_report, sidecar_digest, sidecar_path, ManifestReport};
+use crate::checksum::{manifest_report, sidecar_digest, sidecar_path, ManifestReport, MemberDigest};
 use crate::error::{Error, Result};
-use crate::image::reader::{self, Form};
+use crate::image::reader::{self, Form, Opened};
 use crate::progress::Progress;
 use crate::signature::{self, SignatureStatus, Signer, TrustedKeys};
 
@@ -120,36 +120,13 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bo
     } else {
         (Some(signature::verify_image(&opened, trusted)?), None)
     };
-    let sidecar = sidecar_path(path);
-    // A directory has no sidecar: its manifest is all there is to verify.
-    let expected = match fs::read_to_string(&sidecar) {
-        _ if opened.form == Form::Dir => None,
-        Ok(text) => Some(sidecar_digest(&text).to_owned()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
-    };
-    // The whole-file hash (sidecar) and the member hashes (manifest) are
-    // independent passes: run them on two threads.
-    let (members, whole) = std::thread::scope(|scope| {
-        let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
-        let members = manifest_report(&opened, Progress::from_terminal(g.quiet));
-        let whole = whole.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
-        });
-        (members, whole)
-    });
-    let ManifestReport { mut problems, members } = members?;
-    let sidecar_checked = expected.is_some();
-    let whole = whole.transpose()?;
-    if let (Some(expected), Some(actual)) = (&expected, &whole) {
-        if expected != actual {
-            problems.push(format!(
-                "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
-                sidecar.display()
-            ));
-        }
-    }
+    let Integrity {
+        mut problems,
+        members,
+        sidecar_checked,
+        sidecar_sha256: expected,
+        sha256: whole,
+    } = integrity(g, &opened, true)?;
     if signer.is_some() && !problems.is_empty() {
         problems.insert(
             0,
@@ -225,4 +202,68 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bo
         )));
     }
     Ok(problems.is_empty())
+}
+
+/// What [`integrity`] found.
+pub(crate) struct Integrity {
+    /// What failed.
+    pub(crate) problems: Vec<String>,
+    /// Each member as hashed against the manifest.
+    members: Vec<MemberDigest>,
+    /// Whether a sidecar was checked.
+    pub(crate) sidecar_checked: bool,
+    /// The digest the sidecar records.
+    sidecar_sha256: Option<String>,
+    /// The digest of the image file (when a sidecar was checked).
+    sha256: Option<String>,
+}
+
+/// The integrity of the image `opened`: its members against the embedded
+/// manifest ([`manifest_report`], when `require_manifest` or when it has
+/// one) and, for a file, the whole file against its sidecar (when there is
+/// one). `verify` and the host manager (before it creates anything) both
+/// judge an image with this; the signature is checked before it.
+pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> Result<Integrity> {
+    let path = opened.path.as_path();
+    let sidecar = sidecar_path(path);
+    // A directory has no sidecar: its manifest is all there is to verify.
+    let expected = match fs::read_to_string(&sidecar) {
+        _ if opened.form == Form::Dir => None,
+        Ok(text) => Some(sidecar_digest(&text).to_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
+    };
+    // The whole-file hash (sidecar) and the member hashes (manifest) are
+    // independent passes: run them on two threads.
+    let (members, whole) = std::thread::scope(|scope| {
+        let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
+        let members = if require_manifest || opened.image.manifest.is_some() {
+            manifest_report(opened, Progress::from_terminal(g.quiet))
+        } else {
+            Ok(ManifestReport::default())
+        };
+        let whole = whole.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
+        });
+        (members, whole)
+    });
+    let ManifestReport { mut problems, members } = members?;
+    let sidecar_checked = expected.is_some();
+    let whole = whole.transpose()?;
+    if let (Some(expected), Some(actual)) = (&expected, &whole) {
+        if expected != actual {
+            problems.push(format!(
+                "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
+                sidecar.display()
+            ));
+        }
+    }
+    Ok(Integrity {
+        problems,
+        members,
+        sidecar_checked,
+        sidecar_sha256: expected,
+        sha256: whole,
+    })
 }

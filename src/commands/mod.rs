@@ -30,7 +30,7 @@ mod extract;
 mod lock;
 mod write;
 
-pub(crate) use check::{check, verify};
+pub(crate) use check::{check, integrity, verify};
 pub(crate) use diff::diff;
 pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;

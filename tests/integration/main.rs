@@ -15,6 +15,7 @@ mod faults;
 mod host;
 mod hostile;
 mod interop;
+mod manager;
 mod release;
 mod repro;
 mod rules;

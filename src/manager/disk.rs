@@ -1,0 +1,497 @@
+//! Guest disks: the classic layout (an msdos partition table, partitions
+//! in MB from 1 MB, 2 MB placeholders for undefined lower partitions,
+//! `mkfs.FS -F` / `mkswap`, `*.img*` written raw, `*.tar*` unpacked) on a
+//! logical volume or a sparse file.
+//!
+//! Partitions are written through a loop device of the volume or file
+//! (`losetup -P --show -f`), never through a Dom0 block attach and a fixed
+//! `/dev/xvdaN`: two managers cannot collide on a name, no udev is needed,
+//! and parted never sees a device-mapper volume (Debian's parted would map
+//! its partitions with device-mapper and hold the volume open).
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::run::{self, Runner};
+use super::store::Disk;
+use crate::config::DiskConfig;
+use crate::error::{Error, IoContext, Result};
+use crate::image::Blob;
+
+/// Size of a placeholder for an undefined lower partition, in MB.
+pub const PLACEHOLDER_MB: u64 = 2;
+/// Where the first partition starts, in MB (room for the table).
+pub const FIRST_START_MB: u64 = 1;
+/// Bytes per MB of a disk size: LVM's `M` (MiB), used for files too, so
+/// both backings have the same size.
+const DISK_UNIT: u64 = 1024 * 1024;
+/// How long partition device nodes may take to appear.
+const NODE_WAIT: Duration = Duration::from_secs(20);
+
+/// One partition to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Primary partition number.
+    pub number: u8,
+    /// Start in MB (parted's `unit MB`).
+    pub start_mb: u64,
+    /// End in MB.
+    pub end_mb: u64,
+    /// File system to create (empty: none).
+    pub fs: String,
+    /// Name of the content under the image's `disk/` (empty: none).
+    pub content: String,
+}
+
+/// The partitions of `disk`, laid out as the classic manager does.
+pub fn layout(disk: &DiskConfig) -> Result<Vec<Part>> {
+    let defined = disk.partitions()?;
+    let highest = defined.iter().map(|p| p.number).max().unwrap_or(0);
+    let mut out = Vec::new();
+    let mut start = FIRST_START_MB;
+    for n in 1..=highest {
+        let (size, fs, content) = match defined.iter().find(|p| p.number == n) {
+            Some(p) => (p.size_mb, p.fs.clone(), p.content.clone()),
+            None => (PLACEHOLDER_MB, String::new(), String::new()),
+        };
+        out.push(Part {
+            number: n,
+            start_mb: start,
+            end_mb: start + size,
+            fs,
+            content,
+        });
+        start += size;
+    }
+    Ok(out)
+}
+
+/// Problems that make `disk` impossible to create, beyond `check`'s rules:
+/// a tar content needs a file system to unpack into, and the layout (with
+/// its placeholders and first MB) must fit in the disk.
+pub fn problems(disk: &DiskConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Ok(size), Ok(parts)) = (disk.size_mb(), layout(disk)) else {
+        return out; // `check` reports these.
+    };
+    for p in &parts {
+        if is_tar(&p.content) && (p.fs.is_empty() || p.fs == "swap") {
+            out.push(format!(
+                "partition {} holds `{}` but has {} - a tar content needs a file system to unpack into",
+                p.number,
+                p.content,
+                if p.fs.is_empty() {
+                    "no file system".to_owned()
+                } else {
+                    "`swap`".to_owned()
+                }
+            ));
+        }
+    }
+    if let Some(last) = parts.last() {
+        if size == 0 {
+            out.push("disk.cfg defines partitions but DISK_SIZE is 0".to_owned());
+        } else if u128::from(last.end_mb) * 1_000_000 > u128::from(size) * u128::from(DISK_UNIT) {
+            out.push(format!(
+                "the partitions end at {} MB but the disk has {size}M",
+                last.end_mb
+            ));
+        }
+    }
+    out
+}
+
+/// The last `.` suffix of a content name (content names are checked to
+/// end in one of the lower-case suffixes `check` allows).
+fn ext(content: &str) -> &str {
+    content.rsplit('.').next().unwrap_or("")
+}
+
+fn is_tar(content: &str) -> bool {
+    [".tar", ".tar.gz", ".tar.bz2", ".tar.xz"]
+        .iter()
+        .any(|s| content.ends_with(s))
+}
+
+/// The device or file a guest's disk is (what xl is given).
+pub fn target(disk: &Disk, name: &str) -> Option<PathBuf> {
+    match disk {
+        Disk::None => None,
+        Disk::Lvm { group, .. } => Some(PathBuf::from(format!("/dev/{group}/{name}"))),
+        Disk::File(path) => Some(path.clone()),
+    }
+}
+
+/// What a create has made so far, undone by [`Created::undo`].
+#[derive(Debug, Default)]
+pub struct Created {
+    volume: Option<(String, String)>,
+    file: Option<PathBuf>,
+    loop_dev: Option<String>,
+}
+
+impl Created {
+    /// Removes what was made (best effort: every step is tried, failures
+    /// are logged).
+    pub fn undo(&mut self, r: &Runner) {
+        if let Some(dev) = self.loop_dev.take() {
+            if let Err(e) = detach(r, &dev) {
+                r.log().error(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some((group, name)) = self.volume.take() {
+            if let Err(e) = remove_volume(r, &group, &name) {
+                r.log().error(&format!("cleanup: {e}"));
+            }
+        }
+        if let Some(file) = self.file.take() {
+            if let Err(e) = fs::remove_file(&file) {
+                r.log()
+                    .error(&format!("cleanup: cannot remove `{}`: {e}", file.display()));
+            }
+        }
+    }
+}
+
+/// Creates the disk of guest `name` and fills its partitions from
+/// `contents` (the image's `disk/` files). Records what it made in
+/// `created` so that a failure can be undone.
+pub fn create(
+    r: &Runner,
+    disk: &Disk,
+    name: &str,
+    config: &DiskConfig,
+    contents: &std::collections::BTreeMap<String, Blob>,
+    created: &mut Created,
+) -> Result<()> {
+    let size = config.size_mb()?;
+    let Some(target) = target(disk, name) else {
+        return Ok(());
+    };
+    match disk {
+        Disk::None => return Ok(()),
+        Disk::Lvm { device, group } => {
+            prepare_group(r, device, group)?;
+            let lv = format!("{group}/{name}");
+            if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
+                r.log().info(&format!("removing the existing logical volume {lv}"));
+                release_volume(r, group, name)?;
+                remove_volume(r, group, name)?;
+            }
+            let size_arg = format!("{size}M");
+            r.run("lvcreate", &["-y", "-L", size_arg.as_str(), "-n", name, group.as_str()])?;
+            created.volume = Some((group.clone(), name.to_owned()));
+        }
+        Disk::File(path) => {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).with_path("cannot create directory", parent)?;
+            }
+            if path.exists() {
+                r.log()
+                    .info(&format!("replacing the existing disk file {}", path.display()));
+                fs::remove_file(path).with_path("cannot remove", path)?;
+            }
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .with_path("cannot create", path)?;
+            created.file = Some(path.clone());
+            // Sparse: only what the partitions' contents write takes room.
+            file.set_len(size * DISK_UNIT).with_path("cannot size", path)?;
+        }
+    }
+    let target = target.to_string_lossy().into_owned();
+    let out = r.run("losetup", &["-P", "--show", "-f", target.as_str()])?;
+    let loop_dev = out.trim().to_owned();
+    if !loop_dev.starts_with('/') {
+        return Err(Error::Refused(format!(
+            "`losetup --show` printed `{}`, not a device",
+            loop_dev.escape_debug()
+        )));
+    }
+    created.loop_dev = Some(loop_dev.clone());
+    r.run("parted", &["-s", loop_dev.as_str(), "mklabel", "msdos"])?;
+    let parts = layout(config)?;
+    for p in &parts {
+        let (start, end) = (p.start_mb.to_string(), p.end_mb.to_string());
+        r.run(
+            "parted",
+            &[
+                "-s",
+                loop_dev.as_str(),
+                "unit",
+                "MB",
+                "mkpart",
+                "primary",
+                start.as_str(),
+                end.as_str(),
+            ],
+        )?;
+    }
+    for p in &parts {
+        let dev = partition_node(&loop_dev, p.number);
+        wait_for(&dev)?;
+        fill(r, p, &dev, contents)?;
+    }
+    detach(r, &loop_dev)?;
+    created.loop_dev = None;
+    Ok(())
+}
+
+/// The device node of partition `n` of a loop device.
+pub fn partition_node(loop_dev: &str, n: u8) -> String {
+    format!("{loop_dev}p{n}")
+}
+
+fn wait_for(dev: &str) -> Result<()> {
+    let start = Instant::now();
+    while !Path::new(dev).exists() {
+        if start.elapsed() > NODE_WAIT {
+            return Err(Error::Refused(format!(
+                "partition device `{dev}` did not appear within {} s",
+                NODE_WAIT.as_secs()
+            )));
+        }
+        crate::interrupt::check().map_err(|e| Error::io("interrupted while waiting for", dev, e))?;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The classic manager's first disk steps: the device becomes an LVM
+/// physical volume (unless it already is one; a device holding a file
+/// system is refused), then the group is created if missing.
+fn prepare_group(r: &Runner, device: &str, group: &str) -> Result<()> {
+    if !r.succeeds("pvs", &["--noheadings", device])? {
+        let fstype = r.run("lsblk", &["-n", "-o", "FSTYPE", device])?;
+        if !fstype.trim().is_empty() {
+            return Err(Error::Refused(format!(
+                "`{device}` holds a `{}` file system - refusing to make it an LVM physical volume",
+                fstype.trim()
+            )));
+        }
+        r.run("pvcreate", &["-f", device])?;
+    }
+    if !r.succeeds("vgs", &["--noheadings", group])? {
+        r.run("vgcreate", &[group, device])?;
+    }
+    Ok(())
+}
+
+/// Formats partition `p` (device `dev`) and writes its content.
+fn fill(r: &Runner, p: &Part, dev: &str, contents: &std::collections::BTreeMap<String, Blob>) -> Result<()> {
+    match p.fs.as_str() {
+        "" => {}
+        "swap" => drop(r.run("mkswap", &[dev])?),
+        // mkfs.vfat reads `-F` as the FAT size: it needs no force flag.
+        "vfat" => drop(r.run("mkfs.vfat", &[dev])?),
+        fs => drop(r.run(&format!("mkfs.{fs}"), &["-F", dev])?),
+    }
+    if p.content.is_empty() {
+        return Ok(());
+    }
+    let blob = contents
+        .get(&p.content)
+        .ok_or_else(|| Error::Refused(format!("partition {}: the image has no `disk/{}`", p.number, p.content)))?;
+    r.log().info(&format!("partition {}: writing {}", p.number, p.content));
+    if is_tar(&p.content) {
+        unpack(r, p, dev, blob)
+    } else {
+        write_raw(r, p, dev, blob)
+    }
+}
+
+/// Writes an `*.img`, `*.img.gz` or `*.img.bz2` content to `dev`.
+fn write_raw(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
+    let out = OpenOptions::new().write(true).open(dev).with_path("cannot open", dev)?;
+    let what = format!("disk/{}", p.content);
+    if ext(&p.content) == "img" {
+        let mut out = out;
+        io::copy(&mut blob.open()?, &mut out)
+            .map_err(|e| Error::Refused(format!("cannot write `{what}` to `{dev}`: {e}")))?;
+        out.sync_all().with_path("cannot sync", dev)
+    } else {
+        let tool = if ext(&p.content) == "gz" { "gzip" } else { "bzip2" };
+        let mut cmd = r.command(tool, &["-dc"]);
+        cmd.stdout(Stdio::from(out.try_clone().with_path("cannot open", dev)?));
+        pipe_into(r, cmd, tool, &["-dc"], blob, &what)?;
+        out.sync_all().with_path("cannot sync", dev)
+    }
+}
+
+/// Mounts `dev`, unpacks a tar content into it with GNU tar (owners and
+/// modes kept: the manager runs as root), and unmounts it.
+fn unpack(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
+    let mnt = tempfile::Builder::new()
+        .prefix("xenguest-manager-mnt.")
+        .tempdir()
+        .map_err(|e| Error::io("cannot create a mount point in", std::env::temp_dir(), e))?
+        // Never removed recursively: if unmounting fails, the guest's
+        // files are still below it.
+        .into_path();
+    let mnt_path = mnt.to_string_lossy().into_owned();
+    if let Err(e) = r.run("mount", &[dev, mnt_path.as_str()]) {
+        let _ = fs::remove_dir(&mnt);
+        return Err(e);
+    }
+    let flag = match ext(&p.content) {
+        "gz" => Some("-z"),
+        "bz2" => Some("-j"),
+        "xz" => Some("-J"),
+        _ => None,
+    };
+    let mut args = vec!["-C", mnt_path.as_str(), "-x", "-p", "--numeric-owner"];
+    args.extend(flag);
+    args.extend(["-f", "-"]);
+    let mut cmd = r.command("tar", &args);
+    cmd.stdout(Stdio::piped());
+    let result = pipe_into(r, cmd, "tar", &args, blob, &format!("disk/{}", p.content));
+    r.run("umount", &[mnt_path.as_str()])?;
+    fs::remove_dir(&mnt).with_path("cannot remove", &mnt)?;
+    result
+}
+
+/// Runs `cmd` (its stdout set by the caller) with the content of `blob`
+/// on its stdin.
+fn pipe_into(
+    r: &Runner,
+    mut cmd: std::process::Command,
+    prog: &str,
+    args: &[&str],
+    blob: &Blob,
+    what: &str,
+) -> Result<()> {
+    cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| run::spawn_error(prog, &e))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    // Feed stdin on one thread while this one drains stdout and stderr: a
+    // tool that prints a lot (tar warns per member) would otherwise block
+    // on a full pipe and stop reading.
+    let (fed, out) = std::thread::scope(|scope| {
+        let feeder = scope.spawn(move || -> io::Result<()> {
+            io::copy(&mut blob.open().map_err(io::Error::other)?, &mut stdin)?;
+            stdin.flush()
+        });
+        let out = child.wait_with_output();
+        let fed = feeder
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the feeding thread failed")));
+        (fed, out)
+    });
+    let out = out.map_err(|e| run::spawn_error(prog, &e))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !stderr.trim().is_empty() {
+        r.log().verbose(&format!("{prog} stderr:\n{}", stderr.trim_end()));
+    }
+    run::check(prog, args, &out)?;
+    fed.map_err(|e| Error::Refused(format!("cannot feed `{what}` to `{prog}`: {e}")))
+}
+
+/// `losetup -d DEV`.
+fn detach(r: &Runner, dev: &str) -> Result<()> {
+    r.run("losetup", &["-d", dev]).map(drop)
+}
+
+/// The device-mapper name of logical volume `group/name` (LVM doubles the
+/// `-` of both names and joins them with one).
+pub fn dm_name(group: &str, name: &str) -> String {
+    format!("{}-{}", group.replace('-', "--"), name.replace('-', "--"))
+}
+
+/// Removes device-mapper mappings of the partitions of volume
+/// `group/name` (`NAME1`, `NAMEp1`, …). Debian's parted makes them when it
+/// partitions a volume directly, as the classic manager did; they hold the
+/// volume open, so neither a guest nor `lvremove` could use it. This
+/// manager partitions through a loop device and makes none; a guest the
+/// classic manager created may still have them. Without `dmsetup` there is
+/// nothing to do.
+fn release_volume(r: &Runner, group: &str, name: &str) -> Result<()> {
+    let Ok(out) = r.output(r.command("dmsetup", &["ls"])) else {
+        r.log().verbose("no dmsetup: no partition mappings to remove");
+        return Ok(());
+    };
+    if !out.status.success() {
+        return Ok(());
+    }
+    let base = dm_name(group, name);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(mapping) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = mapping.strip_prefix(&base) else {
+            continue;
+        };
+        let digits = rest.strip_prefix('p').unwrap_or(rest);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            r.log()
+                .info(&format!("removing the partition mapping {mapping} of {group}/{name}"));
+            r.run("dmsetup", &["remove", mapping])?;
+        }
+    }
+    Ok(())
+}
+
+/// `lvremove -f GROUP/NAME`.
+fn remove_volume(r: &Runner, group: &str, name: &str) -> Result<()> {
+    let lv = format!("{group}/{name}");
+    r.run("lvremove", &["-f", lv.as_str()]).map(drop)
+}
+
+/// Removes the disk of guest `name`: its logical volume (if it exists)
+/// or its file.
+pub fn remove(r: &Runner, disk: &Disk, name: &str) -> Result<()> {
+    match disk {
+        Disk::None => Ok(()),
+        Disk::Lvm { group, .. } => {
+            let lv = format!("{group}/{name}");
+            if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
+                release_volume(r, group, name)?;
+                remove_volume(r, group, name)
+            } else {
+                r.log().info(&format!("no logical volume {lv} to remove"));
+                Ok(())
+            }
+        }
+        Disk::File(path) => match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("cannot remove", path, e)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_classic() {
+        let d =
+            DiskConfig::parse("DISK_SIZE=\"4000M\"\nDISK_PART3=\"1G:ext4:rootfs.tar.gz\"\nDISK_PART1=\"100M:vfat:\"\n");
+        let parts = layout(&d).unwrap();
+        let spans: Vec<(u8, u64, u64, &str)> = parts
+            .iter()
+            .map(|p| (p.number, p.start_mb, p.end_mb, p.fs.as_str()))
+            .collect();
+        assert_eq!(spans, [(1, 1, 101, "vfat"), (2, 101, 103, ""), (3, 103, 1103, "ext4")]);
+        assert!(problems(&d).is_empty());
+    }
+
+    #[test]
+    fn device_mapper_names() {
+        assert_eq!(dm_name("vg-xen-sda2", "web-1"), "vg--xen--sda2-web--1");
+        assert_eq!(dm_name("vg0", "g"), "vg0-g");
+    }
+
+    #[test]
+    fn impossible_disks_are_reported() {
+        let d = DiskConfig::parse("DISK_SIZE=\"100M\"\nDISK_PART1=\"10M::rootfs.tar\"\n");
+        assert!(problems(&d)[0].contains("needs a file system"), "{:?}", problems(&d));
+        let d = DiskConfig::parse("DISK_SIZE=\"10M\"\nDISK_PART2=\"10M:ext4:\"\n");
+        assert!(problems(&d)[0].contains("end at 13 MB"), "{:?}", problems(&d));
+    }
+}

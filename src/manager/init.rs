@@ -1,0 +1,149 @@
+//! Init scripts: `init.pre/` (before the guest is created), `init.d/`
+//! (created, paused) and `init.post/` (running), host-wide ones from
+//! `/etc/xenguest/init.*` first, then the guest's own, each directory in
+//! name order.
+//!
+//! The contract is the classic manager's: each script is *sourced* by bash
+//! in its own process, from the guest directory, after `params.cfg`, so it
+//! sees the parameters, `guestname`, `guestdir`, `guestcfgfile`, and the
+//! functions `log [LEVEL] TEXT` and `log_command [LEVEL] "COMMAND"`. A
+//! script that is not executable, or that fails, stops the start.
+//!
+//! The bash text below is constant: every value (paths, the guest's name,
+//! the log file and level) reaches it as a positional argument, so nothing
+//! from an image or a configuration is ever parsed as shell code by the
+//! manager itself (a script is, of course, code the image's author wrote).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::log::Log;
+use super::run::Runner;
+use crate::error::{Error, IoContext, Result};
+use crate::image::Stage;
+
+/// The bash program that sources one script. Arguments: `$1` script,
+/// `$2` guest name, `$3` guest directory, `$4` xl configuration file,
+/// `$5` log file, `$6` log level.
+const SOURCE_SCRIPT: &str = r#"
+log() {
+    local level=INFO n=1 max=0 stamp line
+    case "${1:-}" in ERROR|INFO|VERBOSE) level=$1; shift ;; esac
+    case "$level" in ERROR) n=0 ;; VERBOSE) n=2 ;; esac
+    case "$LOG_LEVEL" in INFO) max=1 ;; VERBOSE) max=2 ;; esac
+    [ "$level" != ERROR ] || printf 'xenguest-manager: error: %s\n' "$*" >&2
+    [ "$n" -le "$max" ] || return 0
+    stamp=$(date -u '+%d-%m-%Y %H:%M:%S')
+    while IFS= read -r line; do
+        printf '%s [%s]    %s\n' "$stamp" "$level" "$line" >> "$LOGFILE"
+    done <<< "$*"
+    return 0
+}
+log_command() {
+    local level=VERBOSE out rc
+    case "${1:-}" in ERROR|INFO|VERBOSE) level=$1; shift ;; esac
+    log "$level" "Running: $*"
+    out=$(eval "$*" 2>&1)
+    rc=$?
+    [ -z "$out" ] || log "$level" "$out"
+    return $rc
+}
+__xenguest_script=$1
+cd -- "$3" || exit 1
+. ./params.cfg || exit 1
+guestname=$2 guestdir=$3 guestcfgfile=$4 LOGFILE=$5 LOG_LEVEL=$6
+shift 6
+. "$__xenguest_script"
+"#;
+
+/// The scripts of `stage`: host-wide (`base/STAGE/*`) then the guest's
+/// (`guest_dir/STAGE/*`), each directory in name order; dot files are
+/// skipped, as bash's `*` skips them.
+pub fn scripts(base: &Path, guest_dir: &Path, stage: Stage) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for dir in [base.join(stage.dir()), guest_dir.join(stage.dir())] {
+        let mut names: Vec<PathBuf> = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .map(|e| e.map(|e| e.path()))
+                .collect::<io::Result<_>>()
+                .with_path("cannot list", &dir)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("cannot list", &dir, e)),
+        };
+        names.retain(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.'))
+        });
+        names.sort();
+        out.extend(names);
+    }
+    Ok(out)
+}
+
+/// Fails unless every script is an executable regular file (checked for
+/// all stages before the guest is touched).
+pub fn check_executable(scripts: &[PathBuf]) -> Result<()> {
+    for s in scripts {
+        let meta = fs::metadata(s).with_path("cannot read", s)?;
+        if !meta.is_file() {
+            return Err(Error::Refused(format!(
+                "init script `{}` is not a regular file",
+                s.display()
+            )));
+        }
+        if meta.permissions().mode() & 0o111 == 0 {
+            return Err(Error::Refused(format!(
+                "init script `{}` is not executable - make it executable (chmod +x) or remove it",
+                s.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a script is told about its guest.
+#[derive(Debug, Clone, Copy)]
+pub struct Guest<'a> {
+    /// The guest's name.
+    pub name: &'a str,
+    /// Its directory in the store.
+    pub dir: &'a Path,
+    /// The xl configuration the start uses.
+    pub cfg: &'a Path,
+}
+
+/// Sources each of `scripts` in turn, stopping at the first that fails.
+pub fn run_scripts(r: &Runner, log: &Log, guest: Guest<'_>, scripts: &[PathBuf]) -> Result<()> {
+    for script in scripts {
+        log.info(&format!("running init script {}", script.display()));
+        let args: Vec<&std::ffi::OsStr> = vec![
+            "-c".as_ref(),
+            SOURCE_SCRIPT.as_ref(),
+            "xenguest-init".as_ref(),
+            script.as_os_str(),
+            guest.name.as_ref(),
+            guest.dir.as_os_str(),
+            guest.cfg.as_os_str(),
+            log.path().as_os_str(),
+            log.level().name().as_ref(),
+        ];
+        let shown = format!("bash -c SOURCE-SCRIPT xenguest-init {}", script.display());
+        let mut cmd = r.command_shown("bash", &args, &shown);
+        cmd.current_dir(guest.dir);
+        let out = r.output(cmd)?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Refused(format!(
+                "init script `{}` failed ({}){}{}",
+                script.display(),
+                out.status,
+                if stderr.trim().is_empty() { "" } else { ": " },
+                stderr.trim()
+            )));
+        }
+    }
+    Ok(())
+}

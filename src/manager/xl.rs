@@ -1,0 +1,90 @@
+//! Xen's `xl` toolstack, run as the classic manager runs it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::run::{self, Runner};
+use crate::error::Result;
+
+/// Whether `xl info` succeeds (a Xen control domain with its toolstack).
+pub fn info(r: &Runner) -> Result<bool> {
+    r.succeeds("xl", &["info"])
+}
+
+/// Names of the running domains: the first column of `xl list` below its
+/// header line.
+pub fn running(r: &Runner) -> Result<Vec<String>> {
+    let out = r.run("xl", &["list"])?;
+    Ok(out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Whether domain `name` is running.
+pub fn is_running(r: &Runner, name: &str) -> Result<bool> {
+    Ok(running(r)?.iter().any(|n| n == name))
+}
+
+/// `xl create -p CFG` from `dir` (relative paths in the configuration,
+/// such as `kernel = "files/kernel"`, resolve there): created, paused.
+pub fn create_paused(r: &Runner, cfg: &Path, dir: &Path) -> Result<()> {
+    let args = [std::ffi::OsStr::new("create"), "-p".as_ref(), cfg.as_os_str()];
+    let mut cmd = r.command("xl", &args);
+    cmd.current_dir(dir);
+    let out = r.output(cmd)?;
+    run::check("xl", &args, &out)
+}
+
+/// `xl unpause NAME`.
+pub fn unpause(r: &Runner, name: &str) -> Result<()> {
+    r.run("xl", &["unpause", name]).map(drop)
+}
+
+/// `xl shutdown [-w] NAME`.
+pub fn shutdown(r: &Runner, name: &str, wait: bool) -> Result<()> {
+    if wait {
+        r.run("xl", &["shutdown", "-w", name]).map(drop)
+    } else {
+        r.run("xl", &["shutdown", name]).map(drop)
+    }
+}
+
+/// `xl destroy NAME`.
+pub fn destroy(r: &Runner, name: &str) -> Result<()> {
+    r.run("xl", &["destroy", name]).map(drop)
+}
+
+/// `xl destroy NAME`, successful too when the domain went away by itself
+/// meanwhile (a guest that was shutting down: xl then reports an invalid
+/// domain).
+pub fn destroy_if_present(r: &Runner, name: &str) -> Result<()> {
+    match destroy(r, name) {
+        Err(e) if !is_running(r, name)? => {
+            r.log().info(&format!("{name} was gone before it was destroyed ({e})"));
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// How long a stopped domain may stay listed.
+const GONE_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until `xl list` no longer lists `name` (at most [`GONE_WAIT`]);
+/// returns whether it is gone.
+pub fn wait_gone(r: &Runner, name: &str) -> Result<bool> {
+    let start = Instant::now();
+    loop {
+        if !is_running(r, name)? {
+            return Ok(true);
+        }
+        if start.elapsed() > GONE_WAIT {
+            return Ok(false);
+        }
+        crate::interrupt::check().map_err(|e| crate::error::Error::io("interrupted while waiting for", name, e))?;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,1010 @@
+//! `xenguest-manager` against recording stand-ins for xl, LVM, parted,
+//! losetup, mkfs, mount and dmsetup (`manager_standin.sh` on a PATH
+//! prefix): every action, the classic manager's command sequence, failure
+//! cleanup, hostile values, the init script contract, file-backed disks.
+//! One test (`file_backed_disk_is_real`) runs the real tools as root on a
+//! real loop device, as CI does.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Run, Scratch};
+
+const STANDIN: &str = include_str!("manager_standin.sh");
+
+/// Tools the stand-in plays.
+const TOOLS: &[&str] = &[
+    "xl",
+    "pvs",
+    "pvcreate",
+    "lsblk",
+    "vgs",
+    "vgcreate",
+    "lvs",
+    "lvcreate",
+    "lvremove",
+    "losetup",
+    "parted",
+    "mkfs.ext4",
+    "mkfs.ext3",
+    "mkfs.ext2",
+    "mkfs.vfat",
+    "mkswap",
+    "mount",
+    "umount",
+    "dmsetup",
+];
+
+fn manager_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_xenguest-manager"))
+}
+
+/// A host: a root prefix for the manager's own paths, a PATH prefix of
+/// stand-ins, and the stand-ins' state (their call record).
+struct Host {
+    s: Scratch,
+}
+
+impl Host {
+    fn new() -> Host {
+        Host::with_tools(TOOLS)
+    }
+
+    fn with_tools(tools: &[&'static str]) -> Host {
+        let s = Scratch::new();
+        let bin = s.mkdir("standins");
+        s.mkdir("state");
+        s.mkdir("root");
+        for tool in tools {
+            let p = bin.join(tool);
+            fs::write(&p, STANDIN).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Host { s }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.s.join("root")
+    }
+
+    fn state(&self, rel: &str) -> PathBuf {
+        self.s.join("state").join(rel)
+    }
+
+    fn conf(&self, text: &str) {
+        self.s.write("root/etc/xenguest/xenguest-manager.conf", text);
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(manager_bin());
+        let path = format!(
+            "{}:{}",
+            self.s.join("standins").display(),
+            std::env::var("PATH").unwrap()
+        );
+        cmd.args(args)
+            .current_dir(self.s.path())
+            .env("PATH", path)
+            .env("STANDIN_STATE", self.s.join("state"))
+            .env("XENGUEST_MANAGER_ROOT", self.root())
+            .env_remove("XENGUEST_MANAGER_CONF")
+            .env_remove("DM_DISABLE_UDEV");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::new(&mut self.cmd(args))
+    }
+
+    /// The recorded calls, with scratch paths shortened to `STATE`,
+    /// `ROOT` and `TMP` (the manager's mount points).
+    fn calls(&self) -> Vec<String> {
+        let text = fs::read_to_string(self.state("calls")).unwrap_or_default();
+        let state = self.s.join("state").display().to_string();
+        let root = self.root().display().to_string();
+        text.lines()
+            .map(|l| {
+                let l = l.replace(&state, "STATE").replace(&root, "ROOT");
+                l.split(' ')
+                    .map(|w| if w.contains("xenguest-manager-mnt.") { "MNT" } else { w })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    fn clear_calls(&self) {
+        let _ = fs::remove_file(self.state("calls"));
+    }
+
+    fn fail(&self, what: &str) {
+        fs::write(self.state(&format!("fail-{what}")), "").unwrap();
+    }
+
+    fn guest_dir(&self, name: &str) -> PathBuf {
+        self.root().join("etc/xenguest/guests").join(name)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.root().join("var/log/xenguest")).unwrap_or_default()
+    }
+
+    fn running(&self) -> Vec<String> {
+        fs::read_to_string(self.state("running"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Builds an image with xenguest-mkimage `create` and `options`.
+    fn image(&self, name: &str, options: &[&str]) -> PathBuf {
+        self.s.write("kernel", b"fake kernel\n");
+        let mut args = vec!["create", name, "--xen-kernel=kernel"];
+        args.extend_from_slice(options);
+        self.s.run(&args).success();
+        self.s.join(name)
+    }
+
+    /// A rootfs tarball (one file owned by 1234:5678) at `name`.
+    fn rootfs(&self, name: &str) {
+        let dir = self.s.mkdir("rootfs-src/etc");
+        fs::write(dir.join("hostname"), "guest\n").unwrap();
+        let out = Command::new("tar")
+            .args(["--owner=1234", "--group=5678", "--numeric-owner", "-C"])
+            .arg(self.s.join("rootfs-src"))
+            .args(["-czf"])
+            .arg(self.s.join(name))
+            .arg(".")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// The standard disk image: 100M disk, partition 1 ext4 with a
+    /// rootfs, partition 3 swap (partition 2 becomes a placeholder).
+    fn disk_image(&self, name: &str) -> PathBuf {
+        self.rootfs("rootfs.tar.gz");
+        self.image(
+            name,
+            &[
+                "--disk-size=100M",
+                "--disk-add-file=rootfs.tar.gz:rootfs.tar.gz",
+                "--disk-add-part=1:10M:ext4:rootfs.tar.gz",
+                "--disk-add-part=3:20M:swap:",
+            ],
+        )
+    }
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn write_script(path: &Path, text: &str, mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn help_and_usage() {
+    let h = Host::new();
+    for args in [&["help"][..], &["--help"], &["-h"]] {
+        let r = h.run(args);
+        r.success();
+        for action in [
+            "create",
+            "remove",
+            "start",
+            "stop",
+            "kill",
+            "list",
+            "status",
+            "check-xen",
+        ] {
+            assert!(r.stdout().contains(action), "{args:?} lacks {action}: {}", r.stdout());
+        }
+    }
+    assert!(h.run(&["--help"]).stdout().contains("XENGUEST_VOLUME_DEVICE"));
+    h.run(&["stop", "--help"]).success().stdout_has(&["--nowait", "--kill"]);
+    // help needs no Xen: nothing ran.
+    assert!(h.calls().is_empty(), "{:?}", h.calls());
+    assert_eq!(h.run(&[]).code(), 2);
+    h.run(&["frobnicate"]).failure(2, &["xenguest-manager: error:"]);
+    h.run(&["stop", "g", "--nowait", "--kill"]).failure(2, &["--kill"]);
+}
+
+#[test]
+fn every_action_needs_xen() {
+    let h = Host::new();
+    h.run(&["check-xen"]).success();
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    h.fail("xl-info");
+    for args in [
+        &["check-xen"][..],
+        &["list"],
+        &["status"],
+        &["start", "g"],
+        &["create", "x.xenguest"],
+    ] {
+        h.run(args)
+            .failure(1, &["xenguest-manager: error: Xen environment is not valid"]);
+    }
+    assert!(
+        h.log().contains("[ERROR]    Xen environment is not valid"),
+        "{}",
+        h.log()
+    );
+}
+
+#[test]
+fn create_on_lvm_follows_the_classic_sequence() {
+    let h = Host::new();
+    h.conf("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n");
+    let img = h.disk_image("web.xenguest");
+    h.run(&["create", img.to_str().unwrap()]).success();
+    assert_eq!(
+        h.calls(),
+        strs(&[
+            "xl info",
+            "pvs --noheadings /dev/sda2",
+            "lsblk -n -o FSTYPE /dev/sda2",
+            "pvcreate -f /dev/sda2",
+            "vgs --noheadings vg-xen-sda2",
+            "vgcreate vg-xen-sda2 /dev/sda2",
+            "lvs --noheadings vg-xen-sda2/web",
+            "lvcreate -y -L 100M -n web vg-xen-sda2",
+            "losetup -P --show -f /dev/vg-xen-sda2/web",
+            "parted -s STATE/dev/loop7 mklabel msdos",
+            "parted -s STATE/dev/loop7 unit MB mkpart primary 1 11",
+            "parted -s STATE/dev/loop7 unit MB mkpart primary 11 13",
+            "parted -s STATE/dev/loop7 unit MB mkpart primary 13 33",
+            "mkfs.ext4 -F STATE/dev/loop7p1",
+            "mount STATE/dev/loop7p1 MNT",
+            "umount MNT",
+            "mkswap STATE/dev/loop7p3",
+            "losetup -d STATE/dev/loop7",
+        ])
+    );
+    // No udev on a minimal Dom0: LVM is told to make its own nodes.
+    assert_eq!(fs::read_to_string(h.state("dm-disable-udev")).unwrap().trim(), "1");
+    let dir = h.guest_dir("web");
+    let cfg = fs::read_to_string(dir.join("guest.cfg")).unwrap();
+    assert!(cfg.contains("name = \"web\""), "{cfg}");
+    assert!(cfg.contains("disk = ['phy:/dev/vg-xen-sda2/web,xvda,w']"), "{cfg}");
+    // The configuration part only: no disk/ in the store.
+    assert!(!dir.join("disk").exists());
+    assert!(dir.join("files/kernel").is_file());
+    let merged = fs::read_to_string(dir.join("xl.cfg")).unwrap();
+    assert!(
+        merged.contains(&format!("kernel = \"{}/files/kernel\"", dir.display())),
+        "{merged}"
+    );
+    // The second time the group and volume exist: only the volume is
+    // recreated (the classic manager's lvremove), after a remove.
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["guest `web` already exists"]);
+    h.run(&["list"]).success().stdout_has(&["web\n"]);
+    h.run(&["status"]).success().stdout_has(&["web Stopped\n"]);
+    h.clear_calls();
+    // Partition mappings Debian's parted left on the volume (as when the
+    // classic manager partitioned it) hold it open: they go first.
+    fs::write(
+        h.state("dm-mappings"),
+        "vg--xen--sda2-web1\t(253:4)\nvg--xen--sda2-webserver1\t(253:6)\nvg--xen--sda2-webp2\t(253:5)\n",
+    )
+    .unwrap();
+    h.run(&["remove", "web"]).success();
+    assert_eq!(
+        h.calls(),
+        strs(&[
+            "xl info",
+            "xl list",
+            "lvs --noheadings vg-xen-sda2/web",
+            "dmsetup ls",
+            "dmsetup remove vg--xen--sda2-web1",
+            "dmsetup remove vg--xen--sda2-webp2",
+            "lvremove -f vg-xen-sda2/web"
+        ])
+    );
+    assert_eq!(
+        fs::read_to_string(h.state("dm-mappings")).unwrap(),
+        "vg--xen--sda2-webserver1\t(253:6)\n"
+    );
+    assert!(!dir.exists());
+    h.clear_calls();
+    fs::write(h.state("lv-vg-xen-sda2_other"), "").unwrap();
+    h.run(&["create", img.to_str().unwrap(), "other"]).success();
+    let calls = h.calls();
+    assert_eq!(calls[1], "pvs --noheadings /dev/sda2");
+    assert_eq!(calls[2], "vgs --noheadings vg-xen-sda2");
+    assert_eq!(calls[3], "lvs --noheadings vg-xen-sda2/other");
+    assert_eq!(calls[4], "dmsetup ls");
+    assert_eq!(calls[5], "lvremove -f vg-xen-sda2/other");
+    assert_eq!(calls[6], "lvcreate -y -L 100M -n other vg-xen-sda2");
+}
+
+#[test]
+fn a_device_holding_a_file_system_is_refused() {
+    let h = Host::new();
+    h.conf("XENGUEST_VOLUME_DEVICE=\"/dev/sdb1\"\nXENGUEST_VOLUME_NAME=\"vg0\"\n");
+    fs::write(h.state("fstype-_dev_sdb1"), "ext4\n").unwrap();
+    let img = h.disk_image("g.xenguest");
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["`/dev/sdb1` holds a `ext4` file system"]);
+    assert!(!h.calls().iter().any(|c| c.starts_with("pvcreate")), "{:?}", h.calls());
+    assert!(!h.guest_dir("g").exists());
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+}
+
+#[test]
+fn a_failed_create_leaves_nothing_behind() {
+    for (fail, backing) in [
+        ("mkfs.ext4", "lvm"),
+        ("mkswap", "lvm"),
+        ("parted", "file"),
+        ("mount", "file"),
+    ] {
+        let h = Host::new();
+        if backing == "lvm" {
+            h.conf("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n");
+        }
+        let img = h.disk_image("g.xenguest");
+        h.fail(fail);
+        h.run(&["create", img.to_str().unwrap()])
+            .failure(1, &["xenguest-manager: error:", &format!("`{fail} ")]);
+        let calls = h.calls();
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some(if backing == "lvm" {
+                "lvremove -f vg-xen-sda2/g"
+            } else {
+                "losetup -d STATE/dev/loop7"
+            }),
+            "{fail}: {calls:?}"
+        );
+        assert!(calls.contains(&"losetup -d STATE/dev/loop7".to_owned()), "{calls:?}");
+        assert!(!h.state("lv-vg-xen-sda2_g").exists(), "{fail}: the volume is left");
+        assert!(!h.state("attached-loop7").exists(), "{fail}: the loop device is left");
+        assert!(
+            h.s.ls("root/etc/xenguest/guests").is_empty(),
+            "{fail}: {:?}",
+            h.s.ls("root/etc/xenguest/guests")
+        );
+        if backing == "file" {
+            assert!(
+                h.s.ls("root/var/lib/xenguest/disks").is_empty(),
+                "{fail}: the disk file is left"
+            );
+        }
+        assert!(h.log().contains("removing what it made"), "{}", h.log());
+        h.run(&["list"]).success();
+    }
+}
+
+/// An image made by hand with GNU tar, so that it can hold what
+/// xenguest-mkimage refuses to write.
+fn hand_made(h: &Host, name: &str, params: &str, disk: &str) -> PathBuf {
+    let dir = h.s.mkdir(&format!("{name}.d"));
+    fs::write(dir.join("guest.cfg"), "memory = 512\n").unwrap();
+    fs::write(dir.join("params.cfg"), params).unwrap();
+    fs::write(dir.join("disk.cfg"), disk).unwrap();
+    let out = h.s.join(name);
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&out)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+#[test]
+fn hostile_values_never_reach_a_shell() {
+    let h = Host::new();
+    let pwned = h.s.join("PWNED");
+    let p = pwned.display();
+    // Shell code in params.cfg or disk.cfg: refused before anything runs
+    // (check's rules), and never executed.
+    for (params, disk) in [
+        (
+            format!("GUEST_AUTOBOOT=\"1\"\nX=\"$(touch {p})\"\n"),
+            "DISK_SIZE=\"0\"\n".to_owned(),
+        ),
+        (
+            "GUEST_AUTOBOOT=\"1\"\n".to_owned(),
+            format!("DISK_SIZE=\"0\"\nDISK_DEVICE=`touch {p}`\n"),
+        ),
+        (format!("PATH=\"{p}\"\n"), "DISK_SIZE=\"0\"\n".to_owned()),
+    ] {
+        h.clear_calls();
+        let img = hand_made(&h, "evil.xenguest", &params, &disk);
+        h.run(&["create", img.to_str().unwrap()])
+            .failure(1, &["is not a valid xenguest image"]);
+        assert_eq!(h.calls(), strs(&["xl info"]));
+        assert!(!h.guest_dir("evil").exists());
+        fs::remove_dir_all(h.s.join("evil.xenguest.d")).unwrap();
+        fs::remove_file(&img).unwrap();
+    }
+    // Values the rules allow but a shell would split: they reach tools as
+    // one argument each and init scripts as data.
+    let dev = format!("/dev/sdz; touch {p}");
+    let img = hand_made(
+        &h,
+        "odd.xenguest",
+        &format!("GUEST_AUTOBOOT=\"1\"\nNOTE=\"a b; touch {p} | x & y > z\"\n"),
+        &format!("DISK_SIZE=\"10M\"\nDISK_DEVICE=\"{dev}\"\nDISK_PART1=\"4M:ext4:\"\n"),
+    );
+    // By default an image may not choose a host device at all.
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["DISK_DEVICE", "XENGUEST_ALLOW_IMAGE_DEVICE"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    h.conf("XENGUEST_ALLOW_IMAGE_DEVICE=\"1\"\n");
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()]).success();
+    // The group is named after the device's file name, as classic does.
+    let lv_path = "/dev/vg-xen-PWNED/odd";
+    let calls = h.calls();
+    let root = h.root().display().to_string();
+    let shorten = |s: &str| s.replace(&root, "ROOT");
+    assert!(calls.contains(&shorten(&format!("pvcreate -f {dev}"))), "{calls:?}");
+    assert!(
+        calls.contains(&shorten(&format!("losetup -P --show -f {lv_path}"))),
+        "{calls:?}"
+    );
+    let out = h.s.join("seen");
+    write_script(
+        &h.guest_dir("odd").join("init.pre/10-note"),
+        &format!("printf '%s\\n' \"$NOTE\" > {}\n", out.display()),
+        0o755,
+    );
+    h.run(&["start", "odd"]).success();
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        format!("a b; touch {p} | x & y > z\n")
+    );
+    // A hostile guest name is refused before anything happens.
+    let name = format!("$(touch {p})");
+    h.run(&["create", img.to_str().unwrap(), &name]).failure(1, &["`NAME`"]);
+    h.run(&["start", &name]).failure(1, &["`NAME`"]);
+    assert!(!pwned.exists(), "a value ran as shell code");
+}
+
+#[test]
+fn images_are_verified_before_anything_is_created() {
+    let h = Host::new();
+    let img = h.disk_image("g.xenguest");
+    // A damaged member (the manifest catches it; drop the sidecar first).
+    fs::remove_file(h.s.join("g.xenguest.sha256")).unwrap();
+    let mut bytes = fs::read(&img).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"fake kernel").unwrap();
+    bytes[at] = b'F';
+    fs::write(&img, &bytes).unwrap();
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["does not match the manifest", "files/kernel"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.guest_dir("g").exists());
+    // A sidecar that does not match.
+    let img = h.disk_image("s.xenguest");
+    fs::write(
+        h.s.join("s.xenguest.sha256"),
+        format!("{}  s.xenguest\n", "0".repeat(64)),
+    )
+    .unwrap();
+    h.run(&["create", img.to_str().unwrap()]).failure(1, &["sidecar says"]);
+    // An image without manifest is accepted unless the host requires one.
+    let bare = hand_made(&h, "bare.xenguest", "GUEST_AUTOBOOT=\"1\"\n", "DISK_SIZE=\"0\"\n");
+    h.conf("XENGUEST_REQUIRE_MANIFEST=\"1\"\n");
+    h.run(&["create", bare.to_str().unwrap()])
+        .failure(1, &["no embedded manifest", "XENGUEST_REQUIRE_MANIFEST"]);
+    h.conf("XENGUEST_REQUIRE_MANIFEST=\"0\"\n");
+    h.run(&["create", bare.to_str().unwrap()]).success();
+    // Not an image at all, a directory, a broken link.
+    h.s.write("junk.xenguest", b"junk");
+    h.run(&["create", "junk.xenguest"]).failure(1, &["junk.xenguest"]);
+    h.run(&["create", h.s.join("bare.xenguest.d").to_str().unwrap(), "d"])
+        .failure(1, &["is a directory"]);
+    std::os::unix::fs::symlink("nowhere.xenguest", h.s.join("broken.xenguest")).unwrap();
+    h.run(&["create", "broken.xenguest"])
+        .failure(1, &["broken symbolic link"]);
+    // A link is followed; the name comes from the link.
+    std::os::unix::fs::symlink("bare.xenguest", h.s.join("linked.xenguest")).unwrap();
+    h.run(&["create", "linked.xenguest"]).success();
+    h.run(&["list"]).success().stdout_has(&["bare\nlinked\n"]);
+}
+
+#[test]
+fn start_runs_the_init_scripts_in_order_with_the_classic_contract() {
+    let h = Host::new();
+    let calls = h.state("calls");
+    let c = calls.display();
+    // Each script records what it sees in the stand-ins' call log, so its
+    // place among the xl calls shows.
+    let script = |tag: &str| {
+        format!(
+            "echo \"script {tag} $guestname $(basename \"$guestdir\") $PWD=$guestdir $NET cfg:$(test -f \"$guestcfgfile\" && echo yes)\" >> {c}\n\
+             log INFO \"hello from {tag}\"\n\
+             log_command INFO \"echo output of {tag}\"\n"
+        )
+    };
+    for (rel, tag) in [
+        ("root/etc/xenguest/init.pre/20-host", "host-pre"),
+        ("root/etc/xenguest/init.d/20-host", "host-d"),
+        ("root/etc/xenguest/init.post/20-host", "host-post"),
+    ] {
+        write_script(&h.s.join(rel), &script(tag), 0o755);
+    }
+    for (file, tag) in [
+        ("b-pre.sh", "guest-pre-b"),
+        ("a-pre.sh", "guest-pre-a"),
+        ("d.sh", "guest-d"),
+        ("post.sh", "guest-post"),
+    ] {
+        h.s.write(file, script(tag));
+    }
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--set-param=NET=bridge",
+            "--init-pre=b-pre.sh",
+            "--init-pre=a-pre.sh",
+            "--init-script=d.sh",
+            "--init-post=post.sh",
+        ],
+    );
+    h.run(&["-v", "create", img.to_str().unwrap()]).success();
+    h.clear_calls();
+    h.run(&["-v", "start", "g"]).success();
+    let calls: Vec<String> = h
+        .calls()
+        .into_iter()
+        .map(|l| {
+            // `$PWD=$guestdir` must hold; shorten it.
+            let dir = h
+                .guest_dir("g")
+                .display()
+                .to_string()
+                .replace(&h.root().display().to_string(), "ROOT");
+            l.replace(&format!("{dir}={dir}"), "DIR")
+                .replace(&h.guest_dir("g").display().to_string(), "DIR")
+        })
+        .collect();
+    let tmp_cfg = calls
+        .iter()
+        .find(|c| c.starts_with("xl create -p "))
+        .expect("xl create")
+        .clone();
+    assert!(
+        tmp_cfg.starts_with("xl create -p ROOT/etc/xenguest/guests/g/g.")
+            && Path::new(&tmp_cfg).extension().is_some_and(|e| e == "cfg"),
+        "{tmp_cfg}"
+    );
+    assert_eq!(
+        calls,
+        vec![
+            "xl info".to_owned(),
+            "xl list".to_owned(),
+            "script host-pre g g DIR bridge cfg:yes".to_owned(),
+            "script guest-pre-a g g DIR bridge cfg:yes".to_owned(),
+            "script guest-pre-b g g DIR bridge cfg:yes".to_owned(),
+            tmp_cfg.clone(),
+            "script host-d g g DIR bridge cfg:yes".to_owned(),
+            "script guest-d g g DIR bridge cfg:yes".to_owned(),
+            "xl unpause g".to_owned(),
+            "script host-post g g DIR bridge cfg:yes".to_owned(),
+            "script guest-post g g DIR bridge cfg:yes".to_owned(),
+        ]
+    );
+    // The temporary configuration is gone; xl got guest.cfg + guest.d.
+    let leftovers: Vec<String> =
+        h.s.ls("root/etc/xenguest/guests/g")
+            .into_iter()
+            .filter(|n| n.starts_with("g."))
+            .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let created = fs::read_to_string(h.state("created-g.cfg")).unwrap();
+    assert!(
+        created.contains("name = \"g\"") && created.contains("/files/kernel\""),
+        "{created}"
+    );
+    // log and log_command wrote to the manager's log, in its format.
+    let log = h.log();
+    for tag in ["host-pre", "guest-pre-a", "guest-d", "guest-post"] {
+        assert!(log.contains(&format!("[INFO]    hello from {tag}\n")), "{log}");
+        assert!(log.contains(&format!("[INFO]    output of {tag}\n")), "{log}");
+    }
+    h.run(&["status", "g"]).success().stdout_has(&["g Running\n"]);
+    h.run(&["start", "g"]).failure(1, &["already running"]);
+}
+
+#[test]
+fn a_bad_init_script_aborts_the_start() {
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let host_pre = h.root().join("etc/xenguest/init.pre/10-host");
+    // Not executable: refused before anything runs.
+    write_script(&host_pre, "true\n", 0o644);
+    h.clear_calls();
+    h.run(&["start", "g"]).failure(1, &["10-host", "not executable"]);
+    assert_eq!(h.calls(), strs(&["xl info", "xl list"]));
+    // Failing in init.pre: the guest is never created.
+    write_script(&host_pre, "echo broken >&2; false\n", 0o755);
+    h.clear_calls();
+    h.run(&["start", "g"]).failure(1, &["10-host", "failed", "broken"]);
+    assert!(!h.calls().iter().any(|c| c.starts_with("xl create")), "{:?}", h.calls());
+    // Failing in init.d: the paused guest is destroyed.
+    fs::remove_file(&host_pre).unwrap();
+    write_script(&h.guest_dir("g").join("init.d/10-fail"), "exit 3\n", 0o755);
+    h.clear_calls();
+    h.run(&["start", "g"]).failure(1, &["10-fail"]);
+    let calls = h.calls();
+    assert_eq!(&calls[calls.len() - 1], "xl destroy g", "{calls:?}");
+    assert!(!calls.iter().any(|c| c == "xl unpause g"), "{calls:?}");
+    assert!(h.running().is_empty());
+    let leftovers: Vec<String> =
+        h.s.ls("root/etc/xenguest/guests/g")
+            .into_iter()
+            .filter(|n| n.starts_with("g."))
+            .collect();
+    assert!(leftovers.is_empty(), "temporary configuration left: {leftovers:?}");
+}
+
+#[test]
+fn stop_kill_remove_and_status() {
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    h.run(&["stop", "g"]).failure(1, &["guest `g` is not running"]);
+    h.run(&["kill", "g"]).failure(1, &["not running"]);
+    h.run(&["stop", "nosuch"]).failure(1, &["no guest `nosuch`"]);
+    h.run(&["status", "nosuch"]).failure(1, &["no guest `nosuch`"]);
+    // In JSON mode an error is a JSON document as well.
+    let r = h.run(&["status", "nosuch", "--json"]);
+    r.failure(1, &["no guest `nosuch`"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["command"], "status");
+    assert!(v["error"].as_str().unwrap().contains("no guest `nosuch`"));
+    let cycle = |args: &[&str], expect: &[&str]| {
+        h.run(&["start", "g"]).success();
+        h.clear_calls();
+        h.run(args).success();
+        let mut all = strs(&["xl info", "xl list"]);
+        all.extend(strs(expect));
+        assert_eq!(h.calls(), all, "{args:?}");
+        assert!(h.running().is_empty());
+    };
+    cycle(&["stop", "g"], &["xl shutdown -w g", "xl list"]);
+    cycle(&["shutdown", "g", "--nowait"], &["xl shutdown g"]);
+    cycle(&["kill", "g"], &["xl destroy g"]);
+    cycle(&["destroy", "g"], &["xl destroy g"]);
+    // --kill: a failed shutdown falls back to destroy; without it, fails.
+    h.run(&["start", "g"]).success();
+    h.fail("xl-shutdown");
+    h.run(&["stop", "g"]).failure(1, &["xl shutdown -w g"]);
+    h.clear_calls();
+    h.run(&["stop", "g", "--kill"]).success();
+    assert_eq!(
+        h.calls(),
+        strs(&["xl info", "xl list", "xl shutdown -w g", "xl destroy g", "xl list"])
+    );
+    fs::remove_file(h.state("fail-xl-shutdown")).unwrap();
+    // Xen lists a domain that shut down for a moment longer: stop waits
+    // until it is gone, so a start right after works.
+    h.run(&["start", "g"]).success();
+    fs::write(h.state("linger"), "").unwrap();
+    h.clear_calls();
+    h.run(&["stop", "g"]).success();
+    assert_eq!(
+        h.calls(),
+        strs(&["xl info", "xl list", "xl shutdown -w g", "xl list", "xl list"])
+    );
+    h.run(&["start", "g"]).success();
+    fs::remove_file(h.state("linger")).unwrap();
+    // A domain that dies while remove destroys it is not an error.
+    fs::write(h.state("vanish"), "").unwrap();
+    h.run(&["remove", "g"]).success();
+    fs::remove_file(h.state("vanish")).unwrap();
+    assert!(!h.guest_dir("g").exists());
+    h.run(&["create", img.to_str().unwrap()]).success();
+    // JSON.
+    h.run(&["start", "g"]).success();
+    let r = h.run(&["status", "--json"]);
+    r.success();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!(
+        (v["schema"].as_u64(), v["command"].as_str(), v["ok"].as_bool()),
+        (Some(1), Some("status"), Some(true))
+    );
+    assert_eq!(v["guests"][0]["name"], "g");
+    assert_eq!(v["guests"][0]["running"], true);
+    assert_eq!(v["guests"][0]["state"], "running");
+    let r = h.run(&["list", "--json"]);
+    r.success();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert_eq!((v["schema"].as_u64(), v["command"].as_str()), (Some(1), Some("list")));
+    assert_eq!(v["guests"][0]["name"], "g");
+    assert_eq!(v["guests"][0]["autoboot"], true);
+    assert_eq!(v["guests"][0]["disk"]["kind"], "none");
+    assert!(v["guests"][0]["xl_config"]
+        .as_str()
+        .unwrap()
+        .ends_with("/guests/g/xl.cfg"));
+    // remove destroys a running guest first.
+    h.clear_calls();
+    h.run(&["remove", "g"]).success();
+    assert_eq!(h.calls(), strs(&["xl info", "xl list", "xl destroy g"]));
+    assert!(!h.guest_dir("g").exists());
+    h.run(&["list"]).success();
+    assert_eq!(h.run(&["list"]).stdout(), "");
+    h.run(&["remove", "g"]).failure(1, &["no guest `g`"]);
+}
+
+#[test]
+fn file_backed_disks_with_standins() {
+    let h = Host::new();
+    h.conf("XENGUEST_DISK_DIR=\"/srv/disks\"\n");
+    let img = h.disk_image("g.xenguest");
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let file = h.root().join("srv/disks/g.img");
+    let meta = fs::metadata(&file).unwrap();
+    assert_eq!(meta.len(), 100 * 1024 * 1024);
+    assert!(
+        meta.blocks() * 512 < 1024 * 1024,
+        "not sparse: {} blocks",
+        meta.blocks()
+    );
+    let calls = h.calls();
+    assert_eq!(calls[1], "losetup -P --show -f ROOT/srv/disks/g.img", "{calls:?}");
+    assert!(!calls
+        .iter()
+        .any(|c| c.starts_with("lv") || c.starts_with("pv") || c.starts_with("vg")));
+    let cfg = fs::read_to_string(h.guest_dir("g").join("xl.cfg")).unwrap();
+    assert!(
+        cfg.contains(&format!(
+            "disk = ['format=raw,vdev=xvda,access=rw,target={}']",
+            file.display()
+        )),
+        "{cfg}"
+    );
+    h.run(&["remove", "g"]).success();
+    assert!(!file.exists());
+}
+
+#[test]
+fn raw_partition_contents_are_written() {
+    let h = Host::new();
+    let raw: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    h.s.write("part.img", &raw);
+    let gz = Command::new("gzip")
+        .args(["-kc"])
+        .arg(h.s.join("part.img"))
+        .output()
+        .unwrap();
+    h.s.write("part.img.gz", gz.stdout);
+    let bz = Command::new("bzip2")
+        .args(["-kc"])
+        .arg(h.s.join("part.img"))
+        .output()
+        .unwrap();
+    h.s.write("part.img.bz2", bz.stdout);
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--disk-size=50M",
+            "--disk-add-file=part.img:a.img",
+            "--disk-add-file=part.img.gz:b.img.gz",
+            "--disk-add-file=part.img.bz2:c.img.bz2",
+            "--disk-add-part=1:1M::a.img",
+            "--disk-add-part=2:1M:vfat:b.img.gz",
+            "--disk-add-part=4:1M::c.img.bz2",
+        ],
+    );
+    h.run(&["create", img.to_str().unwrap()]).success();
+    for n in [1, 2, 4] {
+        assert_eq!(
+            fs::read(h.state(&format!("dev/loop7p{n}"))).unwrap(),
+            raw,
+            "partition {n}"
+        );
+    }
+    // vfat takes no -F (mkfs.vfat reads it as the FAT size); a 2 MB
+    // placeholder stands for partition 3.
+    let calls = h.calls();
+    assert!(calls.contains(&"mkfs.vfat STATE/dev/loop7p2".to_owned()), "{calls:?}");
+    assert!(
+        calls.contains(&"parted -s STATE/dev/loop7 unit MB mkpart primary 3 5".to_owned()),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn boot_creates_once_and_starts_autoboot_guests() {
+    let h = Host::new();
+    h.conf("XENGUEST_GUEST_DIR=\"/usr/share/guests\"\n");
+    let guests = h.s.mkdir("root/usr/share/guests");
+    let a = h.image("a.xenguest", &[]);
+    let b = h.image("b.xenguest", &["--set-param=GUEST_AUTOBOOT=0"]);
+    fs::rename(&a, guests.join("a.xenguest")).unwrap();
+    fs::rename(&b, guests.join("b.xenguest")).unwrap();
+    // A guest created by hand with autoboot off is not started either.
+    let c = h.image("c.xenguest", &["--set-param=GUEST_AUTOBOOT=0"]);
+    h.run(&["create", c.to_str().unwrap()]).success();
+    h.run(&["boot-start"]).success();
+    h.run(&["list"]).success().stdout_has(&["a\nc\n"]);
+    assert!(!h.guest_dir("b").exists());
+    assert_eq!(h.running(), strs(&["a"]));
+    // Again: nothing new is created, a is already running.
+    h.clear_calls();
+    h.run(&["boot-start"]).success();
+    assert!(!h.calls().iter().any(|c| c.starts_with("xl create")), "{:?}", h.calls());
+    h.run(&["boot-stop"]).success();
+    assert!(h.calls().contains(&"xl shutdown -w a".to_owned()), "{:?}", h.calls());
+    assert!(h.running().is_empty());
+}
+
+#[test]
+fn configuration_is_read_not_run() {
+    let h = Host::new();
+    let pwned = h.s.join("PWNED");
+    h.conf(&format!("XENGUEST_VOLUME_DEVICE=\"$(touch {})\"\n", pwned.display()));
+    h.run(&["list"])
+        .failure(1, &["xenguest-manager.conf", "not a KEY=\"VALUE\" setting"]);
+    h.conf("XENGUEST_VOLUME_DEVCE=\"/dev/sda2\"\n");
+    h.run(&["list"]).failure(1, &["unknown key `XENGUEST_VOLUME_DEVCE`"]);
+    h.conf("XENGUEST_LOG_LEVEL=\"VERBOSE\"\n");
+    h.run(&["list"]).success();
+    assert!(h.log().contains("[VERBOSE]    run: xl info"), "{}", h.log());
+    // --config and $XENGUEST_MANAGER_CONF name another file; it must exist.
+    h.run(&["--config", "missing.conf", "list"])
+        .failure(1, &["missing.conf"]);
+    let mut cmd = h.cmd(&["list"]);
+    cmd.env("XENGUEST_MANAGER_CONF", h.s.join("missing2.conf"));
+    Run::new(&mut cmd).failure(1, &["missing2.conf"]);
+    assert!(!pwned.exists());
+}
+
+#[test]
+fn managers_wait_for_each_other() {
+    let h = Host::new();
+    let lock = h.root().join("run/xenguest-manager.lock");
+    fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    let img = h.image("g.xenguest", &[]);
+    // flock(1) holds the lock for a while; the manager must wait for it.
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "1"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let start = std::time::Instant::now();
+    h.run(&["-v", "create", img.to_str().unwrap()]).success();
+    assert!(start.elapsed() >= std::time::Duration::from_millis(500), "did not wait");
+    holder.wait().unwrap();
+    assert!(h.log().contains("waiting for another xenguest-manager"), "{}", h.log());
+}
+
+/// The real tools on a real loop device: parted, mkfs.ext4, mount, GNU
+/// tar; only xl is a stand-in. Needs root (CI runs as root).
+#[test]
+fn file_backed_disk_is_real() {
+    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "this test needs root to attach a loop device and mount a file system (CI runs as root)"
+    );
+    let h = Host::with_tools(&["xl"]);
+    let img = h.disk_image("g.xenguest");
+    h.run(&["-vv", "create", img.to_str().unwrap()]).success();
+    let file = h.root().join("var/lib/xenguest/disks/g.img");
+    // The table, read by sfdisk (not the tool that wrote it).
+    let out = Command::new("sfdisk")
+        .arg("--json")
+        .arg(&file)
+        .output()
+        .expect("sfdisk");
+    assert!(out.status.success(), "{out:?}");
+    let table: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(table["partitiontable"]["label"], "dos");
+    let parts = table["partitiontable"]["partitions"].as_array().unwrap();
+    let spans: Vec<(u64, u64)> = parts
+        .iter()
+        .map(|p| (p["start"].as_u64().unwrap(), p["size"].as_u64().unwrap()))
+        .collect();
+    // Partition 1 starts at 1 MB (parted may move an MB position by up
+    // to half a MB to align it, e.g. to 1 MiB = sector 2048).
+    assert_eq!(spans.len(), 3, "{spans:?}");
+    assert!(
+        spans[0].0 * 512 >= 500_000 && spans[0].0 * 512 <= 1_500_000,
+        "{spans:?}"
+    );
+    // The rootfs, read with debugfs from the partition: content, owner.
+    let at = format!("{}?offset={}", file.display(), spans[0].0 * 512);
+    let cat = Command::new("debugfs")
+        .args(["-R", "cat /etc/hostname", &at])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "guest\n", "{cat:?}");
+    let stat = Command::new("debugfs")
+        .args(["-R", "stat /etc/hostname", &at])
+        .output()
+        .unwrap();
+    let stat = String::from_utf8_lossy(&stat.stdout);
+    assert!(stat.contains("User:  1234   Group:  5678"), "{stat}");
+    // Swap on partition 3.
+    let swap_at = spans[2].0 * 512;
+    let out = Command::new("blkid")
+        .args(["-p", "-O", &swap_at.to_string(), "-s", "TYPE", "-o", "value"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "swap", "{out:?}");
+    // Nothing stays attached.
+    let out = Command::new("losetup").args(["-j"]).arg(&file).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "a loop device is left");
+    h.run(&["remove", "g"]).success();
+    assert!(!file.exists());
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+}
+
+/// GNU tar warns once per member it does not fully understand; a content
+/// whose warnings overflow the stderr pipe must not stall the unpacking
+/// (the manager drains tar's output while it feeds the archive).
+#[test]
+fn a_noisy_tar_content_does_not_block() {
+    let h = Host::new();
+    let tarball = h.s.join("noisy.tar");
+    // 3000 members, each with a pax keyword GNU tar ignores with a warning:
+    // far more than a pipe's 64 KiB of stderr.
+    let py = "import io, sys, tarfile\n\
+              with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as t:\n\
+              \x20   for i in range(3000):\n\
+              \x20       m = tarfile.TarInfo('f%d' % i)\n\
+              \x20       m.pax_headers = {'XENGUEST.test.unknown': 'x' * 40}\n\
+              \x20       t.addfile(m, io.BytesIO(b''))\n";
+    let st = Command::new("python3")
+        .args(["-c", py])
+        .arg(&tarball)
+        .status()
+        .expect("python3");
+    assert!(st.success());
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--disk-size=20M",
+            "--disk-add-file=noisy.tar:noisy.tar",
+            "--disk-add-part=1:10M:ext4:noisy.tar",
+        ],
+    );
+    let mut cmd = Command::new("timeout");
+    cmd.arg("120")
+        .arg(manager_bin())
+        .args(["create", img.to_str().unwrap()]);
+    let base = h.cmd(&[]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.current_dir(h.s.path());
+    let r = Run::new(&mut cmd);
+    assert_ne!(r.code(), 124, "create stalled on tar's output");
+    r.success();
+    let warned = Command::new("tar").arg("-tf").arg(&tarball).output().unwrap();
+    assert!(
+        warned.stderr.len() > 64 * 1024,
+        "tar printed only {} bytes",
+        warned.stderr.len()
+    );
+}

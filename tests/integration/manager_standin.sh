@@ -1,0 +1,89 @@
+#!/bin/bash
+# A recording stand-in for the host tools xenguest-manager runs (xl, LVM,
+# parted, losetup, mkfs, mount, dmsetup). Installed under each tool's name
+# on a PATH prefix by tests/integration/manager.rs.
+#
+# Every call appends one line, `TOOL ARG...`, to $STANDIN_STATE/calls.
+# A file $STANDIN_STATE/fail-TOOL or fail-TOOL-FIRSTARG makes the call
+# fail. State (running domains, volumes) lives in $STANDIN_STATE.
+set -u
+tool=$(basename "$0")
+state=$STANDIN_STATE
+printf '%s\n' "$tool${*:+ $*}" >> "$state/calls"
+# A domain that died while it was being destroyed (xl then reports it as
+# invalid).
+if [ "$tool" = xl ] && [ "${1:-}" = destroy ] && [ -e "$state/vanish" ]; then
+    grep -vxF -- "$2" "$state/running" > "$state/running.new"; mv "$state/running.new" "$state/running"
+    echo "$2 is an invalid domain identifier (rc=-6)" >&2
+    exit 1
+fi
+if [ -e "$state/fail-$tool" ] || [ -e "$state/fail-$tool-${1:-}" ]; then
+    echo "standin: $tool failed on purpose" >&2
+    exit 1
+fi
+enc() { printf '%s' "$1" | tr '/' '_'; }
+last() { local a; for a in "$@"; do :; done; printf '%s' "$a"; }
+running="$state/running"
+touch "$running"
+case $tool in
+xl)
+    case $1 in
+    info) echo "host : standin" ;;
+    list)
+        echo "Name                                        ID   Mem VCPUs      State   Time(s)"
+        echo "Domain-0                                     0  1024     1     r-----      10.0"
+        while read -r n; do echo "$n                                       1   512     1     -b----       1.0"; done < "$running"
+        # A domain that shut down stays listed (dying) for one more list.
+        for f in "$state"/dying-*; do
+            [ -e "$f" ] || continue
+            n=${f#"$state"/dying-}
+            echo "$n                                       1   512     1     --ps--       1.0"
+            rm -f "$f"
+        done
+        ;;
+    create)
+        cfg=$(last "$@")
+        name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$cfg" | tail -n 1)
+        cp "$cfg" "$state/created-$name.cfg"
+        echo "$name" >> "$running"
+        ;;
+    shutdown|destroy)
+        name=$(last "$@")
+        grep -vxF -- "$name" "$running" > "$running.new"; mv "$running.new" "$running"
+        if [ "$1" = shutdown ] && [ -e "$state/linger" ]; then touch "$state/dying-$name"; fi
+        ;;
+    esac
+    ;;
+pvs) [ -e "$state/pv-$(enc "$(last "$@")")" ]; exit ;;
+pvcreate) touch "$state/pv-$(enc "$(last "$@")")" ;;
+lsblk) cat "$state/fstype-$(enc "$(last "$@")")" 2>/dev/null || true ;;
+vgs) [ -e "$state/vg-$(last "$@")" ]; exit ;;
+vgcreate) touch "$state/vg-$1"; echo "${DM_DISABLE_UDEV:-unset}" > "$state/dm-disable-udev" ;;
+lvs) [ -e "$state/lv-$(enc "$(last "$@")")" ]; exit ;;
+lvcreate)
+    name= group=$(last "$@")
+    while [ $# -gt 0 ]; do [ "$1" = -n ] && name=$2; shift; done
+    touch "$state/lv-$(enc "$group/$name")"
+    ;;
+lvremove) rm -f "$state/lv-$(enc "$(last "$@")")" ;;
+losetup)
+    if [ "$1" = -d ]; then
+        rm -f "$state/attached-$(basename "$2")"
+    else
+        mkdir -p "$state/dev"
+        dev=$state/dev/loop7
+        for n in 1 2 3 4; do : > "${dev}p$n"; done
+        echo "$(last "$@")" > "$state/attached-loop7"
+        echo "$dev"
+    fi
+    ;;
+dmsetup)
+    if [ "$1" = ls ]; then
+        if [ -s "$state/dm-mappings" ]; then cat "$state/dm-mappings"; else echo "No devices found"; fi
+    elif [ "$1" = remove ]; then
+        grep -v "^$2[[:space:]]" "$state/dm-mappings" > "$state/dm-mappings.new"; mv "$state/dm-mappings.new" "$state/dm-mappings"
+    fi
+    ;;
+umount) find "$1" -mindepth 1 -delete ;; # what was mounted there goes away
+esac
+exit 0
