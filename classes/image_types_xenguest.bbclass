@@ -73,6 +73,10 @@ def xenguest_image_types_shell_cmd(d):
     argv = xenguest_image_argv(d, [], d.getVar('IMGDEPLOYDIR') + '/' + d.getVar('IMAGE_NAME') + '.xenguest', epoch='')
     words = [shlex.quote(a) for a in argv]
     words[argv.index('--source-date-epoch') + 1] = '"$_XENGUEST_IMAGE_EPOCH"'
+    # The key's path stays out of the command (and so out of the task
+    # signature): the prefunc exports it.
+    if '--sign-key' in argv:
+        words[argv.index('--sign-key') + 1] = '"$_XENGUEST_IMAGE_SIGN_KEY_PATH"'
     words.insert(2, '"$@"')
     return 'eval "set -- $_XENGUEST_IMAGE_ARGS"; ' + ' '.join(words)
 
@@ -123,6 +127,8 @@ python xenguest_image_types_prepare() {
     d.setVarFlag('_XENGUEST_IMAGE_ARGS', 'export', '1')
     d.setVar('_XENGUEST_IMAGE_EPOCH', xenguest_image_types_epoch(d))
     d.setVarFlag('_XENGUEST_IMAGE_EPOCH', 'export', '1')
+    d.setVar('_XENGUEST_IMAGE_SIGN_KEY_PATH', xenguest_image_sign_key(d))
+    d.setVarFlag('_XENGUEST_IMAGE_SIGN_KEY_PATH', 'export', '1')
 }
 xenguest_image_types_prepare[doc] = "Checks the knobs with the tool and hands IMAGE_CMD:xenguest its --set arguments"
 

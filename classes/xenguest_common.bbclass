@@ -115,6 +115,68 @@ _XENGUEST_IMAGE_KNOBS = "\
     XENGUEST_IMAGE_SOURCE_DATE_EPOCH ${XENGUEST_IMAGE_DEFINES} \
 "
 
+# Signing (docs/layer.md, "Signed images"). The key's path is left out of the
+# task signatures, so moving the key file rebuilds nothing; the key itself is
+# in them through _XENGUEST_IMAGE_SIGN_KEY_ID, so another key rebuilds.
+# PEM private key (PKCS#8: Ed25519, ECDSA P-256 or RSA) that signs the image (a path; empty: unsigned)
+XENGUEST_IMAGE_SIGN_KEY ??= ""
+# Identity of the signing key in the task signatures: the sha256 of the key
+# file's DER content, read at parse time (the tool, which could print the
+# public fingerprint, is not built yet then). Empty: unsigned.
+_XENGUEST_IMAGE_SIGN_KEY_ID = "${@xenguest_image_sign_key_id(d)}"
+_XENGUEST_IMAGE_SIGN_KEY_ID[vardepvalue] = "${_XENGUEST_IMAGE_SIGN_KEY_ID}"
+_XENGUEST_IMAGE_SIGN_KEY_ID[vardepsexclude] = "XENGUEST_IMAGE_SIGN_KEY"
+# Knobs deliberately outside the task signatures (not in _XENGUEST_IMAGE_KNOBS):
+# the key's path, for which _XENGUEST_IMAGE_SIGN_KEY_ID stands.
+_XENGUEST_IMAGE_UNSIGNED_KNOBS = "XENGUEST_IMAGE_SIGN_KEY"
+
+def xenguest_image_sign_key(d):
+    """Path of the signing key (XENGUEST_IMAGE_SIGN_KEY), checked to be a
+    PEM private key; '' when images are not signed."""
+    import os
+    var = 'XENGUEST_IMAGE_SIGN_KEY'
+    value = (d.getVar(var) or '').strip()
+    if not value:
+        return ''
+    if not os.path.isabs(value):
+        xenguest_image_fail(d, var, value, "is not an absolute path", "give the full path of the PEM private key")
+    try:
+        with open(value, 'rb') as f:
+            text = f.read(65537)
+    except OSError as e:
+        xenguest_image_fail(d, var, value, "cannot be read (%s)" % e.strerror,
+                            "point it at a PEM private key, e.g. made by openssl genpkey -algorithm ed25519")
+    if b'-----BEGIN PRIVATE KEY-----' not in text or b'-----END PRIVATE KEY-----' not in text:
+        xenguest_image_fail(d, var, value, "is not a PEM private key (PKCS#8, -----BEGIN PRIVATE KEY-----)",
+                            "make one with openssl genpkey, or convert a key with openssl pkey -in OLD.pem -out KEY.pem")
+    return value
+xenguest_image_sign_key[vardepsexclude] = "XENGUEST_IMAGE_SIGN_KEY"
+
+def xenguest_image_sign_key_id(d):
+    """sha256 of the signing key's DER (what the task signatures include)."""
+    import base64
+    import hashlib
+    import re
+    path = xenguest_image_sign_key(d)
+    if not path:
+        return ''
+    with open(path, 'rb') as f:
+        text = f.read()
+    body = re.search(rb'-----BEGIN PRIVATE KEY-----(.*?)-----END PRIVATE KEY-----', text, re.S)
+    try:
+        der = base64.b64decode(b''.join(body.group(1).split()), validate=True)
+    except Exception:
+        xenguest_image_fail(d, 'XENGUEST_IMAGE_SIGN_KEY', path, "is not a PEM private key (bad base64)",
+                            "make one with openssl genpkey")
+    return hashlib.sha256(der).hexdigest()
+
+def xenguest_image_sign_args(d):
+    """The tool's --sign-key option for XENGUEST_IMAGE_SIGN_KEY ([] when unsigned)."""
+    path = xenguest_image_sign_key(d)
+    return ['--sign-key', path] if path else []
+xenguest_image_sign_args[vardepsexclude] = "XENGUEST_IMAGE_SIGN_KEY"
+xenguest_image_sign_args[vardeps] = "_XENGUEST_IMAGE_SIGN_KEY_ID"
+
 # Where files from SRC_URI are unpacked (UNPACKDIR on newer releases).
 _XENGUEST_IMAGE_SRCDIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
 # "1": local files of the knobs are looked up through FILESPATH instead of
@@ -242,6 +304,7 @@ def xenguest_image_argv(d, args, output, epoch=None):
     # without it).
     argv = ['xenguest-mkimage', 'build'] + args + ['-o', output, '--force',
             '--source-date-epoch', xenguest_image_epoch(d) if epoch is None else epoch]
+    argv += xenguest_image_sign_args(d)
     try:
         argv += shlex.split(d.getVar('XENGUEST_IMAGE_EXTRA_CMD') or '')
     except ValueError as e:

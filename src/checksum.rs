@@ -3,14 +3,18 @@
 //! (`./manifest.sha256`, one `sha256sum` line per member). Both are read
 //! back by `sha256sum -c`, so both use its format: `HEX  NAME`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::progress::Bar;
+use crate::error::{Error, Result};
+use crate::image::reader::{Form, Opened};
+use crate::image::tar::Kind;
+use crate::image::{Blob, Member, MANIFEST, TRAILER};
+use crate::progress::{Bar, Progress};
 
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
@@ -106,6 +110,103 @@ fn parse_manifest_line(line: &str) -> Option<(&str, &str)> {
         }
         _ => None,
     }
+}
+
+/// A member as hashed against the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDigest {
+    /// Member name (without `./`).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the member as stored.
+    pub sha256: String,
+    /// What the manifest records for it, if anything.
+    pub recorded: Option<String>,
+}
+
+/// What [`manifest_report`] found.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestReport {
+    /// The problems (empty: every member matches the manifest).
+    pub problems: Vec<String>,
+    /// Every member hashed, in image order.
+    pub members: Vec<MemberDigest>,
+}
+
+/// Checks the members of an image against its embedded manifest: the one
+/// implementation `check`, `verify`, `sign` and
+/// [`crate::signature::verify_signed_image`] share. Reads a tar once,
+/// hashing each member's data range; a directory's files as stored. The
+/// members that follow the manifest ([`TRAILER`]: the manifest and the
+/// signature members) are not listed in it.
+///
+/// # Errors
+///
+/// A member that cannot be read.
+pub fn manifest_report(opened: &Opened, progress: Progress) -> Result<ManifestReport> {
+    let mut problems = Vec::new();
+    let mut members = Vec::new();
+    let Some(manifest) = &opened.image.manifest else {
+        return Ok(ManifestReport {
+            problems: vec![format!("no embedded manifest (`./{MANIFEST}`)")],
+            members,
+        });
+    };
+    let Manifest {
+        digests: expected,
+        malformed,
+    } = Manifest::parse(&manifest.read_text(MANIFEST)?);
+    for line in malformed {
+        problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
+    }
+    let files: Vec<(String, Blob)> = match opened.form {
+        // The directory's files as the image model sees them: members()
+        // leaves out the manifest and the signature members.
+        Form::Dir => opened
+            .image
+            .members()
+            .into_iter()
+            .filter_map(|m| match m {
+                Member::File { path, .. } => opened.raw_member(&path).map(|blob| (path, blob)),
+                Member::Dir(_) => None,
+            })
+            .collect(),
+        _ => opened
+            .entries
+            .iter()
+            .filter(|(name, e)| e.kind == Kind::File && !TRAILER.contains(&name.as_str()))
+            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name.clone(), blob)))
+            .collect(),
+    };
+    let total = files.iter().map(|(_, b)| b.len()).sum();
+    let bar = progress.bar(total, &format!("checking {}", opened.path.display()));
+    let mut seen = BTreeSet::new();
+    for (name, blob) in files {
+        seen.insert(name.clone());
+        let actual =
+            sha256_read(blob.open()?, &bar).map_err(|e| Error::Refused(format!("cannot read `{name}`: {e}")))?;
+        match expected.get(&name) {
+            None => problems.push(format!("member `./{name}` is not listed in the manifest")),
+            Some(d) if *d != actual => problems.push(format!(
+                "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
+            )),
+            Some(_) => {}
+        }
+        members.push(MemberDigest {
+            recorded: expected.get(&name).cloned(),
+            size: blob.len(),
+            sha256: actual,
+            name,
+        });
+    }
+    bar.finish();
+    for name in expected.keys() {
+        if !seen.contains(name) {
+            problems.push(format!("manifest lists `./{name}` but the image has no such member"));
+        }
+    }
+    Ok(ManifestReport { problems, members })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
@@ -14,6 +15,7 @@ use crate::commands::{self, Dump, Global};
 use crate::error::{Error, Result};
 use crate::image::writer::Compression;
 use crate::ops::{options, Arity, Op};
+use crate::signature::{SigningKey, TrustedKeys};
 use crate::spec::GuestSpec;
 
 const ABOUT: &str = "Create, modify, check and reproducibly build xenguest images for Xen guests";
@@ -64,6 +66,14 @@ fn epoch_arg() -> Arg {
         .help("Time stamp of every member (default: $SOURCE_DATE_EPOCH, else 2000-01-01T00:00:00Z)")
 }
 
+fn sign_key_arg(help: &'static str) -> Arg {
+    Arg::new("sign-key")
+        .long("sign-key")
+        .value_name("KEY.pem")
+        .value_parser(clap::value_parser!(PathBuf))
+        .help(help)
+}
+
 fn with_ops(cmd: Command) -> Command {
     let mut cmd = cmd.after_help("All options are applied in command-line order.");
     for def in options() {
@@ -107,12 +117,18 @@ pub fn command() -> Command {
         .subcommand(with_ops(
             Command::new("create")
                 .about("Create a xenguest image: a tar file, or XENGUEST itself if it is an existing empty directory")
-                .arg(image_arg("Image file to create (must not exist) or empty directory")),
+                .arg(image_arg("Image file to create (must not exist) or empty directory"))
+                .arg(sign_key_arg(
+                    "Sign the image file with this PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA",
+                )),
         ))
         .subcommand(with_ops(
             Command::new("update")
                 .about("Modify a xenguest image file or directory in place (atomically)")
-                .arg(image_arg("Image file or directory")),
+                .arg(image_arg("Image file or directory"))
+                .arg(sign_key_arg(
+                    "Sign the updated image with this PEM private key (PKCS#8); without it, an update drops the image's signature",
+                )),
         ))
         .subcommand(with_ops(
             Command::new("partial")
@@ -125,6 +141,9 @@ pub fn command() -> Command {
                 .arg(image_arg("Image directory"))
                 .arg(path_arg("dest", "DESTFILE", "Image file to write (must not exist)"))
                 .arg(epoch_arg())
+                .arg(sign_key_arg(
+                    "Sign the image file with this PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA",
+                ))
                 .arg(verbose_arg()),
         )
         .subcommand(
@@ -135,9 +154,46 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("verify")
-                .about("Verify an image file against its embedded manifest and its .sha256 sidecar")
+                .about("Verify an image file: its signature (with --key or --trust), its embedded manifest and its .sha256 sidecar")
                 .arg(image_arg("Image file"))
+                .arg(
+                    Arg::new("key")
+                        .long("key")
+                        .value_name("PUB.pem")
+                        .action(ArgAction::Append)
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("Require a signature by this public key (PEM SPKI or X.509 certificate; repeatable: any of them)"),
+                )
+                .arg(
+                    Arg::new("trust")
+                        .long("trust")
+                        .value_name("DIR")
+                        .action(ArgAction::Append)
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("Require a signature by any of the public keys DIR/*.pem (repeatable)"),
+                )
                 .arg(json_arg()),
+        )
+        .subcommand(
+            Command::new("sign")
+                .about("Sign an image file: add (or replace) the signature of its manifest and rewrite its sidecar, atomically")
+                .arg(image_arg("Image file"))
+                .arg(
+                    Arg::new("key")
+                        .long("key")
+                        .value_name("KEY.pem")
+                        .required(true)
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA (2048-4096 bits)"),
+                )
+                .arg(
+                    Arg::new("source-date-epoch")
+                        .long("source-date-epoch")
+                        .value_name("SECONDS")
+                        .value_parser(clap::value_parser!(u64))
+                        .help("Time stamp of every member (default: $SOURCE_DATE_EPOCH, else the time the image's members have)"),
+                )
+                .arg(verbose_arg()),
         )
         .subcommand(
             Command::new("diff")
@@ -261,7 +317,10 @@ pub fn command() -> Command {
                         .value_parser(["none", "gzip"])
                         .default_value("none")
                         .help("Compress the image file (gzip: deterministic, no name or time in the header)"),
-                ),
+                )
+                .arg(sign_key_arg(
+                    "Sign the image with this PEM private key (PKCS#8, unencrypted): Ed25519, ECDSA P-256 or RSA",
+                )),
         )
         .subcommand(
             Command::new("export")
@@ -395,6 +454,20 @@ pub fn ordered_ops(m: &ArgMatches) -> Result<Vec<Op>> {
 }
 
 fn source_date_epoch(m: &ArgMatches) -> Result<u64> {
+    Ok(explicit_source_date_epoch(m)?.unwrap_or(crate::image::writer::DEFAULT_MTIME))
+}
+
+/// The signing key named by option `id`, loaded before any image is opened.
+fn sign_key(m: &ArgMatches, id: &str) -> Result<Option<Arc<SigningKey>>> {
+    m.try_get_one::<PathBuf>(id)
+        .ok()
+        .flatten()
+        .map(|p| SigningKey::load(p, &format!("--{id}")).map(Arc::new))
+        .transpose()
+}
+
+/// `--source-date-epoch`, else `SOURCE_DATE_EPOCH`, else `None`.
+fn explicit_source_date_epoch(m: &ArgMatches) -> Result<Option<u64>> {
     // Larger times need base-256 header fields: GNU tar on the host then
     // fails (`out of time_t range`) and busybox cannot read them.
     const MAX_OCTAL_MTIME: u64 = 0o777_7777_7777;
@@ -407,7 +480,7 @@ fn source_date_epoch(m: &ArgMatches) -> Result<u64> {
                 v.parse()
                     .map_err(|_| Error::invalid("SOURCE_DATE_EPOCH", v, "not a number of seconds since 1970"))?,
             ),
-            _ => return Ok(crate::image::writer::DEFAULT_MTIME),
+            _ => return Ok(None),
         }
     };
     if value > MAX_OCTAL_MTIME {
@@ -417,7 +490,7 @@ fn source_date_epoch(m: &ArgMatches) -> Result<u64> {
             format!("after {MAX_OCTAL_MTIME} (year 2242), the largest time a tar header holds in octal"),
         ));
     }
-    Ok(value)
+    Ok(Some(value))
 }
 
 fn path<'a>(m: &'a ArgMatches, id: &str) -> &'a PathBuf {
@@ -445,15 +518,31 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             let mtime = source_date_epoch(m)?;
             let image = path(m, "image");
             match name {
-                "create" => commands::create(g, image, &ops, mtime),
-                "update" => commands::update(g, image, &ops, mtime),
+                "create" => commands::create(g, image, &ops, mtime, sign_key(m, "sign-key")?.as_ref()),
+                "update" => commands::update(g, image, &ops, mtime, sign_key(m, "sign-key")?.as_ref()),
                 _ => commands::partial(g, image, &ops),
             }
             .map(|()| 0)
         }
-        "pack" => commands::pack(g, path(m, "image"), path(m, "dest"), source_date_epoch(m)?).map(|()| 0),
+        "pack" => commands::pack(
+            g,
+            path(m, "image"),
+            path(m, "dest"),
+            source_date_epoch(m)?,
+            sign_key(m, "sign-key")?.as_ref(),
+        )
+        .map(|()| 0),
         "check" => commands::check(g, path(m, "image")).map(|ok| u8::from(!ok)),
-        "verify" => commands::verify(g, path(m, "image")).map(|ok| u8::from(!ok)),
+        "verify" => {
+            let files: Vec<PathBuf> = m.get_many::<PathBuf>("key").into_iter().flatten().cloned().collect();
+            let dirs: Vec<PathBuf> = m.get_many::<PathBuf>("trust").into_iter().flatten().cloned().collect();
+            let trusted = TrustedKeys::load(&files, &dirs)?;
+            commands::verify(g, path(m, "image"), &trusted).map(|ok| u8::from(!ok))
+        }
+        "sign" => {
+            let key = sign_key(m, "key")?.expect("required argument");
+            commands::sign(g, path(m, "image"), &key, explicit_source_date_epoch(m)?).map(|()| 0)
+        }
         // Like diff(1) and cmp(1): 0 identical, 1 different (errors: 2).
         "diff" => commands::diff(g, path(m, "a"), path(m, "b")).map(|same| u8::from(!same)),
         "extract" => commands::extract(g, path(m, "image"), path(m, "dest"), false).map(|()| 0),
@@ -513,7 +602,9 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
                 path: output,
                 force: m.get_flag("force"),
             };
-            commands::build(g, &spec, &shown, &output, &defines, source_date_epoch(m)?, compression).map(|()| 0)
+            let options =
+                commands::file_options(g, source_date_epoch(m)?, compression, sign_key(m, "sign-key")?.as_ref());
+            commands::build(g, &spec, &shown, &output, &defines, &options).map(|()| 0)
         }
         "export" => commands::export(g, path(m, "image"), path(m, "dest")).map(|()| 0),
         other => Err(Error::Usage(format!("unknown operation `{other}`"))),

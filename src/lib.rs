@@ -26,6 +26,7 @@ pub mod manager;
 pub mod ops;
 pub mod progress;
 pub mod settings;
+pub mod signature;
 pub mod spec;
 pub mod validate;
 

@@ -1,29 +1,36 @@
-//! `check` (an image against its rules and manifest) and `verify` (against its manifest and sidecar).
+//! `check` (an image against its rules, manifest and signature) and `verify` (against trusted keys, its manifest and sidecar).
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::Path;
 
 use serde_json::json;
 
-use super::{print_json, problems, raw_member, sha256_file, sha256_of, Global};
-use crate::checksum::{sidecar_digest, sidecar_path, Manifest};
+use super::{print_json, problems, sha256_file, Global};
+use crate::checksum::{manifest_report, sidecar_digest, sidecar_path, ManifestReport, MemberDigest};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Form, Opened};
-use crate::image::tar::Kind;
-use crate::image::{Blob, Member, MANIFEST};
 use crate::progress::Progress;
+use crate::signature::{self, SignatureStatus, Signer, TrustedKeys};
 
 /// `check`: returns whether the image passed (the problems are reported
 /// already; an error is an image that cannot be read at all).
 pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
+    let mut signed = None;
     let result = reader::open(path, false).and_then(|opened| {
         let mut problems = problems(&opened.image, Some(&opened));
+        // The signature members: where they are, and whether the signature
+        // matches the manifest under the key the image names. A directory
+        // extracted from a signed image holds them beside its manifest.
+        problems.extend(signature::placement_problems(&opened));
+        match signature::status(&opened) {
+            Ok(status) => signed = Some(status),
+            Err(e) => problems.push(e.to_string()),
+        }
         // A directory's manifest is written by `extract` and kept up to
         // date by every writer of the directory: checked like a tar's.
         if opened.image.manifest.is_some() {
-            problems.extend(manifest_report(g, &opened)?.problems);
+            problems.extend(manifest_report(&opened, Progress::from_terminal(g.quiet))?.problems);
         }
         Ok((opened.form, problems))
     });
@@ -34,12 +41,29 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
         Err(e) => return Err(e),
     };
     if g.json {
+        let signature = match &signed {
+            Some(SignatureStatus::Signed(s)) => signature_json(s, None),
+            _ => json!(null),
+        };
+        let is_signed = signed.as_ref().map(|s| matches!(s, SignatureStatus::Signed(_)));
         print_json(
             "check",
-            json!({ "image": path, "form": form.map(form_name), "ok": problems.is_empty(), "problems": problems }),
+            json!({
+                "image": path,
+                "form": form.map(form_name),
+                "ok": problems.is_empty(),
+                "problems": problems,
+                "signed": is_signed,
+                "signature": signature,
+            }),
         )?;
     } else if problems.is_empty() && !g.quiet {
         println!("Image is OK");
+        match &signed {
+            Some(SignatureStatus::Signed(s)) => println!("signed by {} ({})", s.fingerprint, s.algorithm),
+            Some(SignatureStatus::Unsigned) => println!("unsigned"),
+            None => {}
+        }
     }
     if !problems.is_empty() {
         crate::cli::report(&Error::NotAnImage {
@@ -59,95 +83,56 @@ fn form_name(form: Form) -> &'static str {
     }
 }
 
-/// A member as hashed against the manifest.
-struct MemberDigest {
-    name: String,
-    size: u64,
-    sha256: String,
-    recorded: Option<String>,
+/// The `signature` object of JSON documents; `trusted` only in `verify`'s.
+fn signature_json(s: &Signer, trusted: Option<bool>) -> serde_json::Value {
+    let mut v = json!({ "algorithm": s.algorithm.name(), "fingerprint": s.fingerprint });
+    if let Some(t) = trusted {
+        v["trusted"] = t.into();
+    }
+    v
 }
 
-/// What [`manifest_report`] found.
-struct ManifestReport {
-    problems: Vec<String>,
-    members: Vec<MemberDigest>,
-}
-
-/// Checks the members of an image against its manifest. Reads a tar
-/// once, hashing each member's data range; a directory's files as stored.
-fn manifest_report(g: Global, opened: &Opened) -> Result<ManifestReport> {
-    let mut problems = Vec::new();
-    let mut members = Vec::new();
-    let Some(manifest) = &opened.image.manifest else {
-        return Ok(ManifestReport {
-            problems: vec![format!("no embedded manifest (`./{MANIFEST}`)")],
-            members,
-        });
-    };
-    let Manifest {
-        digests: expected,
-        malformed,
-    } = Manifest::parse(&manifest.read_text(MANIFEST)?);
-    for line in malformed {
-        problems.push(format!("manifest line `{}` is malformed", line.escape_debug()));
-    }
-    let files: Vec<(String, Blob)> = match opened.form {
-        Form::Dir => opened
-            .image
-            .members()
-            .into_iter()
-            .filter_map(|m| match m {
-                Member::File { path, .. } => raw_member(opened, &path).map(|blob| (path, blob)),
-                Member::Dir(_) => None,
-            })
-            .collect(),
-        _ => opened
-            .entries
-            .iter()
-            .filter(|(name, e)| e.kind == Kind::File && name != MANIFEST)
-            .filter_map(|(name, e)| opened.entry_blob(e).map(|blob| (name.clone(), blob)))
-            .collect(),
-    };
-    let total = files.iter().map(|(_, b)| b.len()).sum();
-    let bar = Progress::from_terminal(g.quiet).bar(total, &format!("checking {}", opened.path.display()));
-    let mut seen = BTreeSet::new();
-    for (name, blob) in files {
-        seen.insert(name.clone());
-        let actual = sha256_of(&blob, &name, &bar)?;
-        match expected.get(&name) {
-            None => problems.push(format!("member `./{name}` is not listed in the manifest")),
-            Some(d) if *d != actual => problems.push(format!(
-                "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
-            )),
-            Some(_) => {}
-        }
-        members.push(MemberDigest {
-            recorded: expected.get(&name).cloned(),
-            size: blob.len(),
-            sha256: actual,
-            name,
-        });
-    }
-    bar.finish();
-    for name in expected.keys() {
-        if !seen.contains(name) {
-            problems.push(format!("manifest lists `./{name}` but the image has no such member"));
-        }
-    }
-    Ok(ManifestReport { problems, members })
-}
-
-/// `verify`: returns whether the image passed (the problems are reported
-/// already).
-pub(crate) fn verify(g: Global, path: &Path) -> Result<bool> {
+/// `verify`: with `trusted` keys, the signature first (and nothing else
+/// when that fails: the error says why), then every member against the
+/// manifest, then the whole file against the sidecar. Returns whether the
+/// image passed (the problems are reported already).
+pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bool> {
     let opened = reader::open(path, false)?;
+    let placement = signature::placement_problems(&opened);
+    if !placement.is_empty() {
+        return Err(Error::Verify(format!(
+            "`{}` failed verification: {}",
+            path.display(),
+            placement.join("; ")
+        )));
+    }
+    // Without trusted keys the signature can only be checked against the
+    // key the image names: a mismatch is a problem, a match proves nothing
+    // about who signed, and the output says so.
+    let (signer, untrusted) = if trusted.is_empty() {
+        match signature::status(&opened) {
+            Ok(SignatureStatus::Signed(s)) => (None, Some(s)),
+            Ok(SignatureStatus::Unsigned) => (None, None),
+            Err(e) => {
+                return Err(Error::Verify(format!("`{}` failed verification: {e}", path.display())));
+            }
+        }
+    } else {
+        (Some(signature::verify_image(&opened, trusted)?), None)
+    };
     let Integrity {
-        problems,
+        mut problems,
         members,
         sidecar_checked,
         sidecar_sha256: expected,
         sha256: whole,
     } = integrity(g, &opened, true)?;
+    if signer.is_some() && !problems.is_empty() {
+        problems.insert(
+            0,
+            "tampered: the signature is good but the image does not match its signed manifest".into(),
+        );
+    }
     if g.json {
         let members: Vec<_> = members
             .iter()
@@ -161,6 +146,13 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<bool> {
                 })
             })
             .collect();
+        // `trusted`: verified with a given key; false: only consistent
+        // with the key the image names.
+        let signature = match (&signer, &untrusted) {
+            (Some(s), _) => signature_json(s, Some(true)),
+            (None, Some(s)) => signature_json(s, Some(false)),
+            (None, None) => json!(null),
+        };
         print_json(
             "verify",
             json!({
@@ -170,13 +162,28 @@ pub(crate) fn verify(g: Global, path: &Path) -> Result<bool> {
                 "sidecar": sidecar_checked,
                 "sidecar_sha256": expected,
                 "sha256": whole,
+                "signed": signer.is_some() || untrusted.is_some(),
+                "signature": signature,
                 "members": members,
                 "problems": problems,
             }),
         )?;
     } else if problems.is_empty() && !g.quiet {
+        let by = signer
+            .as_ref()
+            .map(|s| format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm))
+            .unwrap_or_default();
+        let claim = untrusted
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "; signed by {} ({}), not checked against a trusted key: give --key or --trust",
+                    s.fingerprint, s.algorithm
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "{}: OK (manifest{})",
+            "{}: OK ({by}manifest{}{claim})",
             path.display(),
             if sidecar_checked {
                 " and sidecar"
@@ -212,9 +219,10 @@ pub(crate) struct Integrity {
 }
 
 /// The integrity of the image `opened`: its members against the embedded
-/// manifest (when `require_manifest` or when it has one) and, for a file,
-/// the whole file against its sidecar (when there is one). `verify` and the
-/// host manager (before it creates anything) both judge an image with this.
+/// manifest ([`manifest_report`], when `require_manifest` or when it has
+/// one) and, for a file, the whole file against its sidecar (when there is
+/// one). `verify` and the host manager (before it creates anything) both
+/// judge an image with this; the signature is checked before it.
 pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> Result<Integrity> {
     let path = opened.path.as_path();
     let sidecar = sidecar_path(path);
@@ -230,12 +238,9 @@ pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> R
     let (members, whole) = std::thread::scope(|scope| {
         let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
         let members = if require_manifest || opened.image.manifest.is_some() {
-            manifest_report(g, opened)
+            manifest_report(opened, Progress::from_terminal(g.quiet))
         } else {
-            Ok(ManifestReport {
-                problems: Vec::new(),
-                members: Vec::new(),
-            })
+            Ok(ManifestReport::default())
         };
         let whole = whole.map(|h| {
             h.join()

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::image::reader;
 use crate::image::tar::Kind;
 use crate::image::writer;
-use crate::image::{Blob, Stage, MANIFEST};
+use crate::image::{Blob, Stage, MANIFEST, SIGNATURE, SIGNER};
 use crate::progress::Progress;
 
 pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) -> Result<()> {
@@ -30,7 +30,11 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
     // Everything is checked when the image is opened: nothing is written
     // unless every member is safe.
     let opened = reader::open(path, false)?;
-    let wanted = |name: &str| !(config_only && (name == "disk" || name.starts_with("disk/")));
+    // extract-config filters the manifest, which the image's signature
+    // then no longer matches: the signature members stay behind.
+    let wanted = |name: &str| {
+        !(config_only && (name == "disk" || name.starts_with("disk/") || name == SIGNATURE || name == SIGNER))
+    };
     let total = opened
         .entries
         .iter()
@@ -80,6 +84,11 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
         }
     }
     bar.finish();
+    // A signature left by an earlier extraction would not match the
+    // manifest just written.
+    if !opened.entries.iter().any(|(n, _)| n == SIGNATURE && wanted(n)) {
+        writer::remove_signature_files(dest)?;
+    }
     if g.verbose {
         let n = opened.entries.iter().filter(|(n, _)| wanted(n)).count();
         eprintln!("wrote {n} members into {}", dest.display());

@@ -1,7 +1,7 @@
 //! One module per operation family; what they share lives here.
 //!
 //! - [`write`] holds the operations that write an image (`create`,
-//!   `update`, `partial`, `pack`, `build`);
+//!   `update`, `sign`, `partial`, `pack`, `build`);
 //! - [`check`] holds `check` and `verify`;
 //! - [`dump`] holds the `dump-*` operations;
 //! - [`extract`] holds `extract`, `extract-config`, `extract-disk-file`;
@@ -15,8 +15,7 @@ use std::path::Path;
 
 use crate::checksum;
 use crate::error::{Error, IoContext, Result};
-use crate::image::reader::{self, Form, Opened};
-use crate::image::tar::Kind;
+use crate::image::reader::{self, Opened};
 use crate::image::writer::{self, Compression, WriteOptions};
 use crate::image::{Blob, Image, Member};
 use crate::ops::{self, Op};
@@ -36,7 +35,7 @@ pub(crate) use diff::diff;
 pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;
 pub(crate) use extract::{extract, extract_disk_file};
-pub(crate) use write::{build, create, pack, partial, update, BuildOutput};
+pub(crate) use write::{build, create, file_options, pack, partial, sign, update, BuildOutput};
 
 /// Version of every `--json` document's layout (its `schema` field; see
 /// docs/json.md): raised when a field changes meaning or goes away, not
@@ -73,11 +72,20 @@ pub(crate) struct Global {
 }
 
 impl Global {
+    /// A warning on stderr (`-q` silences it): something the user asked
+    /// for happened, but not all of it (a signature dropped by a rewrite).
+    fn warn(self, msg: &str) {
+        if !self.quiet {
+            eprintln!("xenguest-mkimage: warning: {msg}");
+        }
+    }
+
     fn write_options(self, mtime: u64, compression: Compression) -> WriteOptions {
         WriteOptions {
             mtime,
             compression,
             progress: Progress::from_terminal(self.quiet),
+            sign: None,
         }
     }
 
@@ -182,20 +190,7 @@ fn sha256_file(path: &Path) -> Result<String> {
 
 /// The raw bytes of member `name` as stored (not re-rendered).
 fn raw_member(opened: &Opened, name: &str) -> Option<Blob> {
-    match opened.form {
-        Form::Dir => {
-            let p = opened.path.join(name);
-            fs::metadata(&p)
-                .ok()
-                .filter(fs::Metadata::is_file)
-                .map(|m| Blob::File { path: p, len: m.len() })
-        }
-        _ => opened
-            .entries
-            .iter()
-            .find(|(n, e)| n == name && e.kind == Kind::File)
-            .and_then(|(_, e)| opened.entry_blob(e)),
-    }
+    opened.raw_member(name)
 }
 
 fn raw_text(opened: &Opened, name: &str) -> Result<Option<String>> {

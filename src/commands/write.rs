@@ -1,20 +1,59 @@
-//! The operations that write an image: `create`, `update`, `partial`, `pack`, `build`.
+//! The operations that write an image: `create`, `update`, `sign`, `partial`, `pack`, `build`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::lock::lock;
 use super::{apply, open_and_apply, problems, refuse_problems, Global};
+use crate::checksum;
 use crate::error::{Error, IoContext, Result};
-use crate::image::reader::{self, Form};
-use crate::image::writer::{self, Compression};
-use crate::image::Image;
+use crate::image::reader::{self, Form, Opened};
+use crate::image::writer::{self, Compression, WriteOptions};
+use crate::image::{Image, MANIFEST};
 use crate::ops::Op;
+use crate::progress::Progress;
+use crate::signature::SigningKey;
 use crate::spec::GuestSpec;
 
-pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+/// How to write an image file, signed with `sign` when given.
+pub(crate) fn file_options(
+    g: Global,
+    mtime: u64,
+    compression: Compression,
+    sign: Option<&Arc<SigningKey>>,
+) -> WriteOptions {
+    let mut options = g.write_options(mtime, compression);
+    options.sign = sign.cloned();
+    options
+}
+
+/// A directory extracted from a signed image holds the signature, which
+/// its writers drop (they rewrite the manifest and never sign): say so.
+fn warn_dropped_dir_signature(g: Global, dir: &Path, opened: &Opened) {
+    if opened.image.signature.is_some() {
+        g.warn(&format!(
+            "`{}` held the signature of the image it was extracted from; the update dropped it (directories are not signed: pack it with --sign-key to sign)",
+            dir.display()
+        ));
+    }
+}
+
+/// `--sign-key` on a directory: refused, since only image files are
+/// signed (a directory's manifest changes with every write of it).
+fn refuse_signing_dir(dir: &Path, sign: Option<&Arc<SigningKey>>) -> Result<()> {
+    match sign {
+        Some(_) => Err(Error::Refused(format!(
+            "`{}` is a directory - only image files are signed (pack it into one with --sign-key)",
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
     let into_dir = match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
             if fs::read_dir(dest).with_path("cannot list", dest)?.next().is_some() {
@@ -30,17 +69,88 @@ pub(crate) fn create(g: Global, dest: &Path, ops: &[Op], mtime: u64) -> Result<(
     apply(&mut image, ops)?;
     refuse_problems(dest, &image, &[])?;
     if into_dir {
+        refuse_signing_dir(dest, sign)?;
         writer::write_dir(&image, dest, &[])?;
         g.wrote_dir(dest);
         Ok(())
     } else {
-        let w = writer::write_file(&image, dest, &g.write_options(mtime, Compression::None))?;
+        let w = writer::write_file(&image, dest, &file_options(g, mtime, Compression::None, sign))?;
         g.wrote(&w);
         Ok(())
     }
 }
 
-pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<()> {
+pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
+    update_with(g, path, ops, |_| Ok(mtime), sign)
+}
+
+/// `sign`: rewrites an image file unchanged but for a new signature
+/// (replacing any earlier one). Without an explicit time, the members keep
+/// the time of the image's manifest, so signing a build afterwards gives
+/// the same bytes as signing it in the build.
+pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<u64>) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::Refused(format!(
+            "`{}` is a directory - sign works on image files (a directory's manifest changes with every write of it: sign the image file, or `pack DIR IMAGE --sign-key KEY`)",
+            path.display()
+        )));
+    }
+    // Deployed images are reached through links (`GUEST.xenguest` ->
+    // `GUEST-1.0-r0.xenguest`, and its sidecar likewise): sign the file
+    // the link names, and leave the link a link.
+    let real;
+    let path = if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        real = fs::canonicalize(path).with_path("cannot resolve", path)?;
+        real.as_path()
+    } else {
+        path
+    };
+    update_with(
+        g,
+        path,
+        &[],
+        |opened| {
+            // A signature vouches for the image: never for one that no
+            // longer matches its own manifest (the new manifest would keep
+            // the recorded digests, and the damage would be signed).
+            if opened.image.manifest.is_some() {
+                let problems = checksum::manifest_report(opened, Progress::from_terminal(g.quiet))?.problems;
+                if !problems.is_empty() {
+                    return Err(Error::Refused(format!(
+                        "`{}` does not match its manifest - refusing to sign it: {}",
+                        path.display(),
+                        problems.join("; ")
+                    )));
+                }
+            }
+            Ok(mtime.unwrap_or_else(|| {
+                opened
+                    .entries
+                    .iter()
+                    .find(|(n, _)| n == MANIFEST)
+                    .map_or(writer::DEFAULT_MTIME, |(_, e)| e.mtime)
+            }))
+        },
+        Some(key),
+    )?;
+    if g.verbose {
+        eprintln!(
+            "signed {} with {} ({})",
+            path.display(),
+            key.public().fingerprint(),
+            key.public().algorithm()
+        );
+    }
+    Ok(())
+}
+
+fn update_with(
+    g: Global,
+    path: &Path,
+    ops: &[Op],
+    mtime: impl FnOnce(&Opened) -> Result<u64>,
+    sign: Option<&Arc<SigningKey>>,
+) -> Result<()> {
     match fs::metadata(path) {
         // Checked before `lock` opens it: opening a FIFO blocks forever.
         Ok(m) if m.is_file() || m.is_dir() => {}
@@ -65,8 +175,10 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
         // disk files out, and the host updates what it extracted): refuse
         // only what this update would add to what `check` finds.
         Form::Dir => {
+            refuse_signing_dir(path, sign)?;
             refuse_problems(path, &image, &problems(&opened.image, Some(&opened)))?;
             writer::write_dir(&image, path, &previous)?;
+            warn_dropped_dir_signature(g, path, &opened);
             g.wrote_dir(path);
             Ok(())
         }
@@ -77,7 +189,15 @@ pub(crate) fn update(g: Global, path: &Path, ops: &[Op], mtime: u64) -> Result<(
             } else {
                 Compression::None
             };
-            let w = writer::write_file(&image, path, &g.write_options(mtime, compression))?;
+            if sign.is_none() && image.signature.is_some() {
+                // The writer signs only with a key: the old signature
+                // cannot cover the new manifest.
+                g.warn(&format!(
+                    "`{}` was signed; the update dropped its signature (give --sign-key, or sign it again with `xenguest-mkimage sign`)",
+                    path.display()
+                ));
+            }
+            let w = writer::write_file(&image, path, &file_options(g, mtime(&opened)?, compression, sign))?;
             g.wrote(&w);
             Ok(())
         }
@@ -99,13 +219,14 @@ pub(crate) fn partial(g: Global, dir: &Path, ops: &[Op]) -> Result<()> {
         Err(e) => return Err(Error::io("cannot read", dir, e)),
     }
     let _lock = lock(dir)?;
-    let (_, image, previous) = open_and_apply(dir, true, ops)?;
+    let (opened, image, previous) = open_and_apply(dir, true, ops)?;
     writer::write_dir(&image, dir, &previous)?;
+    warn_dropped_dir_signature(g, dir, &opened);
     g.wrote_dir(dir);
     Ok(())
 }
 
-pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()> {
+pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64, sign: Option<&Arc<SigningKey>>) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::Refused(format!(
             "`{}` is not a directory - pack works on image directories",
@@ -117,7 +238,15 @@ pub(crate) fn pack(g: Global, dir: &Path, dest: &Path, mtime: u64) -> Result<()>
         return Err(Error::Refused(format!("`{}` already exists", dest.display())));
     }
     refuse_problems(dest, &opened.image, &[])?;
-    let w = writer::write_file(&opened.image, dest, &g.write_options(mtime, Compression::None))?;
+    if sign.is_none() && opened.image.signature.is_some() {
+        // The signature of the image the directory was extracted from
+        // covers that image's manifest, not the one written now.
+        g.warn(&format!(
+            "`{}` holds a signature; the packed image is unsigned (give --sign-key to sign it)",
+            dir.display()
+        ));
+    }
+    let w = writer::write_file(&opened.image, dest, &file_options(g, mtime, Compression::None, sign))?;
     g.wrote(&w);
     Ok(())
 }
@@ -136,8 +265,7 @@ pub(crate) fn build(
     spec_path: &Path,
     output: &BuildOutput<'_>,
     defines: &BTreeMap<String, String>,
-    mtime: u64,
-    compression: Compression,
+    options: &WriteOptions,
 ) -> Result<()> {
     let image = spec.to_image(spec_path, defines)?;
     let default_out;
@@ -168,7 +296,7 @@ pub(crate) fn build(
         )));
     }
     refuse_problems(out, &image, &[])?;
-    let w = writer::write_file(&image, out, &g.write_options(mtime, compression))?;
+    let w = writer::write_file(&image, out, options)?;
     g.wrote(&w);
     Ok(())
 }

@@ -20,6 +20,19 @@ use crate::error::Result;
 /// per other member. The host manager ignores members it does not know.
 pub const MANIFEST: &str = "manifest.sha256";
 
+/// Name of the signature member: a detached signature of the manifest's
+/// bytes (see [`crate::signature`]), after the manifest.
+pub const SIGNATURE: &str = "manifest.sha256.sig";
+
+/// Name of the signer member: the public key (SPKI PEM) the signature
+/// claims to be made with, after the manifest. Informational: trust comes
+/// from the verifier's own keys.
+pub const SIGNER: &str = "manifest.sha256.pub";
+
+/// The members that follow the manifest and that it does not list, in
+/// archive order: the manifest itself, then the signature members.
+pub const TRAILER: [&str; 3] = [MANIFEST, SIGNER, SIGNATURE];
+
 /// The three init script stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -70,6 +83,12 @@ pub struct Image {
     pub others: BTreeMap<String, Blob>,
     /// The embedded manifest as read (dropped and regenerated on write).
     pub manifest: Option<Blob>,
+    /// The signature of the manifest as read (dropped on write: the writer
+    /// signs the manifest it writes, or leaves the image unsigned).
+    pub signature: Option<Blob>,
+    /// The signer's public key as read (dropped on write, like the
+    /// signature).
+    pub signer: Option<Blob>,
 }
 
 /// Unix mode of a member.
@@ -146,6 +165,8 @@ impl Image {
             "guest.cfg" => self.guest_cfg = Some(XlConfig::parse(&blob.read_text(&path)?)),
             "disk.cfg" => self.disk = Some(DiskConfig::parse(&blob.read_text(&path)?)),
             MANIFEST => self.manifest = Some(blob),
+            SIGNATURE => self.signature = Some(blob),
+            SIGNER => self.signer = Some(blob),
             _ => {
                 let (dir, name) = path.split_once('/').unwrap_or(("", &path));
                 let map = match dir {
@@ -167,7 +188,8 @@ impl Image {
     }
 
     /// Every member in archive order: sorted by path, each directory
-    /// before its content, the manifest not included.
+    /// before its content, the manifest and signature members not
+    /// included.
     pub fn members(&self) -> Vec<Member> {
         let mut files: BTreeMap<String, (u32, Blob)> = BTreeMap::new();
         let mut add = |path: String, mode: u32, blob: Blob| {

@@ -48,6 +48,25 @@ impl Opened {
     pub fn entry_blob(&self, entry: &Entry) -> Option<Blob> {
         self.archive.as_ref().map(|archive| archive_blob(archive, entry))
     }
+
+    /// The raw bytes of member `name` as stored (not re-rendered): a
+    /// regular file of a directory image, or a file member of an archive.
+    pub fn raw_member(&self, name: &str) -> Option<Blob> {
+        match self.form {
+            Form::Dir => {
+                let p = self.path.join(name);
+                fs::symlink_metadata(&p)
+                    .ok()
+                    .filter(fs::Metadata::is_file)
+                    .map(|m| Blob::File { path: p, len: m.len() })
+            }
+            _ => self
+                .entries
+                .iter()
+                .find(|(n, e)| n == name && e.kind == Kind::File)
+                .and_then(|(_, e)| self.entry_blob(e)),
+        }
+    }
 }
 
 fn archive_blob(archive: &Arc<Archive>, entry: &Entry) -> Blob {

@@ -20,11 +20,12 @@ use std::thread;
 use sha2::{Digest, Sha256};
 
 use super::tar::{pad_len, write_header, BLOCK_LEN, ZEROS};
-use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE};
+use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE, SIGNATURE, SIGNER, TRAILER};
 use crate::checksum::{hex, push_manifest_line, sidecar_path, sidecar_text, Manifest};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Bar;
 use crate::progress::Progress;
+use crate::signature::SigningKey;
 use std::os::unix::fs::FileExt;
 
 /// Member time used when neither `--source-date-epoch` nor
@@ -55,6 +56,9 @@ pub struct WriteOptions {
     pub compression: Compression,
     /// Progress display.
     pub progress: Progress,
+    /// Sign the manifest with this key (see [`crate::signature`]); without
+    /// one the image is written unsigned.
+    pub sign: Option<Arc<SigningKey>>,
 }
 
 /// What was written.
@@ -80,12 +84,13 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
         .sum();
     let progress = opts.progress.bar(total, &format!("writing {}", dest.display()));
     let known = known_digests(image);
+    let sign = opts.sign.as_deref();
     let (sha256, _lock) = atomic_write_locked(dest, None, |file| match opts.compression {
         Compression::None => {
             let sink = PlainSink::new(file).with_path("cannot write", dest)?;
-            write_tar(&members, &known, sink, opts.mtime, &progress, dest)
+            write_tar(&members, &known, sign, sink, opts.mtime, &progress, dest)
         }
-        Compression::Gzip => write_tar(&members, &known, GzipSink::new(file), opts.mtime, &progress, dest),
+        Compression::Gzip => write_tar(&members, &known, sign, GzipSink::new(file), opts.mtime, &progress, dest),
     })?;
     progress.finish();
     let bytes = fs::metadata(dest).with_path("cannot read", dest)?.len();
@@ -111,6 +116,7 @@ pub fn write_file(image: &Image, dest: &Path, opts: &WriteOptions) -> Result<Wri
 fn write_tar<S: Sink>(
     members: &[Member],
     known: &BTreeMap<String, String>,
+    sign: Option<&SigningKey>,
     mut sink: S,
     mtime: u64,
     progress: &Bar,
@@ -146,11 +152,12 @@ fn write_tar<S: Sink>(
         };
         push_manifest_line(&mut manifest, &digest, name);
     }
-    let manifest = manifest.into_bytes();
-    let len = manifest.len() as u64;
-    write_header(&mut sink, &member_name(MANIFEST, false), false, MODE_FILE, len, mtime).map_err(werr)?;
-    sink.write_all(&manifest).map_err(werr)?;
-    sink.write_all(&ZEROS[..pad_len(len)]).map_err(werr)?;
+    for (name, data) in trailer(manifest.into_bytes(), sign) {
+        let len = data.len() as u64;
+        write_header(&mut sink, &member_name(name, false), false, MODE_FILE, len, mtime).map_err(werr)?;
+        sink.write_all(&data).map_err(werr)?;
+        sink.write_all(&ZEROS[..pad_len(len)]).map_err(werr)?;
+    }
     sink.write_all(&ZEROS[..2 * BLOCK_LEN]).map_err(werr)?;
     sink.flush().map_err(werr)?;
     sink.finish(dest)
@@ -358,6 +365,23 @@ impl Write for GzipSink {
     fn flush(&mut self) -> io::Result<()> {
         self.gz.flush()
     }
+}
+
+/// The members that follow the member data, in archive order: the
+/// manifest, then, when signing, the signer's public key and the signature
+/// of the manifest's bytes.
+fn trailer(manifest: Vec<u8>, sign: Option<&SigningKey>) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out = Vec::with_capacity(TRAILER.len());
+    if let Some(key) = sign {
+        let signature = key.sign(&manifest);
+        out.push((MANIFEST, manifest));
+        out.push((SIGNER, key.public().to_pem().into_bytes()));
+        out.push((SIGNATURE, signature));
+    } else {
+        out.push((MANIFEST, manifest));
+    }
+    debug_assert!(out.iter().map(|(n, _)| *n).eq(TRAILER.iter().copied().take(out.len())));
+    out
 }
 
 /// Digests of the members of the archive an image was read from, from its
@@ -808,6 +832,23 @@ pub fn write_dir(image: &Image, root: &Path, previous: &[String]) -> Result<()> 
     }
     if with_manifest {
         write_file_member(&root.join(MANIFEST), MODE_FILE, &Blob::bytes(manifest), MANIFEST)?;
+    }
+    // A directory is never signed (its manifest changes with every write):
+    // the signature of the image it was extracted from goes.
+    remove_signature_files(root)
+}
+
+/// Removes the signature members of a directory image, if any (regular
+/// files only: anything else there is a problem `check` names).
+pub fn remove_signature_files(root: &Path) -> Result<()> {
+    for name in [SIGNATURE, SIGNER] {
+        let p = root.join(name);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_file() => fs::remove_file(&p).with_path("cannot remove", &p)?,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot read", &p, e)),
+        }
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub const DISK_DIR: &str = "XENGUEST_DISK_DIR";
 pub const REQUIRE_MANIFEST: &str = "XENGUEST_REQUIRE_MANIFEST";
 /// Whether an image may choose the host device of its disk.
 pub const ALLOW_IMAGE_DEVICE: &str = "XENGUEST_ALLOW_IMAGE_DEVICE";
+/// Public keys an image must be signed by.
+pub const TRUSTED_KEYS: &str = "XENGUEST_TRUSTED_KEYS";
 
 /// Every configuration key: the one declaration of each.
 pub const KEYS: &[Key] = &[
@@ -79,6 +81,13 @@ pub const KEYS: &[Key] = &[
         doc: "1: an image's DISK_DEVICE may name the host device for its disk, which then becomes an LVM \
               physical volume (the classic behaviour). 0: refuse images naming a device other than \
               XENGUEST_VOLUME_DEVICE.",
+    },
+    Key {
+        name: TRUSTED_KEYS,
+        default: "",
+        doc: "Space-separated PEM public keys or certificates, and directories of them (every *.pem): \
+              images must be signed by one of them (xenguest-mkimage sign) or are refused before \
+              anything is created. Empty: signatures are not required.",
     },
 ];
 
@@ -234,6 +243,12 @@ impl Config {
     /// Whether an image's `DISK_DEVICE` may name a host device.
     pub fn allow_image_device(&self) -> Result<bool> {
         self.flag(ALLOW_IMAGE_DEVICE)
+    }
+
+    /// The trusted keys (paths as configured, host paths before the root
+    /// prefix); empty: signatures are not required.
+    pub fn trusted_keys(&self) -> Vec<PathBuf> {
+        self.get(TRUSTED_KEYS).split_whitespace().map(PathBuf::from).collect()
     }
 
     /// The volume device, `None` for file-backed disks.

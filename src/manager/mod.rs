@@ -384,6 +384,36 @@ impl Manager {
         }
     }
 
+    /// With `XENGUEST_TRUSTED_KEYS` set, the image's signature must be by
+    /// one of those keys (an unsigned image, another key or a signature
+    /// not matching the manifest are refused, saying which); unset,
+    /// nothing is required (`None`).
+    fn check_signature(&self, opened: &Opened) -> Result<Option<crate::signature::Signer>> {
+        let configured = self.config.trusted_keys();
+        if configured.is_empty() {
+            return Ok(None);
+        }
+        let (mut files, mut dirs) = (Vec::new(), Vec::new());
+        for p in configured {
+            let host = self.paths.host(&p);
+            if host.is_dir() {
+                dirs.push(host);
+            } else {
+                files.push(host);
+            }
+        }
+        let trusted = crate::signature::TrustedKeys::load(&files, &dirs)
+            .map_err(|e| Error::Refused(format!("{}: {e}", config::TRUSTED_KEYS)))?;
+        let placement = crate::signature::placement_problems(opened);
+        if !placement.is_empty() {
+            return Err(Error::NotAnImage {
+                path: opened.path.clone(),
+                reason: placement.join("; "),
+            });
+        }
+        crate::signature::verify_image(opened, &trusted).map(Some)
+    }
+
     /// Opens `file` and judges it before anything is created: the rules
     /// `check` applies, what this host can build from its disk.cfg, and
     /// the integrity `verify` checks (manifest, sidecar).
@@ -409,9 +439,9 @@ impl Manager {
         if let Some(d) = &opened.image.disk {
             problems.extend(disk::problems(d));
         }
-        // Trusted keys: when signed images land (issue 13), the signature
-        // over the manifest is checked here, against the host's trusted
-        // keys, before the manifest below is trusted to bind the members.
+        // With trusted keys, the signature over the manifest is checked
+        // first, before the manifest is trusted to bind the members.
+        let signer = self.check_signature(&opened)?;
         let quiet = Global {
             quiet: true,
             ..Global::default()
@@ -426,8 +456,12 @@ impl Manager {
             });
         }
         self.log.info(&format!(
-            "{}: verified ({}, {})",
+            "{}: verified ({}{}, {})",
             file.display(),
+            signer.map_or_else(String::new, |s| format!(
+                "signed by trusted key {} ({}), ",
+                s.fingerprint, s.algorithm
+            )),
             if opened.image.manifest.is_some() {
                 "manifest"
             } else {

@@ -20,6 +20,7 @@ does not share a reader's idea of what a header means.
 """
 
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -477,11 +478,36 @@ def describe_diff(want, got):
     return "\n".join(lines[:10])
 
 
+def signed_cases(tool, work):
+    """The tool's own signed image (issue 13: the signature members follow
+    the manifest), read alike by every reader; and the same image with a
+    flipped signature byte, which `check` refuses. The key is made by
+    `openssl genpkey` here (no private key is committed)."""
+    key = os.path.join(work, "sign-key.pem")
+    img = os.path.join(work, "signed.xenguest")
+    for cmd in (["openssl", "genpkey", "-algorithm", "ed25519", "-out", key],
+                [tool, "create", "-q", img, "--xen-memory=256", "--sign-key", key]):
+        r = run(cmd)
+        if r.returncode != 0:
+            raise SystemExit(f"FAIL: cannot make the signed image ({' '.join(cmd)}): {r.stderr.decode(errors='replace').strip()}")
+    with open(img, "rb") as f:
+        data = f.read()
+    os.remove(img)
+    yield ("signed image (manifest, signer key and signature trail the members)", data, "accept", None,
+           "./manifest.sha256.sig")
+    at = data.find(b"./manifest.sha256.sig\0")
+    assert at >= 0 and at % BLOCK == 0, "no signature member header"
+    bad = bytearray(data)
+    bad[at + BLOCK] ^= 0xFF
+    yield ("signed image with a flipped signature byte", bytes(bad), "refuse", "signature does not match",
+           "./manifest.sha256.sig")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     tool = os.path.abspath(sys.argv[1])
-    missing = [c for c in ("tar", "bsdtar", "busybox") if shutil.which(c) is None]
+    missing = [c for c in ("tar", "bsdtar", "busybox", "openssl") if shutil.which(c) is None]
     if missing:
         print(f"FAIL: the differential suite needs {', '.join(missing)} (scripts/test installs them)")
         return 1
@@ -490,7 +516,7 @@ def main():
     work = tempfile.mkdtemp(prefix="xenguest-differential-", dir=sys.argv[2] if len(sys.argv) > 2 else None)
     failures = 0
     accepted = refused = 0
-    for n, (name, data, expect, needle, witness) in enumerate(cases()):
+    for n, (name, data, expect, needle, witness) in enumerate(itertools.chain(cases(), signed_cases(tool, work))):
         case = os.path.join(work, f"case{n}")
         os.makedirs(case)
         archive = os.path.join(case, "image.xenguest")

@@ -20,6 +20,7 @@ pub(crate) const OPERATIONS: &[&str] = &[
     "dump-paramsconfig",
     "dump-init",
     "verify",
+    "sign",
     "diff",
     "build",
     "export",

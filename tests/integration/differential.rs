@@ -44,6 +44,8 @@ fn every_reader_extracts_what_the_tool_accepts() {
         "ok   issue 10.2: v7 directories (type NUL, trailing slash): accepted",
         "ok   issue 10.3: old-GNU sparse member with an extension block: refused",
         "ok   issue 10.4: pax key with a NUL byte: refused",
+        "ok   signed image (manifest, signer key and signature trail the members): accepted",
+        "ok   signed image with a flipped signature byte: refused",
     ] {
         assert!(stdout.contains(case), "missing: {case}");
     }

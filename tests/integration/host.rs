@@ -8,7 +8,7 @@ use crate::support::Scratch;
 /// configuration, name the guest and its disk, source the config files,
 /// stream partition contents out of the image, source the init scripts in
 /// subshells (refusing non-executable ones), and merge the xl config.
-const MANAGER: &str = r#"
+pub(crate) const MANAGER: &str = r#"
 set -euo pipefail
 tool=$1 img=$(realpath "$2") guestname=$3
 guestdir=$PWD/guests/$guestname

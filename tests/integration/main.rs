@@ -20,3 +20,4 @@ mod release;
 mod repro;
 mod rules;
 mod settings;
+mod sign;

@@ -1008,3 +1008,54 @@ fn a_noisy_tar_content_does_not_block() {
         warned.stderr.len()
     );
 }
+
+/// Issue 13 on the host: with `XENGUEST_TRUSTED_KEYS`, only images signed
+/// by one of those keys are created; the error says why the others fail,
+/// and nothing is created for them. Keys are made by `openssl genpkey`.
+#[test]
+fn trusted_keys_refuse_unsigned_and_foreign_images_before_anything_is_created() {
+    let h = Host::new();
+    for name in ["k", "other"] {
+        let out = h.s.ext(
+            "openssl",
+            &["genpkey", "-algorithm", "ed25519", "-out", &format!("{name}.pem")],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = h.s.ext(
+            "openssl",
+            &[
+                "pkey",
+                "-in",
+                &format!("{name}.pem"),
+                "-pubout",
+                "-out",
+                &format!("{name}.pub.pem"),
+            ],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The key sits in a directory on the host (under the root prefix).
+    fs::create_dir_all(h.root().join("etc/xenguest/keys")).unwrap();
+    fs::copy(h.s.join("k.pub.pem"), h.root().join("etc/xenguest/keys/release.pem")).unwrap();
+    h.conf("XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/keys\"\n");
+    let unsigned = h.image("u.xenguest", &[]);
+    h.clear_calls();
+    h.run(&["create", unsigned.to_str().unwrap()])
+        .failure(1, &["is unsigned"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.guest_dir("u").exists());
+    let foreign = h.image("f.xenguest", &["--sign-key", "other.pem"]);
+    h.run(&["create", foreign.to_str().unwrap()]).failure(1, &["wrong key"]);
+    assert!(!h.guest_dir("f").exists());
+    let signed = h.image("g.xenguest", &["--sign-key", "k.pem"]);
+    h.run(&["create", signed.to_str().unwrap()]).success();
+    assert!(h.guest_dir("g").exists());
+    // A key file named directly works as well; a missing one is an error
+    // naming the setting.
+    h.conf("XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/keys/release.pem\"\n");
+    h.run(&["remove", "g"]).success();
+    h.run(&["create", signed.to_str().unwrap()]).success();
+    h.conf("XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/nowhere.pem\"\n");
+    h.run(&["create", signed.to_str().unwrap(), "g2"])
+        .failure(1, &["XENGUEST_TRUSTED_KEYS", "nowhere.pem"]);
+}
