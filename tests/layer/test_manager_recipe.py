@@ -112,6 +112,7 @@ def test_knobs_write_a_configuration_the_manager_reads(bitbake, manager, tmp_pat
         "XENGUEST_MANAGER_LOG_LEVEL": "INFO",
         "XENGUEST_MANAGER_REQUIRE_MANIFEST": "1",
         "XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE": "0",
+        "XENGUEST_MANAGER_TRUSTED_KEYS": " /etc/xenguest/keys   /etc/release.pem ",
     })
     conf = os.path.join(dest, "etc", "xenguest", "xenguest-manager.conf")
     with open(conf) as f:
@@ -122,6 +123,7 @@ def test_knobs_write_a_configuration_the_manager_reads(bitbake, manager, tmp_pat
         'XENGUEST_LOG_LEVEL="INFO"',
         'XENGUEST_REQUIRE_MANIFEST="1"',
         'XENGUEST_ALLOW_IMAGE_DEVICE="0"',
+        'XENGUEST_TRUSTED_KEYS="/etc/xenguest/keys /etc/release.pem"',
     ]
     for sub in ("guests", "init.pre", "init.d", "init.post"):
         assert os.path.isdir(os.path.join(dest, "etc", "xenguest", sub)), sub
@@ -174,6 +176,7 @@ def test_defaults_agree_with_the_manager(bitbake, manager):
     ("XENGUEST_MANAGER_LOG_LEVEL", "DEBUG", "XENGUEST_MANAGER_LOG_LEVEL 'DEBUG' is not a level"),
     ("XENGUEST_MANAGER_REQUIRE_MANIFEST", "yes", "XENGUEST_MANAGER_REQUIRE_MANIFEST 'yes' is not 0 or 1"),
     ("XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE", "2", "XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE '2' is not 0 or 1"),
+    ("XENGUEST_MANAGER_TRUSTED_KEYS", "/etc/a.pem keys", "XENGUEST_MANAGER_TRUSTED_KEYS entry 'keys' is not an absolute path"),
 ])
 def test_bad_knobs_are_fatal(bitbake, knob, value, message):
     with pytest.raises(h.TaskFailed):

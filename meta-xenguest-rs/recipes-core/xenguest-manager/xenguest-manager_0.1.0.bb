@@ -43,6 +43,7 @@ _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE 
                           XENGUEST_DISK_DIR=XENGUEST_MANAGER_DISK_DIR \
                           XENGUEST_REQUIRE_MANIFEST=XENGUEST_MANAGER_REQUIRE_MANIFEST \
                           XENGUEST_ALLOW_IMAGE_DEVICE=XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
+                          XENGUEST_TRUSTED_KEYS=XENGUEST_MANAGER_TRUSTED_KEYS \
                           "
 
 def xenguest_manager_conf(d):
@@ -53,7 +54,7 @@ def xenguest_manager_conf(d):
              "# KEY=\"VALUE\" lines, read (not run) by xenguest-manager; see its --help."]
     for pair in d.getVar('_XENGUEST_MANAGER_KEYS').split():
         key, knob = pair.split('=', 1)
-        value = (d.getVar(knob) or '').strip()
+        value = " ".join((d.getVar(knob) or '').split())
         if not value:
             continue
         bad = [c for c in value if c in '"\\$`' or ord(c) < 32]
@@ -65,6 +66,10 @@ def xenguest_manager_conf(d):
             bb.fatal("%s '%s' is not 0 or 1" % (knob, value))
         if knob in ('XENGUEST_MANAGER_VOLUME_DEVICE', 'XENGUEST_MANAGER_GUEST_DIR', 'XENGUEST_MANAGER_DISK_DIR') and not value.startswith('/'):
             bb.fatal("%s '%s' is not an absolute path - give the full path, starting with /" % (knob, value))
+        if knob == 'XENGUEST_MANAGER_TRUSTED_KEYS':
+            for path in value.split():
+                if not path.startswith('/'):
+                    bb.fatal("XENGUEST_MANAGER_TRUSTED_KEYS entry '%s' is not an absolute path - give the full path on the host, starting with /" % path)
         lines.append('%s="%s"' % (key, value))
     return "\n".join(lines) + "\n"
 
@@ -79,7 +84,8 @@ python xenguest_manager_write_conf() {
 xenguest_manager_write_conf[doc] = "Writes xenguest-manager.conf from the XENGUEST_MANAGER_* knobs"
 xenguest_manager_write_conf[vardeps] += "XENGUEST_MANAGER_VOLUME_DEVICE XENGUEST_MANAGER_VOLUME_NAME \
     XENGUEST_MANAGER_GUEST_DIR XENGUEST_MANAGER_LOG_LEVEL XENGUEST_MANAGER_DISK_DIR \
-    XENGUEST_MANAGER_REQUIRE_MANIFEST XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE"
+    XENGUEST_MANAGER_REQUIRE_MANIFEST XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
+    XENGUEST_MANAGER_TRUSTED_KEYS"
 
 # Where do_unpack put the boot files: UNPACKDIR on styhead and later,
 # WORKDIR on scarthgap.
