@@ -391,7 +391,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         Err(e) => {
             report(&e);
             if json {
-                commands::print_json_error(name, &message(&e));
+                commands::print_json_error(name, &e.full_message());
             }
             // diff, like diff(1) and cmp(1), keeps 1 for "different".
             ExitCode::from(if name == "diff" { 2 } else { e.exit_code() })
@@ -401,26 +401,11 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
 
 /// Prints an error the way every error is printed.
 pub fn report(e: &Error) {
-    let msg = message(e);
+    let msg = e.full_message();
     eprintln!("xenguest-mkimage: error: {msg}");
     if let Error::Usage(_) = e {
         eprintln!("Try `xenguest-mkimage --help` or `xenguest-mkimage OPERATION --help`.");
     }
-}
-
-/// An error's message with the messages of its sources.
-fn message(e: &Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
 }
 
 /// The image-modifying options of `m`, in command-line order, as ops.

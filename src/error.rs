@@ -105,6 +105,22 @@ impl Error {
         }
     }
 
+    /// The message with the messages of its sources, each once: what both
+    /// binaries print after their `error:` prefix and log.
+    pub fn full_message(&self) -> String {
+        let mut msg = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
+            source = s.source();
+        }
+        msg
+    }
+
     /// The process exit code for this error: 2 for usage errors, 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {

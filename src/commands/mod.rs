@@ -42,17 +42,22 @@ pub(crate) use write::{build, create, file_options, pack, partial, sign, update,
 /// when one is added.
 pub(crate) const JSON_SCHEMA: u32 = 1;
 
-/// Prints the `--json` document of `command`: the fields of `body` (an
-/// object) with `schema` and `command`.
-fn print_json(command: &str, body: serde_json::Value) -> Result<()> {
+/// A `--json` document of `command`: `schema` and `command`, then the
+/// fields of `body` (an object). The layout both binaries print.
+pub(crate) fn json_document(schema: u32, command: &str, body: serde_json::Value) -> serde_json::Value {
     let mut doc = serde_json::Map::new();
-    doc.insert("schema".into(), JSON_SCHEMA.into());
+    doc.insert("schema".into(), schema.into());
     doc.insert("command".into(), command.into());
     if let serde_json::Value::Object(fields) = body {
         doc.extend(fields);
     }
+    serde_json::Value::Object(doc)
+}
+
+/// Prints the `--json` document of `command` (see [`json_document`]).
+fn print_json(command: &str, body: serde_json::Value) -> Result<()> {
     let out = &mut io::stdout().lock();
-    writeln!(out, "{}", serde_json::Value::Object(doc))
+    writeln!(out, "{}", json_document(JSON_SCHEMA, command, body))
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("cannot write to", "standard output", e))
 }

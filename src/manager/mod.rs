@@ -208,7 +208,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = message(&e);
+            let msg = e.full_message();
             if let Some(log) = log_for_errors {
                 log.error(&msg);
             }
@@ -229,26 +229,7 @@ pub const JSON_SCHEMA: u32 = 1;
 
 /// A JSON document of `command`: `schema` and `command`, then `fields`.
 fn document(command: &str, fields: serde_json::Value) -> serde_json::Value {
-    let mut doc = json!({ "schema": JSON_SCHEMA, "command": command });
-    if let (Some(doc), serde_json::Value::Object(fields)) = (doc.as_object_mut(), fields) {
-        doc.extend(fields);
-    }
-    doc
-}
-
-/// An error with its chain of causes, each once.
-fn message(e: &Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
+    crate::commands::json_document(JSON_SCHEMA, command, fields)
 }
 
 /// Everything an action needs.
@@ -592,8 +573,10 @@ impl Manager {
             fs::rename(&staging, &dir).with_path("cannot create", &dir)
         })();
         if let Err(e) = result {
-            self.log
-                .error(&format!("create {name} failed, removing what it made: {}", message(&e)));
+            self.log.error(&format!(
+                "create {name} failed, removing what it made: {}",
+                e.full_message()
+            ));
             created.undo(&self.runner);
             if let Err(e) = fs::remove_dir_all(&staging) {
                 if e.kind() != io::ErrorKind::NotFound {
@@ -673,14 +656,14 @@ impl Manager {
             self.log
                 .error(&format!("start {name} failed, destroying the paused guest"));
             if let Err(d) = xl::destroy(&self.runner, name) {
-                self.log.error(&format!("cleanup: {}", message(&d)));
+                self.log.error(&format!("cleanup: {}", d.full_message()));
             }
             return Err(e);
         }
         init::run_scripts(&self.runner, &self.log, guest, &stages[2]).map_err(|e| {
             Error::Refused(format!(
                 "guest `{name}` is running, but an init.post script failed: {}",
-                message(&e)
+                e.full_message()
             ))
         })?;
         self.log.info(&format!("guest {name} started"));
@@ -702,8 +685,10 @@ impl Manager {
         match xl::shutdown(&self.runner, name, !nowait) {
             Ok(()) => {}
             Err(e) if kill => {
-                self.log
-                    .info(&format!("shutdown of {name} failed ({}), destroying it", message(&e)));
+                self.log.info(&format!(
+                    "shutdown of {name} failed ({}), destroying it",
+                    e.full_message()
+                ));
                 xl::destroy_if_present(&self.runner, name)?;
             }
             Err(e) => return Err(e),
@@ -851,7 +836,7 @@ impl Manager {
     }
 
     fn report_boot_error(&self, failed: &mut Vec<String>, name: &str, e: &Error) {
-        let msg = format!("{name}: {}", message(e));
+        let msg = format!("{name}: {}", e.full_message());
         self.log.error(&msg);
         eprintln!("xenguest-manager: error: {msg}");
         failed.push(name.to_owned());
