@@ -464,16 +464,7 @@ fn bsdtar_and_busybox_read_our_images() {
             vec!["tar", "-xf", "../g.xenguest"],
         ),
     ] {
-        let out = s.ext(reader, &list);
-        assert!(
-            out.status.success(),
-            "{reader} cannot list: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect();
+        let names = s.ext_lines(reader, &list);
         assert_eq!(names, gnu, "{reader} lists other members than GNU tar");
         let dir = s.mkdir(reader);
         let out = crate::support::external(reader, &extract, &dir);

@@ -140,13 +140,15 @@ impl Scratch {
         external(program, args, self.path())
     }
 
-    /// GNU tar's listing of an image (`tar -tf`), in archive order.
+    /// The lines an external program prints (a tar reader's listing, say);
+    /// the test fails, with the program's stderr, if it fails.
     #[track_caller]
-    pub fn tar_names(&self, image: &str) -> Vec<String> {
-        let out = self.ext("tar", &["-tf", image]);
+    pub fn ext_lines(&self, program: &str, args: &[&str]) -> Vec<String> {
+        let out = self.ext(program, args);
         assert!(
             out.status.success(),
-            "tar -tf {image}: {}",
+            "{program} {}: {}",
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout)
@@ -154,6 +156,12 @@ impl Scratch {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    /// GNU tar's listing of an image (`tar -tf`), in archive order.
+    #[track_caller]
+    pub fn tar_names(&self, image: &str) -> Vec<String> {
+        self.ext_lines("tar", &["-tf", image])
     }
 
     /// GNU tar's verbose listing (`tar -tvf`).
