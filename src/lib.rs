@@ -14,6 +14,7 @@
 
 #![deny(missing_docs)]
 
+pub mod admit;
 pub mod checksum;
 pub mod cli;
 mod commands;
