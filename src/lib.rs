@@ -30,6 +30,7 @@ pub mod settings;
 pub mod signature;
 pub mod spec;
 pub mod validate;
+pub mod xl_policy;
 
 pub use cli::run;
 
