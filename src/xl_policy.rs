@@ -272,6 +272,28 @@ pub fn judge(parts: &[Part<'_>], policy: &Policy, stage: Stage, missing: &dyn Fn
     report
 }
 
+/// The entries of the image's own `disk` line in `guest.cfg` (the last
+/// active one, as xl reads it), which the host manager keeps after its
+/// managed disk when the host allows [`PERMIT_DISK`].
+pub fn image_disks(image: &Image) -> Vec<String> {
+    let Some(cfg) = &image.guest_cfg else {
+        return Vec::new();
+    };
+    let text = cfg.render();
+    let last = text
+        .split_terminator('\n')
+        .filter_map(|line| match read_xl_line(line) {
+            Ok(XlLine::Assign { key, value }) if key == "disk" => Some(value),
+            _ => None,
+        })
+        .next_back();
+    match last {
+        Some(XlValue::List(items)) => items,
+        Some(XlValue::Str(item)) => vec![item],
+        _ => Vec::new(),
+    }
+}
+
 /// Records that the setting at `at` needs `permission`, and a problem
 /// unless `policy` grants it.
 fn need_permission(report: &mut XlReport, policy: &Policy, at: &str, permission: &str, why: &str) {
