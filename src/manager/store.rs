@@ -219,10 +219,7 @@ pub fn merged_xl(dir: &Path, home: &Path, policy: &Policy) -> Result<String> {
         })?;
         parts.push((format!("guest.d/{name}"), read_regular(&path)?));
     }
-    let views: Vec<Part<'_>> = parts
-        .iter()
-        .map(|(name, text)| Part { name, text })
-        .collect();
+    let views: Vec<Part<'_>> = parts.iter().map(|(name, text)| Part { name, text }).collect();
     let report = xl_policy::judge(&views, policy, Stage::Installed, &|rel| {
         xl_policy::installed_file_problem(dir, rel)
     });
