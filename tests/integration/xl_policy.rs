@@ -229,6 +229,29 @@ fn image_disks_need_the_hosts_permission() {
     );
 }
 
+/// Without a managed disk (`DISK_SIZE="0"`), an image's `disk` line
+/// reaches xl only with the host's permission.
+#[test]
+fn without_a_managed_disk_the_image_disk_needs_permission_too() {
+    let guest_cfg = "memory = 512\ndisk = ['phy:/dev/sda,xvda,w']\n";
+    let bytes = Tar::default()
+        .dir("./")
+        .file("./disk.cfg", "DISK_SIZE=\"0\"\nDISK_DEVICE=\"\"\n")
+        .file("./guest.cfg", guest_cfg)
+        .file("./params.cfg", PARAMS)
+        .finish();
+    let h = Host::new("");
+    let img = h.image(&bytes);
+    h.run(&["create", &img]).failure(1, &["guest.cfg:2", "`disk`"]);
+    assert!(!h.guest_dir().exists());
+    h.conf("XENGUEST_ALLOW_XL_KEYS=\"disk\"\n");
+    h.run(&["create", &img]).success();
+    h.run(&["start", "g"]).success();
+    let cfg = h.created_cfg();
+    assert_eq!(settings(&cfg, "disk"), ["disk = ['phy:/dev/sda,xvda,w']"], "{cfg}");
+    assert_eq!(settings(&cfg, "name"), ["name = \"g\""], "{cfg}");
+}
+
 /// A host key allowed by name reaches xl; when the host withdraws the
 /// permission, the guest no longer starts.
 #[test]
