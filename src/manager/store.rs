@@ -210,6 +210,9 @@ pub fn merged_xl(dir: &Path, home: &Path, policy: &Policy) -> Result<String> {
         Err(e) => return Err(Error::io("cannot list", &guest_d, e)),
     };
     names.sort();
+    // Subdirectories are not xl files (the classic `cat guest.d/*` skips
+    // them too); links and other special files are refused below.
+    names.retain(|p| !fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
     for path in names {
         let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
             Error::Refused(format!(
@@ -333,7 +336,10 @@ mod tests {
         assert!(merged(&pci).is_ok());
         assert!(merged(&none).is_err());
         fs::remove_file(dir.join("guest.d/p.cfg")).unwrap();
-        // guest.d holds only regular files.
+        // guest.d holds only regular files; subdirectories are skipped.
+        fs::create_dir(dir.join("guest.d/sub")).unwrap();
+        fs::write(dir.join("guest.d/sub/x.cfg"), "name = \"Domain-0\"\n").unwrap();
+        assert!(merged(&none).is_ok());
         std::os::unix::fs::symlink("/etc/hostname", dir.join("guest.d/l.cfg")).unwrap();
         assert!(merged(&none).unwrap_err().contains("not a regular file"));
     }
