@@ -564,6 +564,23 @@ mod tests {
     }
 
     #[test]
+    fn image_disks_are_the_last_active_line_of_guest_cfg() {
+        let img = image(
+            "# disk = ['phy:/dev/old,xvdc,w']\ndisk = ['phy:/dev/a,xvdb,w', 'format=raw,vdev=xvdc,target=/srv/x']\n",
+            &[],
+        );
+        assert_eq!(
+            image_disks(&img),
+            ["phy:/dev/a,xvdb,w", "format=raw,vdev=xvdc,target=/srv/x"]
+        );
+        assert!(image_disks(&image(crate::config::DEFAULT_GUEST_CFG, &[])).is_empty());
+        assert_eq!(
+            image_disks(&image("disk = \"phy:/dev/b,xvdb,w\"\n", &[])),
+            ["phy:/dev/b,xvdb,w"]
+        );
+    }
+
+    #[test]
     fn installed_files_stay_inside_files() {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir(d.path().join("files")).unwrap();
