@@ -14,4 +14,4 @@ mod xen;
 pub use disk::DiskConfig;
 pub use params::Params;
 pub use vars::ShellVars;
-pub use xen::{XlConfig, XlValue, DEFAULT_GUEST_CFG};
+pub use xen::{read_line as read_xl_line, XlConfig, XlLine, XlValue, DEFAULT_GUEST_CFG};

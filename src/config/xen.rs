@@ -255,6 +255,151 @@ fn parse_line(line: &str) -> Line {
     }
 }
 
+/// One line of an xl file as [`read_line`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XlLine {
+    /// Empty or only spaces and tabs.
+    Blank,
+    /// A `#` comment (after spaces and tabs).
+    Comment,
+    /// `key = value`.
+    Assign {
+        /// The key (`[a-z][a-z0-9_]*`, as xl's lexer reads names).
+        key: String,
+        /// The value, exactly as xl reads it.
+        value: XlValue,
+    },
+}
+
+/// Reads one line of an xl file strictly: a line is blank, a `#` comment,
+/// or `key = value` with a decimal number, a double-quoted string or a
+/// one-line list of quoted strings, and nothing after the value. Every
+/// other line is refused (with the reason), because xl could read it
+/// differently from this tool: `+=` appends, `;` starts a second
+/// statement, `#` after a value starts a comment, `\` is an escape,
+/// `0x10` and `010` are hexadecimal and octal to xl, lists may span
+/// lines, and xl knows no Unicode spaces or control characters. Blanks
+/// are space and tab only.
+pub fn read_line(line: &str) -> std::result::Result<XlLine, String> {
+    if let Some((i, c)) = line.char_indices().find(|&(_, c)| c.is_control() && c != '\t') {
+        return Err(format!(
+            "byte {} is the control character {c:?} - xl files hold no control characters but tab (CR: save with LF line ends)",
+            i + 1
+        ));
+    }
+    let rest = line.trim_start_matches([' ', '\t']);
+    if rest.is_empty() {
+        return Ok(XlLine::Blank);
+    }
+    if rest.starts_with('#') {
+        return Ok(XlLine::Comment);
+    }
+    let key_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+        .count();
+    let key = &rest[..key_len];
+    if !key.bytes().next().is_some_and(|b| b.is_ascii_lowercase()) {
+        return Err(format!(
+            "`{}` is not a `key = value` setting - xl names start with a lowercase letter, then a-z, 0-9 and `_`; blanks are space and tab only",
+            line.escape_debug()
+        ));
+    }
+    let rest = rest[key_len..].trim_start_matches([' ', '\t']);
+    if rest.starts_with("+=") {
+        return Err(format!(
+            "`{key} +=` appends to the value in xl - write the whole value once, as `{key} = VALUE`"
+        ));
+    }
+    let Some(rest) = rest.strip_prefix('=') else {
+        return Err(format!("`{key}` is not followed by `=` - write `{key} = VALUE`"));
+    };
+    let (value, after) = read_value(key, rest.trim_start_matches([' ', '\t']))?;
+    let after = after.trim_start_matches([' ', '\t']);
+    if !after.is_empty() {
+        return Err(format!(
+            "text after the value of `{key}`: `{}` - xl reads `;` as a second setting and `#` as a comment: one setting per line, comments on their own line",
+            after.escape_debug()
+        ));
+    }
+    Ok(XlLine::Assign {
+        key: key.to_owned(),
+        value,
+    })
+}
+
+fn read_value<'a>(key: &str, s: &'a str) -> std::result::Result<(XlValue, &'a str), String> {
+    match s.chars().next() {
+        Some('0'..='9') => {
+            let end = s.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(s.len());
+            let digits = &s[..end];
+            if !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0')) {
+                return Err(format!(
+                    "`{key} = {digits}`: write numbers as plain decimal digits without leading zeros (xl reads `0x…` as hexadecimal and `0…` as octal)"
+                ));
+            }
+            let n = digits
+                .parse()
+                .map_err(|_| format!("`{key} = {digits}`: the number is too large"))?;
+            Ok((XlValue::Number(n), &s[end..]))
+        }
+        Some('"') => {
+            let (text, rest) = read_quoted(key, s, '"')?;
+            Ok((XlValue::Str(text), rest))
+        }
+        Some('\'') => Err(format!(
+            "`{key}`: write a single value in double quotes (`{key} = \"…\"`); single quotes are for list elements"
+        )),
+        Some('[') => {
+            let mut items = Vec::new();
+            let mut rest = s[1..].trim_start_matches([' ', '\t']);
+            loop {
+                if let Some(r) = rest.strip_prefix(']') {
+                    return Ok((XlValue::List(items), r));
+                }
+                let quote = match rest.chars().next() {
+                    Some(q @ ('\'' | '"')) => q,
+                    None => {
+                        return Err(format!(
+                            "the list of `{key}` does not end on its line - write the whole list on one line"
+                        ))
+                    }
+                    Some(_) => return Err(format!("`{key}`: list elements must be quoted strings (`['a', 'b']`)")),
+                };
+                let (item, r) = read_quoted(key, rest, quote)?;
+                items.push(item);
+                rest = r.trim_start_matches([' ', '\t']);
+                if let Some(r) = rest.strip_prefix(',') {
+                    rest = r.trim_start_matches([' ', '\t']);
+                } else if !rest.starts_with(']') {
+                    return Err(format!(
+                        "`{key}`: list elements are separated by `,` and the list ends with `]` on the same line"
+                    ));
+                }
+            }
+        }
+        _ => Err(format!(
+            "`{key}`: the value must be a decimal number, a \"string\" or a ['list'] on one line"
+        )),
+    }
+}
+
+fn read_quoted<'a>(key: &str, s: &'a str, quote: char) -> std::result::Result<(String, &'a str), String> {
+    let body = &s[1..];
+    let Some(end) = body.find(quote) else {
+        return Err(format!(
+            "`{key}`: a string does not end on its line - strings cannot span lines"
+        ));
+    };
+    let text = &body[..end];
+    if text.contains('\\') {
+        return Err(format!(
+            "`{key}`: `\\` is xl's escape character - strings cannot hold it"
+        ));
+    }
+    Ok((text.to_owned(), &body[end + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +455,66 @@ mod tests {
         assert_eq!(XlValue::parse("[]"), Some(XlValue::List(vec![])));
         assert_eq!(XlValue::parse("x"), None);
         assert_eq!(XlValue::parse("\"a\"b\""), None);
+    }
+
+    #[test]
+    fn strict_lines() {
+        let ok = |l: &str| read_line(l).unwrap_or_else(|e| panic!("{l:?}: {e}"));
+        let assign = |k: &str, v: XlValue| XlLine::Assign {
+            key: k.into(),
+            value: v,
+        };
+        assert_eq!(ok(""), XlLine::Blank);
+        assert_eq!(ok(" \t"), XlLine::Blank);
+        assert_eq!(ok("  # memory = 5 ; x"), XlLine::Comment);
+        assert_eq!(ok("memory=512"), assign("memory", XlValue::Number(512)));
+        assert_eq!(ok("\tvcpus = 0 "), assign("vcpus", XlValue::Number(0)));
+        assert_eq!(
+            ok("extra = \"a # b ; c\""),
+            assign("extra", XlValue::Str("a # b ; c".into()))
+        );
+        assert_eq!(
+            ok("vif = ['bridge=xenbr0,mac=00:16:3e:00:00:01', \"bridge=b1\",]"),
+            assign(
+                "vif",
+                XlValue::List(vec!["bridge=xenbr0,mac=00:16:3e:00:00:01".into(), "bridge=b1".into()])
+            )
+        );
+        assert_eq!(ok("disk = [ ]"), assign("disk", XlValue::List(vec![])));
+        assert_eq!(
+            ok("device_tree = \"files/x\""),
+            assign("device_tree", XlValue::Str("files/x".into()))
+        );
+        for bad in [
+            "memory = 512 ; bootloader = \"/bin/sh\"",
+            "memory = 512 # MB",
+            "extra += \"x\"",
+            "memory = 0x200",
+            "memory = 010",
+            "memory = 12k",
+            "kernel = 'files/k'",
+            "disk = ['phy:/dev/sda,xvda,w',",
+            "disk = [",
+            "disk = ['a' 'b']",
+            "disk = [1]",
+            "extra = \"a\\\"b\"",
+            "extra = \"open",
+            "Memory = 5",
+            "_x = 5",
+            "memory 5",
+            "memory = ",
+            "memory = five",
+            "memory = 5\r",
+            "\u{b}memory = 5",
+            "\u{a0}memory = 5",
+            "\u{3000}# x",
+            "\u{a0}# comment",
+            "extra = \"a\u{85}b\"",
+            "name = \"x\"\u{a0}",
+            "memory = 99999999999999999999999",
+        ] {
+            assert!(read_line(bad).is_err(), "{bad:?} accepted as {:?}", read_line(bad));
+        }
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub const REQUIRE_MANIFEST: &str = "XENGUEST_REQUIRE_MANIFEST";
 pub const ALLOW_IMAGE_DEVICE: &str = "XENGUEST_ALLOW_IMAGE_DEVICE";
 /// Public keys an image must be signed by.
 pub const TRUSTED_KEYS: &str = "XENGUEST_TRUSTED_KEYS";
+/// xl keys (and xl policy permissions) images may set on this host.
+pub const ALLOW_XL_KEYS: &str = "XENGUEST_ALLOW_XL_KEYS";
 
 /// Every configuration key: the one declaration of each.
 pub const KEYS: &[Key] = &[
@@ -88,6 +90,13 @@ pub const KEYS: &[Key] = &[
         doc: "Space-separated PEM public keys or certificates, and directories of them (every *.pem): \
               images must be signed by one of them (xenguest-mkimage sign) or are refused before \
               anything is created. Empty: signatures are not required.",
+    },
+    Key {
+        name: ALLOW_XL_KEYS,
+        default: "",
+        doc: "Space-separated xl keys that reach host resources (pci, dtdev, iomem, bootloader, ...) and \
+              permissions (disk, vif-script, vif-backend, coredump) that images may use on this host \
+              (docs/manager.md lists them). Empty: images may set only keys that affect their own guest.",
     },
 ];
 
@@ -249,6 +258,14 @@ impl Config {
     /// prefix); empty: signatures are not required.
     pub fn trusted_keys(&self) -> Vec<PathBuf> {
         self.get(TRUSTED_KEYS).split_whitespace().map(PathBuf::from).collect()
+    }
+
+    /// The host's xl policy: the keys and permissions of
+    /// `XENGUEST_ALLOW_XL_KEYS`.
+    pub fn xl_policy(&self) -> crate::admit::Policy {
+        crate::admit::Policy {
+            allow_xl_keys: self.get(ALLOW_XL_KEYS).split_whitespace().map(str::to_owned).collect(),
+        }
     }
 
     /// The volume device, `None` for file-backed disks.

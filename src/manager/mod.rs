@@ -37,10 +37,11 @@ use self::log::{Level, Log};
 use self::run::Runner;
 use self::store::{Disk, Store};
 use crate::commands::{integrity, Global};
+use crate::config::XlValue;
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::{writer, Stage};
-use crate::ops::{self, Op};
+use crate::ops;
 
 const ABOUT: &str = "Create, start, stop and remove Xen guests from xenguest images (run in Dom0)";
 
@@ -524,30 +525,49 @@ impl Manager {
             )));
         }
         let disk = self.disk_for(name, &disk_cfg)?;
+        // The xl policy under this host's permissions: what the image may
+        // set in the configuration `xl create` gets.
+        let xl_policy = self.config.xl_policy();
+        let judged = crate::xl_policy::check(&opened.image, &xl_policy);
+        if !judged.problems.is_empty() {
+            let reasons: Vec<String> = judged.problems.iter().map(|p| p.message.clone()).collect();
+            return Err(Error::NotAnImage {
+                path: file.to_path_buf(),
+                reason: reasons.join("; "),
+            });
+        }
         let mut image = opened.image.clone();
         image.disk_files.clear();
-        // The settings `xenguest-mkimage update --xen-name=NAME
-        // --xen-disk=DEV` makes, as the classic manager ran it.
-        let mut ops = vec![Op::parse("xen-name", Some(name))?];
-        match &disk {
-            Disk::None => {}
-            Disk::Lvm { .. } => {
-                let dev = disk::target(&disk, name).map(|p| p.to_string_lossy().into_owned());
-                ops.push(Op::parse("xen-disk", dev.as_deref())?);
+        // The keys the manager owns, written into guest.cfg as the classic
+        // manager's `update --xen-name=NAME --xen-disk=DEV` did: they
+        // replace the image's lines. The image's own `disk` entries, when
+        // this host allows them, follow the managed disk.
+        let managed = match &disk {
+            Disk::None => None,
+            Disk::Lvm { group, .. } => {
+                let dev = format!("/dev/{group}/{name}");
+                crate::validate::xl_list_item("xen-disk", &dev)?;
+                Some(format!("phy:{dev},xvda,w"))
             }
             Disk::File(path) => {
                 let target = path.to_string_lossy();
                 crate::validate::xl_list_item(config::DISK_DIR, &target)?;
-                ops.push(Op::XenSet {
-                    key: "disk".into(),
-                    value: crate::config::XlValue::List(vec![format!(
-                        "format=raw,vdev=xvda,access=rw,target={target}"
-                    )]),
-                });
+                Some(format!("format=raw,vdev=xvda,access=rw,target={target}"))
             }
-        }
-        for op in &ops {
-            op.apply(&mut image)?;
+        };
+        let image_disks = if xl_policy.allow_xl_keys.contains(crate::xl_policy::PERMIT_DISK) {
+            crate::xl_policy::image_disks(&image)
+        } else {
+            Vec::new()
+        };
+        let entries: Vec<String> = managed.into_iter().chain(image_disks).collect();
+        crate::validate::xl_string("NAME", name)?;
+        let cfg = image.guest_cfg.get_or_insert_with(Default::default);
+        cfg.set("name", &XlValue::Str(name.to_owned()));
+        if entries.is_empty() {
+            cfg.disable("disk");
+        } else {
+            cfg.set("disk", &XlValue::List(entries));
         }
         fs::create_dir_all(self.store.dir()).with_path("cannot create directory", self.store.dir())?;
         let staging = self.store.dir().join(format!(".{name}.creating"));
@@ -569,7 +589,7 @@ impl Manager {
                 &mut created,
             )?;
             let merged = staging.join(store::MERGED_CFG);
-            fs::write(&merged, store::merged_xl(&staging, &dir)?).with_path("cannot write", &merged)?;
+            fs::write(&merged, store::merged_xl(&staging, &dir, &xl_policy)?).with_path("cannot write", &merged)?;
             fs::rename(&staging, &dir).with_path("cannot create", &dir)
         })();
         if let Err(e) = result {
@@ -625,7 +645,7 @@ impl Manager {
             init::check_executable(&scripts)?;
             stages.push(scripts);
         }
-        let merged_text = store::merged_xl(&dir, &dir)?;
+        let merged_text = store::merged_xl(&dir, &dir, &self.config.xl_policy())?;
         // Replaced atomically: `xl create` may be reading the old one.
         writer::write_file_member(
             &dir.join(store::MERGED_CFG),

@@ -3,13 +3,16 @@
 //! the manager's record of the guest's disk (`manager.state`) and the
 //! merged xl configuration (`xl.cfg`).
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Params, ShellVars, XlConfig, XlValue};
+use crate::admit::Policy;
+use crate::config::{read_xl_line, Params, ShellVars, XlLine, XlValue};
 use crate::error::{Error, IoContext, Result};
 use crate::validate;
+use crate::xl_policy::{self, Part, Stage};
 
 /// The merged xl configuration each guest keeps: `guest.cfg` followed by
 /// every `guest.d/*` file, with `files/…` paths made absolute, so that
@@ -190,14 +193,15 @@ pub fn state_text(disk: &Disk) -> Result<String> {
 
 /// The merged xl configuration of the guest in `dir`: `guest.cfg`, then
 /// each `guest.d/*` file in name order (as the classic manager
-/// concatenates them), with relative `kernel`, `ramdisk` and
-/// `device_tree` paths made absolute under `home` (the guest's directory
-/// once created; `dir` may be where it is being prepared).
-pub fn merged_xl(dir: &Path, home: &Path) -> Result<String> {
-    let cfg = dir.join("guest.cfg");
-    let mut text = fs::read_to_string(&cfg).with_path("cannot read", &cfg)?;
+/// concatenates them), judged by the xl policy under `policy` (the
+/// `name` and `disk` lines of `guest.cfg` are the manager's; file-valued
+/// keys must resolve, after links, to files inside `dir/files`), with the
+/// file paths made absolute under `home` (the guest's directory once
+/// created; `dir` may be where it is being prepared).
+pub fn merged_xl(dir: &Path, home: &Path, policy: &Policy) -> Result<String> {
+    let mut parts = vec![("guest.cfg".to_owned(), read_regular(&dir.join("guest.cfg"))?)];
     let guest_d = dir.join("guest.d");
-    let mut parts: Vec<PathBuf> = match fs::read_dir(&guest_d) {
+    let mut names: Vec<PathBuf> = match fs::read_dir(&guest_d) {
         Ok(entries) => entries
             .map(|e| e.map(|e| e.path()))
             .collect::<io::Result<_>>()
@@ -205,24 +209,64 @@ pub fn merged_xl(dir: &Path, home: &Path) -> Result<String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io("cannot list", &guest_d, e)),
     };
-    parts.sort();
-    for part in parts.iter().filter(|p| p.is_file()) {
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&fs::read_to_string(part).with_path("cannot read", part)?);
+    names.sort();
+    // Subdirectories are not xl files (the classic `cat guest.d/*` skips
+    // them too); links and other special files are refused below.
+    names.retain(|p| !fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+    for path in names {
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            Error::Refused(format!(
+                "`{}`: the file name is not UTF-8 - guest.d holds only xl files",
+                path.display()
+            ))
+        })?;
+        parts.push((format!("guest.d/{name}"), read_regular(&path)?));
     }
-    let mut xl = XlConfig::parse(&text);
-    for key in ["kernel", "ramdisk", "device_tree"] {
-        if let Some(XlValue::Str(rel)) = xl.get(key) {
-            if !rel.is_empty() && !rel.starts_with('/') {
-                let abs = home.join(&rel).to_string_lossy().into_owned();
-                validate::xl_string(key, &abs)?;
-                xl.set(key, &XlValue::Str(abs));
+    let views: Vec<Part<'_>> = parts.iter().map(|(name, text)| Part { name, text }).collect();
+    let report = xl_policy::judge(&views, policy, Stage::Installed, &|rel| {
+        xl_policy::installed_file_problem(dir, rel)
+    });
+    if !report.problems.is_empty() {
+        let messages: Vec<String> = report.problems.iter().map(|p| p.message.clone()).collect();
+        return Err(Error::Refused(format!(
+            "the xl configuration in `{}` is refused: {}",
+            dir.display(),
+            messages.join("; ")
+        )));
+    }
+    let mut out = String::new();
+    for (_, text) in &parts {
+        for line in text.split_terminator('\n') {
+            match read_xl_line(line) {
+                Ok(XlLine::Assign {
+                    key,
+                    value: XlValue::Str(rel),
+                }) if xl_policy::FILE_KEYS.contains(&key.as_str()) => {
+                    let abs = home.join(&rel).to_string_lossy().into_owned();
+                    validate::xl_string(&key, &abs)?;
+                    let _ = writeln!(out, "{key} = {}", XlValue::Str(abs));
+                }
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
             }
         }
     }
-    Ok(xl.render())
+    Ok(out)
+}
+
+/// The text of `path`, which must be a regular file (not a link, FIFO or
+/// device).
+fn read_regular(path: &Path) -> Result<String> {
+    let meta = fs::symlink_metadata(path).with_path("cannot read", path)?;
+    if !meta.file_type().is_file() {
+        return Err(Error::Refused(format!(
+            "`{}` is not a regular file - the guest's xl files must be",
+            path.display()
+        )));
+    }
+    fs::read_to_string(path).with_path("cannot read", path)
 }
 
 #[cfg(test)]
@@ -244,14 +288,60 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::write(d.path().join("guest.cfg"), "memory = 512\nkernel = \"files/kernel\"").unwrap();
         fs::create_dir(d.path().join("guest.d")).unwrap();
+        fs::create_dir(d.path().join("files")).unwrap();
+        fs::write(d.path().join("files/kernel"), "k").unwrap();
+        fs::write(d.path().join("files/initrd"), "i").unwrap();
         fs::write(d.path().join("guest.d/b.cfg"), "vif = ['bridge=xenbr0']\n").unwrap();
-        fs::write(d.path().join("guest.d/a.cfg"), "ramdisk = \"/boot/initrd\"\n").unwrap();
-        let text = merged_xl(d.path(), d.path()).unwrap();
-        let kernel = format!("kernel = \"{}/files/kernel\"", d.path().display());
+        fs::write(d.path().join("guest.d/a.cfg"), "# initrd\nramdisk=\"files/initrd\"\n").unwrap();
+        let home = Path::new("/etc/xenguest/guests/g");
+        let text = merged_xl(d.path(), home, &Policy::default()).unwrap();
         assert_eq!(
             text,
-            format!("memory = 512\n{kernel}\nramdisk = \"/boot/initrd\"\nvif = ['bridge=xenbr0']\n")
+            "memory = 512\nkernel = \"/etc/xenguest/guests/g/files/kernel\"\n# initrd\n\
+             ramdisk = \"/etc/xenguest/guests/g/files/initrd\"\nvif = ['bridge=xenbr0']\n"
         );
+    }
+
+    #[test]
+    fn merged_config_is_judged() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        fs::write(dir.join("guest.cfg"), "name = \"g\"\ndisk = ['phy:/dev/vg/g,xvda,w']\n").unwrap();
+        fs::create_dir(dir.join("guest.d")).unwrap();
+        fs::create_dir(dir.join("files")).unwrap();
+        fs::write(dir.join("files/kernel"), "k").unwrap();
+        let merged = |policy: &Policy| merged_xl(dir, dir, policy).map_err(|e| e.full_message());
+        assert!(merged(&Policy::default()).is_ok());
+        let refused = |file: &str, text: &str, policy: &Policy, needle: &str| {
+            fs::write(dir.join("guest.d").join(file), text).unwrap();
+            let e = merged(policy).unwrap_err();
+            assert!(e.contains(needle), "{text:?}: {e}");
+            fs::remove_file(dir.join("guest.d").join(file)).unwrap();
+        };
+        let none = Policy::default();
+        refused("z.cfg", "name = \"Domain-0\"\n", &none, "guest.d/z.cfg:1`: `name`");
+        refused("z.cfg", "disk = ['phy:/dev/sda,xvda,w']\n", &none, "`disk`");
+        refused("z.cfg", "bootloader = \"/bin/sh\"\n", &none, "XENGUEST_ALLOW_XL_KEYS");
+        refused("z.cfg", "ramdisk = \"/etc/shadow\"\n", &none, "absolute path");
+        refused("z.cfg", "device_tree = \"files/../../x\"\n", &none, "`..`");
+        refused("z.cfg", "memory = 5 ; name = \"x\"\n", &none, "second setting");
+        // A link out of files/ is refused after resolving it.
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("files/dtb")).unwrap();
+        refused("z.cfg", "device_tree = \"files/dtb\"\n", &none, "outside the guest's");
+        // Allowed by name, a host key passes.
+        let pci = Policy {
+            allow_xl_keys: ["pci".to_owned()].into(),
+        };
+        fs::write(dir.join("guest.d/p.cfg"), "pci = ['01:00.0']\n").unwrap();
+        assert!(merged(&pci).is_ok());
+        assert!(merged(&none).is_err());
+        fs::remove_file(dir.join("guest.d/p.cfg")).unwrap();
+        // guest.d holds only regular files; subdirectories are skipped.
+        fs::create_dir(dir.join("guest.d/sub")).unwrap();
+        fs::write(dir.join("guest.d/sub/x.cfg"), "name = \"Domain-0\"\n").unwrap();
+        assert!(merged(&none).is_ok());
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("guest.d/l.cfg")).unwrap();
+        assert!(merged(&none).unwrap_err().contains("not a regular file"));
     }
 
     #[test]
