@@ -543,12 +543,7 @@ pub fn problems(image: &Image) -> Vec<String> {
             }
             Err(e) => out.push(format!("disk.cfg: {e}")),
         }
-        for line in disk.0.unparsed_lines() {
-            out.push(format!(
-                "disk.cfg: line `{}` is not a safe KEY=\"VALUE\" assignment",
-                line.escape_debug()
-            ));
-        }
+        out.extend(disk.0.problems("disk.cfg").into_iter().map(|p| p.message));
     }
     if let Some(params) = &image.params {
         for (key, value) in params.0.vars() {
@@ -556,12 +551,7 @@ pub fn problems(image: &Image) -> Vec<String> {
                 out.push(e.to_string());
             }
         }
-        for line in params.0.unparsed_lines() {
-            out.push(format!(
-                "params.cfg: line `{}` is not a safe KEY=\"VALUE\" assignment",
-                line.escape_debug()
-            ));
-        }
+        out.extend(params.0.problems("params.cfg").into_iter().map(|p| p.message));
     }
     // Names that would change what the host's root shell runs once the file
     // is sourced (PATH, IFS, LD_*, …) are refused when written; an image

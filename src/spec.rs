@@ -166,6 +166,9 @@ struct Lowering<'a> {
     ops: Vec<(String, Option<String>, Op)>,
     /// Position of the value being lowered (set by `at`).
     here: Option<String>,
+    /// The image member (or partition) each list item writes, and the item
+    /// it came from: two items writing one member would keep only the last.
+    claimed: BTreeMap<String, String>,
 }
 
 /// Where a value came from: a TOML span, or `build --set`.
@@ -227,6 +230,44 @@ impl Lowering<'_> {
         self.ops.push((key.to_owned(), self.here.take(), op));
     }
 
+    /// Records that the list item `key` (from `from`; `shown` names it in
+    /// messages) writes what `op` writes, refusing a second item that
+    /// writes the same member or partition: the image would silently keep
+    /// only the last one.
+    fn claim(&mut self, from: &Origin, key: &str, shown: String, op: &Op) -> Result<()> {
+        let Some(target) = list_target(op) else {
+            return Ok(());
+        };
+        if let Some(first) = self.claimed.get(&target) {
+            // A TOML error starts with the item's line already.
+            let this = match from {
+                Origin::Toml(_) => format!("`{key}`"),
+                Origin::Set => shown,
+            };
+            let rule = if matches!(op, Op::DiskAddPart(_)) {
+                "a disk has one partition per number: renumber or drop one of them"
+            } else {
+                "an image holds one file per name, and the last would silently replace the first: rename or drop one of them"
+            };
+            return Err(self.err(from, key, &format!("{this} and {first} both give `{target}` - {rule}")));
+        }
+        self.claimed.insert(target, shown);
+        Ok(())
+    }
+
+    /// How messages name a TOML list item:
+    /// `` `init.post[2]` (`guest.toml` line 3, column 9) ``.
+    fn toml_item(&self, key: &str, from: &Origin) -> String {
+        match from {
+            Origin::Toml(span) => format!(
+                "`{key}` (`{}` {})",
+                self.path.display(),
+                position(&self.spec.source, span.start)
+            ),
+            Origin::Set => format!("`--set {key}`"),
+        }
+    }
+
     /// Records where the next operation comes from.
     fn at(&mut self, from: &Origin) {
         self.here = match from {
@@ -284,6 +325,7 @@ impl Lowering<'_> {
         for item in items {
             let r = Op::parse_as(option, Some(&item), &format!("--set {key}"));
             let op = self.wrap(&Origin::Set, key, r)?;
+            self.claim(&Origin::Set, key, format!("`--set {key}={item}`"), &op)?;
             self.push(&format!("--set {key}"), op);
         }
         Ok(())
@@ -300,6 +342,7 @@ impl Lowering<'_> {
                 .to_owned();
             let r = Op::parse_as(option, Some(&p), &item);
             let op = self.wrap(&from, &item, r)?;
+            self.claim(&from, &item, self.toml_item(&item, &from), &op)?;
             self.at(&from);
             self.push(&item, op);
         }
@@ -320,6 +363,7 @@ impl Lowering<'_> {
             } else {
                 Op::XenAddFile { src, dst }
             };
+            self.claim(&from, &item, self.toml_item(&item, &from), &op)?;
             self.at(&from);
             self.push(&item, op);
         }
@@ -430,6 +474,7 @@ impl GuestSpec {
             defines,
             ops: Vec::new(),
             here: None,
+            claimed: BTreeMap::new(),
         };
         let guest_settings = settings::SETTINGS.iter().filter(|s| s.toml.starts_with("guest."));
         for s in guest_settings {
@@ -528,8 +573,10 @@ impl GuestSpec {
             let content = l.text(&from, &key, &p.content)?;
             let r = Partition::new(&key, &p.number.to_string(), &size, &fs, &content);
             let part = l.wrap(&from, &key, r)?;
+            let op = Op::DiskAddPart(part);
+            l.claim(&from, &key, l.toml_item(&key, &from), &op)?;
             l.at(&from);
-            l.push(&key, Op::DiskAddPart(part));
+            l.push(&key, op);
         }
         l.set_items("disk.partitions")?;
         Ok(l.ops)
@@ -578,6 +625,21 @@ impl GuestSpec {
             .iter()
             .filter_map(|(_, op)| op.input().map(Path::to_path_buf))
             .collect())
+    }
+}
+
+/// What a list item's operation writes: an image member
+/// (`init.post/post.sh`, `guest.d/net.cfg`, `files/x`, `disk/x`) or a
+/// partition (`DISK_PART1`); `None` for every other operation.
+fn list_target(op: &Op) -> Option<String> {
+    let name = |src: &Path| src.file_name().map(|n| n.to_string_lossy().into_owned());
+    match op {
+        Op::XenAppend(src) => Some(format!("guest.d/{}", name(src)?)),
+        Op::Init { stage, src } => Some(format!("{}/{}", stage.dir(), name(src)?)),
+        Op::XenAddFile { dst, .. } => Some(format!("files/{dst}")),
+        Op::DiskAddFile { dst, .. } => Some(format!("disk/{dst}")),
+        Op::DiskAddPart(part) => Some(format!("DISK_PART{}", part.number)),
+        _ => None,
     }
 }
 
@@ -1053,5 +1115,28 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("bridge, nat, none"), "{e}");
         let e = lower("[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"9G\"\nfs = \"ext4\"\n");
         assert!(e.contains("`disk.size`") && !e.contains("--"), "{e}");
+    }
+
+    #[test]
+    fn a_set_item_giving_a_toml_destination_is_an_error() {
+        for (key, toml_text, set) in [
+            ("xen.files", "[xen.files]\n\"a.json\" = \"x\"\n", "xen.files=y:a.json"),
+            (
+                "disk.files",
+                "[disk.files]\n\"r.tar\" = \"x\"\n",
+                "disk.files=dir/y:r.tar",
+            ),
+        ] {
+            let mut spec = GuestSpec::parse(toml_text, Path::new("g.toml")).unwrap();
+            spec.set(set).unwrap();
+            let e = spec
+                .lower(Path::new("g.toml"), &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("`--set {set}` and `{key}.")) && e.contains("line 2"),
+                "{e}"
+            );
+        }
     }
 }

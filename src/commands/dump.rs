@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use super::{print_json, raw_member, raw_text, sha256_of, Global};
-use crate::config::{DiskConfig, Params, XlConfig, XlValue};
+use crate::config::{DiskConfig, Params, ShellVars, XlConfig, XlValue};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Opened};
 use crate::image::Stage;
@@ -181,6 +181,7 @@ fn disk_json(opened: &Opened) -> Result<Value> {
         .collect();
     Ok(json!({
         "text": text,
+        "assignments": assignments(&disk.0),
         "disk": {
             "size_mb": disk.size_mb()?,
             "device": disk.0.get("DISK_DEVICE").unwrap_or(""),
@@ -194,7 +195,13 @@ fn params_json(opened: &Opened) -> Result<Value> {
     let params = Params::parse(&text);
     // The last assignment wins, as in bash.
     let map: BTreeMap<&str, &str> = params.0.vars().collect();
-    Ok(json!({ "text": text, "params": map }))
+    Ok(json!({ "text": text, "params": map, "assignments": assignments(&params.0) }))
+}
+
+/// Every assignment of a sourced file in file order, as `[KEY, VALUE]`:
+/// what bash performs when it sources the file (when `check` accepts it).
+fn assignments(vars: &ShellVars) -> Vec<Value> {
+    vars.vars().map(|(k, v)| json!([k, v])).collect()
 }
 
 fn init_json(opened: &Opened) -> Result<Value> {

@@ -144,6 +144,23 @@ pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<
     Ok(())
 }
 
+/// The problems a directory update may keep because the image had them
+/// already (see `update_with`): all that `check` finds but the lines of
+/// `params.cfg` and `disk.cfg` that bash would read as more than
+/// assignments, which no write keeps.
+fn kept_problems(opened: &Opened) -> Vec<String> {
+    let image = &opened.image;
+    let sourced = [
+        image.params.as_ref().map(|p| p.0.problems("params.cfg")),
+        image.disk.as_ref().map(|d| d.0.problems("disk.cfg")),
+    ];
+    let never: Vec<String> = sourced.into_iter().flatten().flatten().map(|p| p.message).collect();
+    problems(image, Some(opened))
+        .into_iter()
+        .filter(|p| !never.contains(p))
+        .collect()
+}
+
 fn update_with(
     g: Global,
     path: &Path,
@@ -176,7 +193,7 @@ fn update_with(
         // only what this update would add to what `check` finds.
         Form::Dir => {
             refuse_signing_dir(path, sign)?;
-            refuse_problems(path, &image, &problems(&opened.image, Some(&opened)))?;
+            refuse_problems(path, &image, &kept_problems(&opened))?;
             writer::write_dir(&image, path, &previous)?;
             warn_dropped_dir_signature(g, path, &opened);
             g.wrote_dir(path);

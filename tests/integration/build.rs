@@ -618,3 +618,84 @@ fn golden_listing_of_the_demo_image() {
         "layout changed; if on purpose, rerun with XENGUEST_BLESS=1"
     );
 }
+
+/// Two list items that give one image member (two init scripts or two
+/// `xen.config` files with one file name, two partitions with one number),
+/// from the TOML, from `--set` or from both, kept only the last one
+/// silently: `build` refuses them, naming both items.
+#[test]
+fn list_items_giving_one_member_are_refused_naming_both() {
+    let s = Scratch::new();
+    s.write("spec/post.sh", "echo post\n");
+    s.write("alt/post.sh", "echo alt\n");
+    s.write("spec/net.cfg", "vif = ['bridge=xenbr0']\n");
+    s.write("other/net.cfg", "vif = ['bridge=xenbr1']\n");
+    s.write(
+        "spec/two.toml",
+        "[init]\npost = [\n  \"post.sh\",\n  \"../alt/post.sh\",\n]\n",
+    );
+    s.run(&["build", "spec/two.toml", "-o", "a.xenguest"]).failure(
+        1,
+        &[
+            "spec/two.toml",
+            "line 4, column 3: `init.post[2]` and `init.post[1]` (`spec/two.toml` line 3, column 3) both give `init.post/post.sh`",
+        ],
+    );
+    s.write("spec/net.toml", "[xen]\nconfig = [\"net.cfg\", \"../other/net.cfg\"]\n");
+    s.run(&["build", "spec/net.toml", "-o", "b.xenguest"]).failure(
+        1,
+        &["`xen.config[2]` and `xen.config[1]` (`spec/net.toml` line 2, column 11) both give `guest.d/net.cfg`"],
+    );
+    s.write(
+        "spec/one.toml",
+        "[init]\npost = [\"post.sh\"]\n[disk]\nsize = \"1G\"\n[[disk.partitions]]\nnumber = 1\nsize = \"100M\"\n",
+    );
+    s.run(&["build", "spec/one.toml", "-o", "c.xenguest", "--set", "init.post=alt/post.sh"]).failure(
+        1,
+        &["`--set init.post=alt/post.sh` and `init.post[1]` (`spec/one.toml` line 2, column 9) both give `init.post/post.sh`"],
+    );
+    s.run(&["build", "spec/one.toml", "-o", "d.xenguest", "--set", "disk.partitions=1:200M::"]).failure(
+        1,
+        &["`--set disk.partitions=1:200M::` and `disk.partitions #1` (`spec/one.toml` line 5, column 1) both give `DISK_PART1`"],
+    );
+    s.run(&[
+        "build",
+        "-o",
+        "e.xenguest",
+        "--set",
+        "init.pre=spec/post.sh",
+        "--set",
+        "init.pre=alt/post.sh",
+    ])
+    .failure(
+        1,
+        &["`--set init.pre=alt/post.sh` and `--set init.pre=spec/post.sh` both give `init.pre/post.sh`"],
+    );
+    for image in ["a", "b", "c", "d", "e"] {
+        assert!(!s.exists(&format!("{image}.xenguest")), "{image}");
+    }
+}
+
+/// A `--set` on a list key adds its item to the TOML's list, as `--help`
+/// and the README say; the same file name in another stage is no clash.
+#[test]
+fn set_on_a_list_key_adds_an_item() {
+    let s = Scratch::new();
+    s.write("spec/post.sh", "echo post\n");
+    s.write("spec/other.sh", "echo other\n");
+    s.write("spec/guest.toml", "[init]\npost = [\"post.sh\"]\n");
+    s.run(&[
+        "build",
+        "spec/guest.toml",
+        "-o",
+        "g.xenguest",
+        "--set",
+        "init.post=spec/other.sh",
+        "--set",
+        "init.pre=spec/post.sh",
+    ])
+    .success();
+    assert_eq!(s.member_text("g.xenguest", "init.post/post.sh"), "echo post\n");
+    assert_eq!(s.member_text("g.xenguest", "init.post/other.sh"), "echo other\n");
+    assert_eq!(s.member_text("g.xenguest", "init.pre/post.sh"), "echo post\n");
+}

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod bash_grammar;
 mod build;
 mod cli;
 mod conventions;

@@ -477,6 +477,25 @@ fn hostile_values_never_reach_a_shell() {
     assert!(!pwned.exists(), "a value ran as shell code");
 }
 
+/// A line starting with a vertical tab, a no-break space or an
+/// ideographic space before `#` is a command to bash, which sources
+/// `params.cfg` as root: `create` refuses the image before anything runs.
+#[test]
+fn blanks_bash_does_not_take_as_blanks_are_refused() {
+    let h = Host::new();
+    for lead in ["\u{b}", "\u{a0}", "\u{3000}"] {
+        let params = format!("GUEST_AUTOBOOT=\"1\"\n{lead}# comment?\n");
+        let img = hand_made(&h, "blank.xenguest", &params, "DISK_SIZE=\"0\"\n");
+        h.clear_calls();
+        h.run(&["create", img.to_str().unwrap()])
+            .failure(1, &["params.cfg line 2: ", "at column 1"]);
+        assert_eq!(h.calls(), strs(&["xl info"]));
+        assert!(!h.guest_dir("blank").exists());
+        fs::remove_dir_all(h.s.join("blank.xenguest.d")).unwrap();
+        fs::remove_file(&img).unwrap();
+    }
+}
+
 #[test]
 fn images_are_verified_before_anything_is_created() {
     let h = Host::new();
