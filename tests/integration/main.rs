@@ -21,3 +21,4 @@ mod repro;
 mod rules;
 mod settings;
 mod sign;
+mod verified_bytes;
