@@ -586,6 +586,15 @@ mod tests {
             );
             let script = opened.image.init(Stage::Main)["run.sh"].read_all("run.sh").unwrap();
             assert_eq!(script, good_script.as_bytes());
+            // The sidecar (of the good image, written beside it) judges the
+            // bytes that were read, not what the path holds now.
+            let quiet = crate::commands::Global {
+                quiet: true,
+                ..crate::commands::Global::default()
+            };
+            let checked = crate::commands::integrity(quiet, &opened, true).unwrap();
+            assert!(checked.sidecar_checked);
+            assert!(checked.problems.is_empty(), "{:?}", checked.problems);
         }
     }
 
