@@ -3,6 +3,11 @@
 //! Every member name is checked before anything else happens: absolute
 //! names, `..`, links, devices, FIFOs and repeated names make the image
 //! unusable, so `extract` refuses before it writes anything.
+//!
+//! Each member is read once: the configuration files, the manifest and the
+//! signature members are held in memory from the read the model is parsed
+//! from, and [`open_private`] copies a whole image file, in one read, into
+//! a private file for a consumer that must use exactly what it verified.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
