@@ -45,6 +45,63 @@ pub fn sha256_read(mut reader: impl Read, bar: &Bar) -> io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// A reader that computes the sha256 of every byte it yields: data is
+/// hashed as it is copied, so what was checked is what was used.
+#[derive(Debug)]
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R> HashingReader<R> {
+    /// Hashes what `inner` yields.
+    pub fn new(inner: R) -> HashingReader<R> {
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// How many bytes were read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The hex sha256 of everything read.
+    pub fn finish(self) -> String {
+        hex(&self.hasher.finalize())
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// The sha256 of `bytes`.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// What is wrong with member `name` (without `./`) whose data hashed to
+/// `actual`, against what the manifest records for it (`None`: not
+/// listed); `None` when it matches. The wording `check` and `verify` use.
+pub fn member_problem(name: &str, actual: &str, recorded: Option<&str>) -> Option<String> {
+    match recorded {
+        None => Some(format!("member `./{name}` is not listed in the manifest")),
+        Some(d) if d != actual => Some(format!(
+            "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
+        )),
+        Some(_) => None,
+    }
+}
+
 /// Path of the sidecar of an image file: `IMG.sha256`.
 pub fn sidecar_path(image: &Path) -> PathBuf {
     let mut s = image.as_os_str().to_owned();
@@ -186,13 +243,7 @@ pub fn manifest_report(opened: &Opened, progress: Progress) -> Result<ManifestRe
         seen.insert(name.clone());
         let actual =
             sha256_read(blob.open()?, &bar).map_err(|e| Error::Refused(format!("cannot read `{name}`: {e}")))?;
-        match expected.get(&name) {
-            None => problems.push(format!("member `./{name}` is not listed in the manifest")),
-            Some(d) if *d != actual => problems.push(format!(
-                "member `./{name}` does not match the manifest (sha256 {actual}, manifest says {d})"
-            )),
-            Some(_) => {}
-        }
+        problems.extend(member_problem(&name, &actual, expected.get(&name).map(String::as_str)));
         members.push(MemberDigest {
             recorded: expected.get(&name).cloned(),
             size: blob.len(),

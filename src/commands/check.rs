@@ -236,7 +236,12 @@ pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> R
     // The whole-file hash (sidecar) and the member hashes (manifest) are
     // independent passes: run them on two threads.
     let (members, whole) = std::thread::scope(|scope| {
-        let whole = expected.as_ref().map(|_| scope.spawn(|| sha256_file(path)));
+        // A file read whole when it was opened was hashed by that read: the
+        // sidecar judges those bytes, not what the path holds now.
+        let whole = match &opened.sha256 {
+            Some(digest) => expected.as_ref().map(|_| scope.spawn(|| Ok(digest.clone()))),
+            None => expected.as_ref().map(|_| scope.spawn(|| sha256_file(path))),
+        };
         let members = if require_manifest || opened.image.manifest.is_some() {
             manifest_report(opened, Progress::from_terminal(g.quiet))
         } else {

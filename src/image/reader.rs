@@ -3,15 +3,21 @@
 //! Every member name is checked before anything else happens: absolute
 //! names, `..`, links, devices, FIFOs and repeated names make the image
 //! unusable, so `extract` refuses before it writes anything.
+//!
+//! Each member is read once: the configuration files, the manifest and the
+//! signature members are held in memory from the read the model is parsed
+//! from, and [`open_private`] copies a whole image file, in one read, into
+//! a private file for a consumer that must use exactly what it verified.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::tar::{self, Entry, Kind};
-use super::{Archive, Blob, Image};
+use super::{Archive, Blob, Image, MANIFEST, MAX_TEXT_MEMBER, SIGNATURE, SIGNER};
+use crate::checksum::HashingReader;
 use crate::error::{Error, IoContext, Result};
 
 /// How an image is stored.
@@ -37,21 +43,40 @@ pub struct Opened {
     /// The archive members (tar forms only), in archive order.
     pub entries: Vec<(String, Entry)>,
     /// The archive the blobs point into (tar forms; for gzip, a decompressed
-    /// temporary copy that lives as long as this value).
+    /// temporary copy that lives as long as this value; from
+    /// [`open_private`], a private copy).
     pub archive: Option<Arc<Archive>>,
-    _decompressed: Option<tempfile::TempPath>,
+    /// The sha256 of the image file as it was read, when it was read
+    /// whole ([`open_private`]): what its sidecar must match.
+    pub sha256: Option<String>,
+    /// The members read into memory when the image was opened (the
+    /// configuration files the model is parsed from, the manifest and the
+    /// signature members), by name: every later use sees those bytes.
+    held: BTreeMap<String, Blob>,
+    /// Data offsets of the held members of an archive.
+    held_at: BTreeMap<u64, String>,
+    /// The decompressed temporary file, removed when this value is dropped.
+    decompressed: Option<tempfile::TempPath>,
 }
 
 impl Opened {
     /// The data of an archive member, as a blob (`None` for directory
     /// images, which have no archive).
     pub fn entry_blob(&self, entry: &Entry) -> Option<Blob> {
+        if entry.kind == Kind::File {
+            if let Some(blob) = self.held_at.get(&entry.data_offset).and_then(|n| self.held.get(n)) {
+                return Some(blob.clone());
+            }
+        }
         self.archive.as_ref().map(|archive| archive_blob(archive, entry))
     }
 
     /// The raw bytes of member `name` as stored (not re-rendered): a
     /// regular file of a directory image, or a file member of an archive.
     pub fn raw_member(&self, name: &str) -> Option<Blob> {
+        if let Some(blob) = self.held.get(name) {
+            return Some(blob.clone());
+        }
         match self.form {
             Form::Dir => {
                 let p = self.path.join(name);
@@ -130,24 +155,148 @@ fn open_file(path: &Path) -> Result<Opened> {
         let input = File::open(path).with_path("cannot open", path)?;
         // deflate expands at most ~1032:1, so a small image can still fill
         // the temporary file system: stop before it does.
-        let room = rustix::fs::fstatvfs(tmp.as_file()).map_or(u64::MAX, |v| {
-            v.f_bavail.saturating_mul(v.f_frsize).saturating_sub(TMP_RESERVE)
-        });
+        let room = room(tmp.as_file());
         let decoder = crate::interrupt::Checked(flate2::read::MultiGzDecoder::new(io::BufReader::new(input)));
         let copied = io::copy(&mut decoder.take(room.saturating_add(1)), tmp.as_file_mut())
             .map_err(|e| Error::archive(path, format!("cannot decompress: {e}")))?;
         if copied > room {
-            return Err(Error::Refused(format!(
-                "decompressing `{}` needs more than the {room} bytes free in the temporary directory `{}` - set TMPDIR to a larger file system",
-                path.display(),
-                std::env::temp_dir().display()
-            )));
+            return Err(no_room(
+                "decompressing",
+                path,
+                room,
+                &std::env::temp_dir(),
+                "set TMPDIR to a larger file system",
+            ));
         }
         let (file, tmp_path) = tmp.into_parts();
         (file, Form::TarGz, Some(tmp_path))
     } else {
         (File::open(path).with_path("cannot open", path)?, Form::Tar, None)
     };
+    let mut opened = from_archive(file, path, form, None)?;
+    opened.decompressed = tmp;
+    Ok(opened)
+}
+
+/// Bytes that may be written to the file system of `file`, keeping
+/// [`TMP_RESERVE`] free.
+fn room(file: &File) -> u64 {
+    rustix::fs::fstatvfs(file).map_or(u64::MAX, |v| {
+        v.f_bavail.saturating_mul(v.f_frsize).saturating_sub(TMP_RESERVE)
+    })
+}
+
+fn no_room(verb: &str, path: &Path, room: u64, dir: &Path, fix: &str) -> Error {
+    Error::Refused(format!(
+        "{verb} `{}` needs more than the {room} bytes free in `{}` (keeping {TMP_RESERVE} bytes free) - {fix}",
+        path.display(),
+        dir.display()
+    ))
+}
+
+/// Opens the image file at `path` for a consumer that must use exactly
+/// what it verified (the host manager): the file is read once, from one
+/// open descriptor, into an unlinked temporary file in `dir` (decompressed
+/// on the way when it is gzip-compressed), and its sha256 is computed from
+/// that same read ([`Opened::sha256`], what the sidecar must match). Every
+/// blob of the result points into the private copy, so a change to the
+/// file at `path` after this returns can reach nothing. The copy needs the
+/// image's (decompressed) size free in `dir`, plus a reserve of 256 MB.
+///
+/// # Errors
+///
+/// A missing or unreadable file, a directory or special file, a copy that
+/// does not fit in `dir`, and everything [`open`] refuses.
+pub fn open_private(path: &Path, dir: &Path) -> Result<Opened> {
+    let input = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: "no such file or directory".into(),
+        },
+        _ => Error::io("cannot open", path, e),
+    })?;
+    // What was opened, not what the path names now.
+    let meta = input.metadata().with_path("cannot read", path)?;
+    if !meta.is_file() {
+        return Err(Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: if meta.is_dir() {
+                "it is a directory - an image file is needed here".into()
+            } else {
+                "not a regular file".into()
+            },
+        });
+    }
+    let copy = tempfile::tempfile_in(dir).with_path("cannot create a temporary file in", dir)?;
+    let (copy, form, sha256) = copy_private(input, meta.len(), copy, path, dir)?;
+    let opened = from_archive(copy, path, form, Some(sha256))?;
+    let missing = opened.image.missing_configs();
+    if !missing.is_empty() {
+        return Err(Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: format!("`{}` missing", missing.join("`, `")),
+        });
+    }
+    Ok(opened)
+}
+
+/// Copies `input` (`len` bytes when opened) into `copy` in one read,
+/// decompressing a gzip stream, and returns the copy, its form and the
+/// sha256 of every byte read from `input`.
+fn copy_private(input: impl Read, len: u64, mut copy: File, path: &Path, dir: &Path) -> Result<(File, Form, String)> {
+    let room = room(&copy);
+    let fix = "free space there or make the image smaller";
+    let mut input = BufReader::with_capacity(1 << 20, HashingReader::new(crate::interrupt::Checked(input)));
+    let gzip = input
+        .fill_buf()
+        .with_path("cannot read", path)?
+        .starts_with(&[0x1f, 0x8b]);
+    let form = if gzip {
+        let decoder = flate2::bufread::MultiGzDecoder::new(&mut input);
+        let copied = io::copy(&mut decoder.take(room.saturating_add(1)), &mut copy)
+            .map_err(|e| Error::archive(path, format!("cannot decompress: {e}")))?;
+        if copied > room {
+            return Err(no_room("decompressing", path, room, dir, fix));
+        }
+        // Whatever follows the compressed stream is part of the file the
+        // sidecar describes.
+        io::copy(&mut input, &mut io::sink()).with_path("cannot read", path)?;
+        Form::TarGz
+    } else {
+        if len > room {
+            return Err(no_room("copying", path, room, dir, fix));
+        }
+        let copied =
+            io::copy(&mut (&mut input).take(room.saturating_add(1)), &mut copy).with_path("cannot copy", path)?;
+        if copied > room {
+            return Err(no_room("copying", path, room, dir, fix));
+        }
+        Form::Tar
+    };
+    Ok((copy, form, input.into_inner().finish()))
+}
+
+/// The members read into memory when an image is opened: the ones the
+/// model parses and the ones signature checking reads.
+fn is_held(name: &str) -> bool {
+    matches!(
+        name,
+        "params.cfg" | "guest.cfg" | "disk.cfg" | MANIFEST | SIGNATURE | SIGNER
+    )
+}
+
+/// Reads a held member into memory (one read; later uses see these
+/// bytes). Larger ones stay where they are: reading them as text fails,
+/// naming the limit.
+fn hold(blob: Blob, name: &str) -> Result<Blob> {
+    if blob.len() > MAX_TEXT_MEMBER || matches!(blob, Blob::Bytes(_)) {
+        return Ok(blob);
+    }
+    blob.read_all(name).map(Blob::bytes)
+}
+
+/// The image in the tar archive `file` (named `path` in messages).
+fn from_archive(file: File, path: &Path, form: Form, sha256: Option<String>) -> Result<Opened> {
     let raw_entries = tar::index(&file, path)?;
     let archive = Arc::new(Archive {
         file,
@@ -156,6 +305,8 @@ fn open_file(path: &Path) -> Result<Opened> {
     let mut seen = BTreeSet::new();
     let mut entries = Vec::with_capacity(raw_entries.len());
     let mut members = Vec::new();
+    let mut held = BTreeMap::new();
+    let mut held_at = BTreeMap::new();
     for entry in raw_entries {
         let Some(name) = checked_name(&entry.name).map_err(|reason| Error::archive(path, reason))? else {
             if entry.kind == Kind::Dir {
@@ -168,7 +319,15 @@ fn open_file(path: &Path) -> Result<Opened> {
         }
         match entry.kind {
             Kind::Dir => {}
-            Kind::File => members.push((name.clone(), archive_blob(&archive, &entry))),
+            Kind::File => {
+                let mut blob = archive_blob(&archive, &entry);
+                if is_held(&name) {
+                    blob = hold(blob, &name)?;
+                    held.insert(name.clone(), blob.clone());
+                    held_at.insert(entry.data_offset, name.clone());
+                }
+                members.push((name.clone(), blob));
+            }
             Kind::Other(flag) => {
                 return Err(Error::archive(
                     path,
@@ -188,7 +347,10 @@ fn open_file(path: &Path) -> Result<Opened> {
         path: path.to_path_buf(),
         entries,
         archive: Some(archive),
-        _decompressed: tmp,
+        sha256,
+        held,
+        held_at,
+        decompressed: None,
     })
 }
 
@@ -271,13 +433,23 @@ fn short(name: &str) -> String {
 fn open_dir(root: &Path) -> Result<Opened> {
     let mut members = Vec::new();
     walk(root, root, &mut members)?;
+    let mut held = BTreeMap::new();
+    for (name, blob) in &mut members {
+        if is_held(name) {
+            *blob = hold(blob.clone(), name)?;
+            held.insert(name.clone(), blob.clone());
+        }
+    }
     Ok(Opened {
         image: Image::from_members(members)?,
         form: Form::Dir,
         path: root.to_path_buf(),
         entries: Vec::new(),
         archive: None,
-        _decompressed: None,
+        sha256: None,
+        held,
+        held_at: BTreeMap::new(),
+        decompressed: None,
     })
 }
 
@@ -320,7 +492,116 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Blob)>) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::checked_name;
+    use super::*;
+    use crate::image::writer::{self, Compression, WriteOptions};
+    use crate::image::Stage;
+    use crate::progress::Progress;
+    use std::os::unix::fs::FileExt;
+
+    /// Reads `file` in small steps; once `at` bytes were read, writes
+    /// `patch` into the same file (same inode) at `offset`: a rewrite of
+    /// what the reader has just passed.
+    struct RewriteBehind {
+        file: File,
+        read: u64,
+        at: u64,
+        patch: Option<(u64, Vec<u8>)>,
+    }
+
+    impl Read for RewriteBehind {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let step = buf.len().min(512);
+            let n = self.file.read(&mut buf[..step])?;
+            self.read += n as u64;
+            if self.read >= self.at {
+                if let Some((offset, bytes)) = self.patch.take() {
+                    self.file.write_all_at(&bytes, offset)?;
+                }
+            }
+            Ok(n)
+        }
+    }
+
+    fn image_with(script: &str, big: u8) -> Image {
+        let mut image = Image::new_default();
+        image
+            .init_mut(Stage::Main)
+            .insert("run.sh".into(), Blob::bytes(script.as_bytes().to_vec()));
+        image.files.insert("rootfs".into(), Blob::bytes(vec![big; 300_000]));
+        image
+    }
+
+    fn write(image: &Image, dest: &Path, compression: Compression) {
+        let opts = WriteOptions {
+            mtime: 0,
+            compression,
+            progress: Progress::from_terminal(true),
+            sign: None,
+        };
+        writer::write_file(image, dest, &opts).unwrap();
+    }
+
+    /// The private copy is what was read: a rewrite of a member the reader
+    /// has passed (the init script of a plain tar; the first half of a
+    /// gzip stream) reaches neither the copy nor its digest, and the copy
+    /// verifies against its manifest.
+    #[test]
+    fn a_rewrite_behind_the_reader_reaches_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let good_script = "#!/bin/sh\necho verified\n";
+        for compression in [Compression::None, Compression::Gzip] {
+            let path = dir.path().join("g.xenguest");
+            let evil_path = dir.path().join("evil.xenguest");
+            write(&image_with(good_script, 1), &path, compression);
+            write(&image_with("#!/bin/sh\necho replaced\n", 2), &evil_path, compression);
+            let good = fs::read(&path).unwrap();
+            let evil = fs::read(&evil_path).unwrap();
+            let (at, rewrite) = if compression == Compression::None {
+                let plain = open(&path, false).unwrap();
+                let (_, e) = plain.entries.iter().find(|(n, _)| n == "init.d/run.sh").unwrap();
+                let range = usize::try_from(e.data_offset).unwrap()..usize::try_from(e.data_offset + e.size).unwrap();
+                assert_ne!(good[range.clone()], evil[range.clone()]);
+                (e.data_offset + e.size, (e.data_offset, evil[range].to_vec()))
+            } else {
+                let half = good.len().min(evil.len()) / 2;
+                (half as u64, (0, evil[..half].to_vec()))
+            };
+            let input = RewriteBehind {
+                file: fs::OpenOptions::new().read(true).write(true).open(&path).unwrap(),
+                read: 0,
+                at,
+                patch: Some(rewrite),
+            };
+            let copy = tempfile::tempfile_in(dir.path()).unwrap();
+            let (copy, form, digest) = copy_private(input, good.len() as u64, copy, &path, dir.path()).unwrap();
+            let opened = from_archive(copy, &path, form, Some(digest.clone())).unwrap();
+            assert_ne!(fs::read(&path).unwrap(), good, "the rewrite happened");
+            assert_eq!(digest, crate::checksum::sha256_bytes(&good));
+            let script = opened.image.init(Stage::Main)["run.sh"].read_all("run.sh").unwrap();
+            assert_eq!(script, good_script.as_bytes());
+            let report = crate::checksum::manifest_report(&opened, Progress::from_terminal(true)).unwrap();
+            assert!(report.problems.is_empty(), "{:?}", report.problems);
+            // And the way in for the manager: the same, from the path.
+            write(&image_with(good_script, 1), &path, compression);
+            let opened = open_private(&path, dir.path()).unwrap();
+            fs::write(&path, &evil).unwrap();
+            assert_eq!(
+                opened.sha256.as_deref(),
+                Some(crate::checksum::sha256_bytes(&good).as_str())
+            );
+            let script = opened.image.init(Stage::Main)["run.sh"].read_all("run.sh").unwrap();
+            assert_eq!(script, good_script.as_bytes());
+            // The sidecar (of the good image, written beside it) judges the
+            // bytes that were read, not what the path holds now.
+            let quiet = crate::commands::Global {
+                quiet: true,
+                ..crate::commands::Global::default()
+            };
+            let checked = crate::commands::integrity(quiet, &opened, true).unwrap();
+            assert!(checked.sidecar_checked);
+            assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+        }
+    }
 
     #[test]
     fn names_normalise_or_fail() {

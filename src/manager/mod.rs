@@ -400,7 +400,9 @@ impl Manager {
     /// `check` applies, what this host can build from its disk.cfg, and
     /// the integrity `verify` checks (manifest, sidecar).
     fn open_verified(&self, file: &Path) -> Result<Opened> {
-        let opened = reader::open(file, false)?;
+        // One read of the file into a private, unlinked copy: everything
+        // below verifies that copy, and `create` uses nothing else.
+        let opened = reader::open_private(file, &self.private_dir()?)?;
         if opened.form == Form::Dir {
             return Err(Error::Refused(format!(
                 "`{}` is a directory - create takes an image file",
@@ -452,6 +454,15 @@ impl Manager {
             if sidecar { "sidecar" } else { "no sidecar" }
         ));
         Ok(opened)
+    }
+
+    /// Where `create` keeps its private copy of an image (an unlinked file,
+    /// gone when the manager exits): the guest store, the manager's own
+    /// directory, on the file system that receives the guest's files.
+    fn private_dir(&self) -> Result<PathBuf> {
+        let dir = self.store.dir();
+        fs::create_dir_all(dir).with_path("cannot create directory", dir)?;
+        Ok(dir.to_path_buf())
     }
 
     /// Where a guest's disk goes, from its disk.cfg and the configuration.

@@ -23,3 +23,4 @@ mod rules;
 mod settings;
 mod sign;
 mod xl_policy;
+mod verified_bytes;

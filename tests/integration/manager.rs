@@ -1078,3 +1078,86 @@ fn trusted_keys_refuse_unsigned_and_foreign_images_before_anything_is_created() 
     h.run(&["create", signed.to_str().unwrap(), "g2"])
         .failure(1, &["XENGUEST_TRUSTED_KEYS", "nowhere.pem"]);
 }
+
+/// An image built from `dir` (`DIR/run.sh` as init.d script, `DIR/part.img`
+/// as the raw content of partition 1), signed with `k.pem` when `signed`,
+/// gzip-compressed when `gzip`, at `out` with a sidecar.
+fn rewrite_image(h: &Host, dir: &str, out: &str, gzip: bool, signed: bool) -> PathBuf {
+    let tar = format!("{dir}.tar");
+    let part = format!("--disk-add-file={dir}/part.img:a.img");
+    let script = format!("--init-script={dir}/run.sh");
+    let mut options = vec!["--disk-size=50M", &part, "--disk-add-part=1:1M::a.img", &script];
+    if signed {
+        options.extend(["--sign-key", "k.pem"]);
+    }
+    let built = h.image(&tar, &options);
+    let bytes = if gzip {
+        let out = Command::new("gzip").args(["-n", "-c"]).arg(&built).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        out.stdout
+    } else {
+        fs::read(&built).unwrap()
+    };
+    let path = h.s.write(out, &bytes);
+    let digest = h.s.ext_lines("sha256sum", &[out]);
+    h.s.write(&format!("{out}.sha256"), format!("{}\n", digest[0]));
+    path
+}
+
+/// Once the manager has verified an image, the file is rewritten in place
+/// (same inode) with an image of the same layout whose init.d script and
+/// partition content differ: at `losetup`, after verification and before
+/// the partition is written. The guest gets the verified bytes, for plain
+/// and gzip images, signed and unsigned.
+#[test]
+fn an_image_rewritten_after_verification_never_reaches_the_host() {
+    let good_raw: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let evil_raw: Vec<u8> = good_raw.iter().map(|b| b ^ 0x5a).collect();
+    let good_script = "#!/bin/sh\necho verified\n";
+    let evil_script = "#!/bin/sh\necho replaced\n";
+    for gzip in [false, true] {
+        for signed in [false, true] {
+            let case = format!("gzip {gzip}, signed {signed}");
+            let h = Host::new();
+            h.s.write("good/part.img", &good_raw);
+            h.s.write("evil/part.img", &evil_raw);
+            h.s.write("good/run.sh", good_script);
+            h.s.write("evil/run.sh", evil_script);
+            if signed {
+                let out =
+                    h.s.ext("openssl", &["genpkey", "-algorithm", "ed25519", "-out", "k.pem"]);
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let out =
+                    h.s.ext("openssl", &["pkey", "-in", "k.pem", "-pubout", "-out", "k.pub.pem"]);
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                fs::create_dir_all(h.root().join("etc/xenguest/keys")).unwrap();
+                fs::copy(h.s.join("k.pub.pem"), h.root().join("etc/xenguest/keys/release.pem")).unwrap();
+                h.conf("XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/keys\"\nXENGUEST_REQUIRE_MANIFEST=\"1\"\n");
+            }
+            let img = rewrite_image(&h, "good", "g.xenguest", gzip, signed);
+            let evil = rewrite_image(&h, "evil", "evil.xenguest", gzip, signed);
+            let inode = fs::metadata(&img).unwrap().ino();
+            write_script(
+                &h.state("on-losetup"),
+                &format!("#!/bin/sh\ncat '{}' > '{}'\n", evil.display(), img.display()),
+                0o755,
+            );
+            let r = h.run(&["create", img.to_str().unwrap()]);
+            // The hook ran: the file now holds the other image, same inode.
+            assert_eq!(fs::read(&img).unwrap(), fs::read(&evil).unwrap(), "{case}");
+            assert_eq!(fs::metadata(&img).unwrap().ino(), inode, "{case}");
+            // The manager installed what it verified (refusing would be
+            // safe too, but it has a good copy to install).
+            r.success();
+            assert!(
+                fs::read(h.state("dev/loop7p1")).unwrap() == good_raw,
+                "{case}: partition 1 holds the rewritten content"
+            );
+            assert_eq!(
+                fs::read_to_string(h.guest_dir("g").join("init.d/run.sh")).unwrap(),
+                good_script,
+                "{case}"
+            );
+        }
+    }
+}

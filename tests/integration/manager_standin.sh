@@ -5,11 +5,15 @@
 #
 # Every call appends one line, `TOOL ARG...`, to $STANDIN_STATE/calls.
 # A file $STANDIN_STATE/fail-TOOL or fail-TOOL-FIRSTARG makes the call
-# fail. State (running domains, volumes) lives in $STANDIN_STATE.
+# fail; an executable $STANDIN_STATE/on-TOOL runs first. State (running
+# domains, volumes) lives in $STANDIN_STATE.
 set -u
 tool=$(basename "$0")
 state=$STANDIN_STATE
 printf '%s\n' "$tool${*:+ $*}" >> "$state/calls"
+# An executable $STANDIN_STATE/on-TOOL runs (with TOOL's arguments) before
+# TOOL's action: a test's hook into a moment of the manager's work.
+if [ -x "$state/on-$tool" ]; then "$state/on-$tool" "$@" || exit 1; fi
 # A domain that died while it was being destroyed (xl then reports it as
 # invalid).
 if [ "$tool" = xl ] && [ "${1:-}" = destroy ] && [ -e "$state/vanish" ]; then
