@@ -176,7 +176,7 @@ fn update_with(
         // only what this update would add to what `check` finds.
         Form::Dir => {
             refuse_signing_dir(path, sign)?;
-            refuse_problems(path, &image, &problems(&opened.image, Some(&opened)))?;
+            refuse_problems(path, &image, &problems(&opened.image, Some(&opened))?)?;
             writer::write_dir(&image, path, &previous)?;
             warn_dropped_dir_signature(g, path, &opened);
             g.wrote_dir(path);

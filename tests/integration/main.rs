@@ -7,6 +7,7 @@
 
 mod support;
 
+mod admission;
 mod build;
 mod cli;
 mod conventions;

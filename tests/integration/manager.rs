@@ -43,12 +43,12 @@ fn manager_bin() -> PathBuf {
 
 /// A host: a root prefix for the manager's own paths, a PATH prefix of
 /// stand-ins, and the stand-ins' state (their call record).
-struct Host {
-    s: Scratch,
+pub struct Host {
+    pub s: Scratch,
 }
 
 impl Host {
-    fn new() -> Host {
+    pub fn new() -> Host {
         Host::with_tools(TOOLS)
     }
 
@@ -73,7 +73,7 @@ impl Host {
         self.s.join("state").join(rel)
     }
 
-    fn conf(&self, text: &str) {
+    pub fn conf(&self, text: &str) {
         self.s.write("root/etc/xenguest/xenguest-manager.conf", text);
     }
 
@@ -94,7 +94,7 @@ impl Host {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         Run::new(&mut self.cmd(args))
     }
 
@@ -123,7 +123,7 @@ impl Host {
         fs::write(self.state(&format!("fail-{what}")), "").unwrap();
     }
 
-    fn guest_dir(&self, name: &str) -> PathBuf {
+    pub fn guest_dir(&self, name: &str) -> PathBuf {
         self.root().join("etc/xenguest/guests").join(name)
     }
 

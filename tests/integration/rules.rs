@@ -140,9 +140,9 @@ fn a_directory_is_checked_and_verified_against_its_manifest() {
         "g",
         &[
             "--xen-kernel=Image",
-            "--disk-size=1",
+            "--disk-size=3",
             "--disk-add-file=rootfs.tar.gz",
-            "--disk-add-part=1:1::rootfs.tar.gz",
+            "--disk-add-part=1:1:ext4:rootfs.tar.gz",
         ],
     );
     s.mkdir("x");

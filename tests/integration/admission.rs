@@ -1,0 +1,318 @@
+//! One judge: `xenguest-mkimage check` and `xenguest-manager create` (on
+//! the recording stand-ins of `manager.rs`) accept and refuse the same
+//! images. The images are generated: partition layouts at the edges of the
+//! host layout (1 MB start, 2 MB placeholders, `DISK_SIZE` in MiB, partitions
+//! in MB), partition contents with and without a file system, text members
+//! with CRLF or bytes that are not UTF-8, and xl lines that set keys the
+//! manager owns, keys reaching host resources and host file paths.
+//!
+//! `check` judges with the strictest host and lists the permissions an
+//! image needs; a host that grants none must create exactly the images
+//! `check` passes without any.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::manager::Host;
+use crate::support::bin;
+
+/// One generated image: its name and its members (path, bytes).
+struct Case {
+    name: String,
+    members: Vec<(String, Vec<u8>)>,
+}
+
+const GUEST_CFG: &str = "memory = 512\nvcpus = 1\n";
+const PARAMS: &str = "GUEST_AUTOBOOT=\"1\"\n";
+const SCRIPT: &str = "#!/bin/sh\necho hello\n";
+
+impl Case {
+    fn new(name: impl Into<String>) -> Case {
+        Case {
+            name: name.into(),
+            members: vec![
+                ("guest.cfg".into(), GUEST_CFG.into()),
+                ("params.cfg".into(), PARAMS.into()),
+                ("disk.cfg".into(), b"DISK_SIZE=\"0\"\n".to_vec()),
+            ],
+        }
+    }
+
+    fn with(mut self, path: &str, bytes: impl Into<Vec<u8>>) -> Case {
+        self.members.retain(|(p, _)| p != path);
+        self.members.push((path.into(), bytes.into()));
+        self
+    }
+
+    /// Writes the image as GNU tar writes a directory (`./` names), the
+    /// way an image made by another tool reaches a host.
+    fn write(&self, dir: &Path) -> std::path::PathBuf {
+        let tree = dir.join(format!("{}.d", self.name));
+        for (path, bytes) in &self.members {
+            let p = tree.join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, bytes).unwrap();
+        }
+        let out = dir.join(format!("{}.xenguest", self.name));
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&tree)
+            .args(["--owner=0", "--group=0", "-cf"])
+            .arg(&out)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        out
+    }
+}
+
+/// The bytes of a gzip tar holding one file (a rootfs content).
+fn rootfs_tar_gz(dir: &Path) -> Vec<u8> {
+    let src = dir.join("rootfs-src");
+    fs::create_dir_all(src.join("etc")).unwrap();
+    fs::write(src.join("etc/hostname"), "guest\n").unwrap();
+    let out = dir.join("rootfs.tar.gz");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-czf")
+        .arg(&out)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::read(out).unwrap()
+}
+
+/// The smallest `DISK_SIZE` (MiB) whose bytes hold a layout ending at
+/// `end_mb` MB (10^6 bytes).
+fn smallest_disk(end_mb: u64) -> u64 {
+    (end_mb * 1_000_000).div_ceil(1024 * 1024)
+}
+
+/// Every case, generated.
+fn cases(dir: &Path) -> Vec<Case> {
+    let mut out = Vec::new();
+    // Layouts around the host layout's edges: each set of defined
+    // partitions (number, MB), on disks one MiB below, at and above the
+    // smallest that holds it, and one below the sum of the partitions.
+    let layouts: &[&[(u8, u64)]] = &[
+        &[(1, 10)],
+        &[(1, 10), (3, 20)],
+        &[(2, 5)],
+        &[(4, 1)],
+        &[(1, 100), (2, 100)],
+        &[(1, 1), (2, 1), (3, 1), (4, 1)],
+    ];
+    for parts in layouts {
+        let mut end = 1;
+        let mut used = 0;
+        let mut disk = String::new();
+        for n in 1..=parts.iter().map(|p| p.0).max().unwrap() {
+            match parts.iter().find(|p| p.0 == n) {
+                Some(&(_, mb)) => {
+                    end += mb;
+                    used += mb;
+                    let _ = writeln!(disk, "DISK_PART{n}=\"{mb}M:ext4:\"");
+                }
+                None => end += 2,
+            }
+        }
+        let edge = smallest_disk(end);
+        let mut sizes = vec![edge - 1, edge, edge + 1, used.saturating_sub(1).max(1), used];
+        sizes.sort_unstable();
+        sizes.dedup();
+        for size in sizes {
+            let shape: Vec<String> = parts.iter().map(|(n, mb)| format!("{n}:{mb}")).collect();
+            out.push(
+                Case::new(format!("layout-{}-on-{size}", shape.join("+")))
+                    .with("disk.cfg", format!("DISK_SIZE=\"{size}M\"\n{disk}")),
+            );
+        }
+    }
+    // Contents: with and without a file system to hold them, and missing.
+    let tar = rootfs_tar_gz(dir);
+    for fs in ["ext4", "vfat", "swap", ""] {
+        for (content, bytes) in [
+            ("rootfs.tar.gz", Some(tar.clone())),
+            ("raw.img", Some(vec![0x5a; 4096])),
+            ("absent.tar", None),
+            ("", None),
+        ] {
+            let label = if content.is_empty() { "none" } else { content };
+            let fs_label = if fs.is_empty() { "nofs" } else { fs };
+            let mut case = Case::new(format!("content-{label}-on-{fs_label}")).with(
+                "disk.cfg",
+                format!("DISK_SIZE=\"100M\"\nDISK_PART1=\"10M:{fs}:{content}\"\n"),
+            );
+            if let Some(b) = bytes {
+                case = case.with(&format!("disk/{content}"), b);
+            }
+            out.push(case);
+        }
+    }
+    // Text members: as the host reads them (bash, xl).
+    let texts: &[(&str, &str, &[u8])] = &[
+        ("lf", "init.d/10-net", SCRIPT.as_bytes()),
+        ("crlf", "init.d/10-net", b"#!/bin/sh\r\necho hello\r\n"),
+        ("latin1", "init.d/10-net", b"#!/bin/sh\necho h\xe9llo\n"),
+        ("crlf", "init.pre/00-pre", b"#!/bin/sh\r\n"),
+        ("crlf", "init.post/99-post", b"#!/bin/sh\r\n"),
+        ("crlf", "guest.d/extra.cfg", b"vcpus = 2\r\n"),
+        ("latin1", "guest.d/extra.cfg", b"# caf\xe9\nvcpus = 2\n"),
+        ("crlf", "params.cfg", b"GUEST_AUTOBOOT=\"1\"\r\n"),
+        ("crlf", "guest.cfg", b"memory = 512\r\n"),
+    ];
+    for (kind, path, bytes) in texts {
+        out.push(Case::new(format!("text-{kind}-{}", path.replace(['/', '.'], "_"))).with(path, *bytes));
+    }
+    // xl lines in guest.d: keys the manager owns, keys reaching host
+    // resources, host files, and a harmless one.
+    let xl: &[(&str, &str)] = &[
+        ("harmless", "vcpus = 2\n"),
+        ("owned-name", "name = \"Domain-0\"\n"),
+        ("owned-disk", "disk = ['phy:/dev/sda,xvda,w']\n"),
+        ("pci", "pci = ['01:00.0']\n"),
+        ("dtdev", "dtdev = ['/soc/dma@0']\n"),
+        ("bootloader", "bootloader = \"/bin/sh\"\n"),
+        ("ramdisk-host-file", "ramdisk = \"/etc/shadow\"\n"),
+        ("device-tree-escape", "device_tree = \"files/../../../etc/passwd\"\n"),
+        ("vif-script", "vif = ['bridge=xenbr0,script=/tmp/evil']\n"),
+    ];
+    for (label, line) in xl {
+        out.push(Case::new(format!("xl-{label}")).with("guest.d/extra.cfg", *line));
+    }
+    // A disk on a host device of the image's choosing.
+    out.push(Case::new("disk-device").with(
+        "disk.cfg",
+        "DISK_SIZE=\"100M\"\nDISK_DEVICE=\"/dev/sdb\"\nDISK_PART1=\"10M:ext4:\"\n",
+    ));
+    out
+}
+
+/// What `check --json` says: passed, and the host permissions needed.
+fn check(image: &Path) -> (bool, Vec<String>, String) {
+    let out = Command::new(bin())
+        .args(["check", "--json"])
+        .arg(image)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("check --json printed no JSON ({e}): {out:?}"));
+    let ok = doc["ok"].as_bool().unwrap();
+    assert_eq!(ok, out.status.success(), "check's exit status and `ok` differ: {doc}");
+    let permissions = doc["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["setting"].as_str().unwrap().to_owned())
+        .collect();
+    (ok, permissions, doc["problems"].to_string())
+}
+
+#[test]
+fn check_and_the_manager_admit_the_same_images() {
+    let h = Host::new();
+    let dir = h.s.mkdir("images");
+    let cases = cases(&dir);
+    let mut disagree = Vec::new();
+    let mut report = String::new();
+    let (mut created, mut refused) = (0, 0);
+    for (i, case) in cases.iter().enumerate() {
+        let image = case.write(&dir);
+        let (ok, permissions, problems) = check(&image);
+        let name = format!("g{i}");
+        let run = h.run(&["create", image.to_str().unwrap(), &name]);
+        let made = run.code() == 0;
+        if made {
+            created += 1;
+        } else {
+            refused += 1;
+            assert!(
+                !h.guest_dir(&name).exists(),
+                "{}: a refused create left a guest",
+                case.name
+            );
+        }
+        let expected = ok && permissions.is_empty();
+        let _ = writeln!(
+            report,
+            "{} {}: check {}{}, create {}",
+            if made == expected { "ok  " } else { "FAIL" },
+            case.name,
+            if ok { "passes" } else { "refuses" },
+            if permissions.is_empty() {
+                String::new()
+            } else {
+                format!(" (needs {})", permissions.join(", "))
+            },
+            if made {
+                "creates".to_owned()
+            } else {
+                format!("refuses: {}", run.stderr().trim())
+            },
+        );
+        if made != expected {
+            disagree.push(format!(
+                "{}: check {problems}; create: {}",
+                case.name,
+                run.stderr().trim()
+            ));
+        }
+    }
+    println!("{report}");
+    assert!(
+        disagree.is_empty(),
+        "check and create disagree:\n{}",
+        disagree.join("\n")
+    );
+    // The generator reached both verdicts, and the cases the two judges
+    // used to disagree on were judged (and refused by both).
+    assert!(
+        cases.len() >= 40 && created >= 10 && refused >= 10,
+        "{created} created, {refused} refused"
+    );
+    for refused in [
+        "text-crlf-init_d_10-net: check refuses",
+        "text-latin1-init_d_10-net: check refuses",
+        "layout-1:10+3:20-on-31: check refuses",
+        "content-rootfs.tar.gz-on-nofs: check refuses",
+        "content-rootfs.tar.gz-on-swap: check refuses",
+        "disk-device: check passes (needs XENGUEST_ALLOW_IMAGE_DEVICE), create refuses",
+    ] {
+        assert!(report.contains(refused), "missing `{refused}` in:\n{report}");
+    }
+    for passed in [
+        "layout-1:10+3:20-on-32: check passes, create creates",
+        "text-lf-init_d_10-net: check passes, create creates",
+    ] {
+        assert!(report.contains(passed), "missing `{passed}` in:\n{report}");
+    }
+}
+
+/// A host that grants a permission creates what `check` said needs it.
+#[test]
+fn a_granted_permission_admits_what_check_listed() {
+    let h = Host::new();
+    let dir = h.s.mkdir("images");
+    let image = Case::new("dev")
+        .with(
+            "disk.cfg",
+            "DISK_SIZE=\"100M\"\nDISK_DEVICE=\"/dev/sdb\"\nDISK_PART1=\"10M:ext4:\"\n",
+        )
+        .write(&dir);
+    let out = Command::new(bin()).arg("check").arg(&image).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("needs host permission: disk device `/dev/sdb` (XENGUEST_ALLOW_IMAGE_DEVICE)"),
+        "{stdout}"
+    );
+    h.run(&["create", image.to_str().unwrap(), "a"])
+        .failure(1, &["DISK_DEVICE", "XENGUEST_ALLOW_IMAGE_DEVICE"]);
+    h.conf("XENGUEST_ALLOW_IMAGE_DEVICE=\"1\"\n");
+    h.run(&["create", image.to_str().unwrap(), "b"]).success();
+}
