@@ -557,10 +557,11 @@ fn provenance(stored: Stored<'_>, policy: &Policy, report: &mut Report) -> Resul
         report.push(Rule::Signature, signature_subject(), p);
     }
     let trusted = stored.trusted.filter(|t| !t.is_empty());
-    let scripts = has_host_scripts(image);
-    let needs_trust = policy.require_signature || (policy.require_signed_scripts && scripts.is_some());
     match trusted {
-        Some(keys) if image.signature.is_some() || needs_trust => match signature::trusted_signer(opened, keys) {
+        // A signature is checked against the trusted keys whenever there
+        // are some: a signed image by another key is refused even where
+        // unsigned ones are accepted.
+        Some(keys) if image.signature.is_some() => match signature::trusted_signer(opened, keys) {
             Ok(s) => report.signature = Signature::Trusted(s),
             Err(reason) => {
                 report.push(Rule::Signature, signature_subject(), reason);
@@ -575,27 +576,32 @@ fn provenance(stored: Stored<'_>, policy: &Policy, report: &mut Report) -> Resul
             Err(e) => report.push(Rule::Signature, signature_subject(), e.to_string()),
         },
     }
-    let trusted_signer = matches!(report.signature, Signature::Trusted(_));
-    if !trusted_signer {
+    if !matches!(report.signature, Signature::Trusted(_)) {
+        let why = match (&report.signature, trusted) {
+            (Signature::Unsigned, _) => format!("the image is unsigned (no `./{}` member)", crate::image::SIGNATURE),
+            (_, None) => "no trusted key is configured to check its signature by".to_owned(),
+            _ => "its signature is unusable".to_owned(),
+        };
         if policy.require_signature {
             report.push(
                 Rule::Signature,
                 signature_subject(),
                 format!(
-                    "the host requires images signed by a trusted key ({REQUIRE_SIGNATURE}=\"1\"){} - sign it with `xenguest-mkimage sign`",
+                    "{why}, and the host requires images signed by a trusted key ({REQUIRE_SIGNATURE}=\"1\"{}) - sign it with `xenguest-mkimage sign`",
                     if trusted.is_none() { ", but no trusted key is configured" } else { "" }
                 ),
             );
-        } else if let (true, Some(script)) = (policy.require_signed_scripts, &scripts) {
+        } else if let (true, Some(script)) = (policy.require_signed_scripts, has_host_scripts(image)) {
             report.push(
                 Rule::Signature,
                 script.clone(),
                 format!(
-                    "`{script}` is a host-side script, run as root in Dom0, and the host requires images carrying such scripts to be signed by a trusted key ({REQUIRE_SIGNED_SCRIPTS}=\"1\") - sign the image with `xenguest-mkimage sign`, or remove its init.pre, init.d and init.post scripts"
+                    "`{script}` is a host-side script, run as root in Dom0: {why}, and the host requires images carrying such scripts to be signed by a trusted key ({REQUIRE_SIGNED_SCRIPTS}=\"1\") - sign the image with `xenguest-mkimage sign`, or remove its init.pre, init.d and init.post scripts"
                 ),
             );
         }
     }
+    let trusted_signer = matches!(report.signature, Signature::Trusted(_));
     if policy.require_manifest && image.manifest.is_none() {
         report.push(
             Rule::Manifest,
@@ -891,7 +897,7 @@ mod tests {
         let judge = |o: &Opened, p: &Policy| admit(Candidate::Stored(stored(o, Some(&trusted))), p).unwrap();
         assert!(judge(&plain, &scripts_only).admitted());
         let r = judge(&unsigned_scripts, &scripts_only);
-        assert_eq!(rules(&r), [(Rule::Signature, "./manifest.sha256.sig".to_owned())]);
+        assert_eq!(rules(&r), [(Rule::Signature, "init.pre/net.sh".to_owned())]);
         assert!(r.problems[0].message.contains("is unsigned"), "{:?}", r.problems);
         let r = judge(&signed_scripts, &scripts_only);
         assert!(r.admitted() && matches!(r.signature, Signature::Trusted(_)), "{r:?}");

@@ -409,14 +409,23 @@ impl Manager {
         };
         let report = admit::admit(Candidate::Stored(stored), &policy)?;
         if !report.admitted() {
+            let reason = report
+                .problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            // A valid image this host has not allowed (what `check` lists
+            // as needed permissions) is refused as such.
+            if report.image_problems().next().is_none() {
+                return Err(Error::Refused(format!(
+                    "`{}` needs host permissions this host does not grant: {reason}",
+                    file.display()
+                )));
+            }
             return Err(Error::NotAnImage {
                 path: file.to_path_buf(),
-                reason: report
-                    .problems
-                    .iter()
-                    .map(|p| p.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                reason,
             });
         }
         self.log.info(&format!(

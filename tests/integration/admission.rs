@@ -316,3 +316,166 @@ fn a_granted_permission_admits_what_check_listed() {
     h.conf("XENGUEST_ALLOW_IMAGE_DEVICE=\"1\"\n");
     h.run(&["create", image.to_str().unwrap(), "b"]).success();
 }
+
+/// Writers judge what they write by the host's layout too: an image whose
+/// partitions fit `DISK_SIZE` but not the layout (1 MB start, 2 MB
+/// placeholders) is never written, by `create` or `update`.
+#[test]
+fn writers_refuse_what_the_host_layout_cannot_hold() {
+    let s = crate::support::Scratch::new();
+    s.run(&["create", "g", "--disk-size=10M", "--disk-add-part=1:10M:ext4:"])
+        .failure(1, &["not writing", "the partitions end at 11 MB", "raise DISK_SIZE"]);
+    assert!(!s.exists("g"));
+    s.run(&["create", "g", "--disk-size=30M", "--disk-add-part=1:10M:ext4:"])
+        .success();
+    let before = s.read("g");
+    s.run(&["update", "g", "--disk-add-part=3:19M:ext4:"])
+        .failure(1, &["the partitions end at 32 MB"]);
+    assert_eq!(s.read("g"), before, "a refused update changes nothing");
+    s.write("rootfs.tar", b"x");
+    s.run(&[
+        "update",
+        "g",
+        "--disk-add-file=rootfs.tar",
+        "--disk-add-part=2:1M::rootfs.tar",
+    ])
+    .failure(1, &["partition 2 holds `rootfs.tar` but has no file system"]);
+    // `check --json` types what it finds.
+    s.write("d/guest.cfg", "memory = 512\n");
+    s.write("d/params.cfg", "GUEST_AUTOBOOT=\"1\"\n");
+    s.write("d/disk.cfg", "DISK_SIZE=\"10M\"\nDISK_PART1=\"10M:ext4:\"\n");
+    s.write("d/init.d/x.sh", "#!/bin/sh\r\n");
+    let run = s.run(&["check", "--json", "d"]);
+    assert_eq!(run.code(), 1);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    let found: Vec<(String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["subject"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("text".to_owned(), "init.d/x.sh".to_owned()),
+            ("host-layout".to_owned(), "disk.cfg: DISK_SIZE".to_owned())
+        ],
+        "{doc}"
+    );
+    assert_eq!(doc["problems"].as_array().unwrap().len(), 2);
+}
+
+fn keypair(h: &Host, name: &str) {
+    let out = h.s.ext(
+        "openssl",
+        &["genpkey", "-algorithm", "ed25519", "-out", &format!("{name}.pem")],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = h.s.ext(
+        "openssl",
+        &[
+            "pkey",
+            "-in",
+            &format!("{name}.pem"),
+            "-pubout",
+            "-out",
+            &format!("{name}.pub.pem"),
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The host's trust settings: unsigned images without host-side scripts,
+/// signed ones with them; a configuration requiring signatures without a
+/// trusted key is refused.
+#[test]
+fn a_host_can_refuse_unsigned_scripts_or_every_unsigned_image() {
+    let h = Host::new();
+    keypair(&h, "k");
+    keypair(&h, "other");
+    fs::create_dir_all(h.root().join("etc/xenguest/keys")).unwrap();
+    fs::copy(h.s.join("k.pub.pem"), h.root().join("etc/xenguest/keys/release.pem")).unwrap();
+    h.s.write("net.sh", "#!/bin/sh\nexit 0\n");
+    let plain = h.image("plain.xenguest", &[]);
+    let scripted = h.image("scripted.xenguest", &["--init-pre=net.sh"]);
+    let signed = h.image("signed.xenguest", &["--init-pre=net.sh", "--sign-key", "k.pem"]);
+    let foreign = h.image("foreign.xenguest", &["--init-pre=net.sh", "--sign-key", "other.pem"]);
+    let create = |image: &Path, name: &str| h.run(&["create", image.to_str().unwrap(), name]);
+    h.conf(
+        "XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/keys\"\nXENGUEST_REQUIRE_SIGNATURE=\"0\"\nXENGUEST_REQUIRE_SIGNED_SCRIPTS=\"1\"\n",
+    );
+    create(&plain, "a1").success();
+    create(&scripted, "a2").failure(
+        1,
+        &["init.pre/net.sh", "run as root", "XENGUEST_REQUIRE_SIGNED_SCRIPTS"],
+    );
+    assert!(!h.guest_dir("a2").exists());
+    create(&signed, "a3").success();
+    create(&foreign, "a4").failure(1, &["wrong key"]);
+    // Trusted keys alone: every image signed by one of them.
+    h.conf("XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/keys\"\n");
+    create(&plain, "b1").failure(1, &["is unsigned"]);
+    create(&signed, "b2").success();
+    // Requiring signatures without a key to check them by is a mistake.
+    for key in ["XENGUEST_REQUIRE_SIGNATURE", "XENGUEST_REQUIRE_SIGNED_SCRIPTS"] {
+        h.conf(&format!("{key}=\"1\"\n"));
+        create(&plain, "c").failure(1, &[key, "XENGUEST_TRUSTED_KEYS"]);
+    }
+    // Every new key is declared in the help.
+    let help = h.run(&["--help"]);
+    help.success();
+    help.stdout_has(&[
+        "XENGUEST_ALLOW_XL_KEYS",
+        "XENGUEST_REQUIRE_SIGNATURE",
+        "XENGUEST_REQUIRE_SIGNED_SCRIPTS",
+    ]);
+}
+
+/// A sidecar that is a FIFO is an error, not a wait: nobody writes to it.
+#[test]
+fn a_fifo_sidecar_is_refused_at_once() {
+    let s = crate::support::Scratch::new();
+    s.run(&["create", "g.xenguest"]).success();
+    let _ = fs::remove_file(s.join("g.xenguest.sha256"));
+    let st = Command::new("mkfifo")
+        .arg(s.join("g.xenguest.sha256"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut child = Command::new(bin())
+        .args(["verify", "g.xenguest"])
+        .current_dir(s.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A reader blocked on the FIFO never ends: give it a generous bound,
+    // then open the FIFO for writing so that it does.
+    let mut waited = 0;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if waited >= 600 {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    if status.is_none() {
+        let _ = fs::OpenOptions::new().write(true).open(s.join("g.xenguest.sha256"));
+        let _ = child.wait();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(status.is_some(), "verify waited on the FIFO sidecar");
+    assert!(
+        !out.status.success() && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+}

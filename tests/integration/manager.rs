@@ -65,7 +65,7 @@ impl Host {
         Host { s }
     }
 
-    fn root(&self) -> PathBuf {
+    pub fn root(&self) -> PathBuf {
         self.s.join("root")
     }
 
@@ -140,7 +140,7 @@ impl Host {
     }
 
     /// Builds an image with xenguest-mkimage `create` and `options`.
-    fn image(&self, name: &str, options: &[&str]) -> PathBuf {
+    pub fn image(&self, name: &str, options: &[&str]) -> PathBuf {
         self.s.write("kernel", b"fake kernel\n");
         let mut args = vec!["create", name, "--xen-kernel=kernel"];
         args.extend_from_slice(options);
