@@ -479,3 +479,24 @@ fn a_fifo_sidecar_is_refused_at_once() {
         "{stderr}"
     );
 }
+
+/// The host manager judges images through the library's admission
+/// function, not through the image tool's command layer.
+#[test]
+fn the_manager_does_not_reach_into_the_command_layer() {
+    let dir = crate::support::repo().join("src/manager");
+    let mut read = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = fs::read_to_string(&path).unwrap();
+        read += 1;
+        assert!(
+            !text.contains("crate::commands"),
+            "{} uses the image tool's command layer",
+            path.display()
+        );
+    }
+    assert!(read >= 5, "only {read} files under {}", dir.display());
+    let manager = fs::read_to_string(dir.join("mod.rs")).unwrap();
+    assert!(manager.contains("admit::admit("), "the manager no longer calls admit");
+}
