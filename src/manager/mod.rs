@@ -2,8 +2,9 @@
 //! images on the host (Dom0). A drop-in successor of the classic layer's
 //! bash manager (same command line, configuration file, guest store, init
 //! directories, log and disk layout; see docs/manager.md), built on this
-//! library: images are opened by [`crate::image::reader`], judged by the
-//! rules `check` and `verify` apply, and unpacked by
+//! library: images are opened by [`crate::image::reader`], judged by
+//! [`crate::admit::admit`] (the function `check`, the writers and `verify`
+//! use) under the host's [`config::Config::policy`], and unpacked by
 //! [`crate::image::writer`].
 //!
 //! - [`config`]: the configuration file and every host path;
