@@ -1,4 +1,4 @@
-//! `check` (an image against its rules, manifest and signature) and `verify` (against trusted keys, its manifest and sidecar).
+//! `check` (an image as a host judges it: its rules, manifest, sidecar and signature, and the host permissions it needs) and `verify` (against trusted keys, its manifest and sidecar).
 
 use std::path::Path;
 
@@ -21,7 +21,7 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
         let stored = Stored {
             opened: &opened,
             trusted: None,
-            sidecar: false,
+            sidecar: true,
             progress: Progress::from_terminal(g.quiet),
         };
         let report = admit::admit(Candidate::Stored(stored), &Policy::default())?;
@@ -56,6 +56,7 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
                 "ok": problems.is_empty(),
                 "problems": problems,
                 "findings": found.iter().map(|p| problem_json(p)).collect::<Vec<_>>(),
+                "sidecar": report.integrity.sidecar_checked,
                 "permissions": permissions
                     .iter()
                     .map(|p| json!({ "setting": p.setting, "values": p.values }))

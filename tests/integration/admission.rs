@@ -18,10 +18,19 @@ use std::process::Command;
 use crate::manager::Host;
 use crate::support::bin;
 
-/// One generated image: its name and its members (path, bytes).
+/// One generated image: its name and its members (path, bytes), and
+/// whether it carries a manifest and has a sidecar (`Some(false)`: one
+/// that does not match).
 struct Case {
     name: String,
     members: Vec<(String, Vec<u8>)>,
+    manifest: Option<bool>,
+    sidecar: Option<bool>,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    xenguest_mkimage::checksum::hex(&sha2::Sha256::digest(bytes))
 }
 
 const GUEST_CFG: &str = "memory = 512\nvcpus = 1\n";
@@ -37,6 +46,8 @@ impl Case {
                 ("params.cfg".into(), PARAMS.into()),
                 ("disk.cfg".into(), b"DISK_SIZE=\"0\"\n".to_vec()),
             ],
+            manifest: None,
+            sidecar: None,
         }
     }
 
@@ -55,6 +66,18 @@ impl Case {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, bytes).unwrap();
         }
+        if let Some(good) = self.manifest {
+            let mut text = String::new();
+            for (i, (path, bytes)) in self.members.iter().enumerate() {
+                let digest = if !good && i == 0 {
+                    sha256(b"something else")
+                } else {
+                    sha256(bytes)
+                };
+                let _ = writeln!(text, "{digest}  ./{path}");
+            }
+            fs::write(tree.join("manifest.sha256"), text).unwrap();
+        }
         let out = dir.join(format!("{}.xenguest", self.name));
         let st = Command::new("tar")
             .arg("-C")
@@ -65,6 +88,18 @@ impl Case {
             .status()
             .unwrap();
         assert!(st.success());
+        if let Some(good) = self.sidecar {
+            let digest = if good {
+                sha256(&fs::read(&out).unwrap())
+            } else {
+                sha256(b"other")
+            };
+            fs::write(
+                dir.join(format!("{}.xenguest.sha256", self.name)),
+                format!("{digest}  x\n"),
+            )
+            .unwrap();
+        }
         out
     }
 }
@@ -185,6 +220,19 @@ fn cases(dir: &Path) -> Vec<Case> {
     for (label, line) in xl {
         out.push(Case::new(format!("xl-{label}")).with("guest.d/extra.cfg", *line));
     }
+    // Integrity: a manifest and a sidecar, matching or not.
+    for (label, manifest, sidecar) in [
+        ("manifest", Some(true), None),
+        ("manifest-mismatch", Some(false), None),
+        ("sidecar", None, Some(true)),
+        ("sidecar-mismatch", None, Some(false)),
+        ("manifest-and-sidecar", Some(true), Some(true)),
+    ] {
+        let mut case = Case::new(format!("integrity-{label}"));
+        case.manifest = manifest;
+        case.sidecar = sidecar;
+        out.push(case);
+    }
     // A disk on a host device of the image's choosing.
     out.push(Case::new("disk-device").with(
         "disk.cfg",
@@ -281,6 +329,8 @@ fn check_and_the_manager_admit_the_same_images() {
         "layout-1:10+3:20-on-31: check refuses",
         "content-rootfs.tar.gz-on-nofs: check refuses",
         "content-rootfs.tar.gz-on-swap: check refuses",
+        "integrity-manifest-mismatch: check refuses",
+        "integrity-sidecar-mismatch: check refuses",
         "disk-device: check passes (needs XENGUEST_ALLOW_IMAGE_DEVICE), create refuses",
     ] {
         assert!(report.contains(refused), "missing `{refused}` in:\n{report}");
