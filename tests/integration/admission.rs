@@ -3,8 +3,11 @@
 //! images. The images are generated: partition layouts at the edges of the
 //! host layout (1 MB start, 2 MB placeholders, `DISK_SIZE` in MiB, partitions
 //! in MB), partition contents with and without a file system, text members
-//! with CRLF or bytes that are not UTF-8, and xl lines that set keys the
-//! manager owns, keys reaching host resources and host file paths.
+//! with CRLF or bytes that are not UTF-8, xl lines that set keys the
+//! manager owns, keys reaching host resources and host file paths, a disk
+//! on a host device, manifests and sidecars that match or not, and signed
+//! images intact, with a flipped signature and with a member changed after
+//! signing.
 //!
 //! `check` judges with the strictest host and lists the permissions an
 //! image needs; a host that grants none must create exactly the images
@@ -241,6 +244,41 @@ fn cases(dir: &Path) -> Vec<Case> {
     out
 }
 
+/// Images signed by a key the host does not know (it trusts none): as
+/// signed, with a byte of the signature flipped, and with a member changed
+/// after signing.
+fn signed_images(h: &Host, dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    keypair(h, "signer");
+    let signed = dir.join("signed.xenguest");
+    let st = Command::new(bin())
+        .current_dir(h.s.path())
+        .arg("create")
+        .arg(&signed)
+        .args(["--sign-key", "signer.pem"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let bytes = fs::read(&signed).unwrap();
+    let find = |needle: &[u8]| bytes.windows(needle.len()).position(|w| w == needle).unwrap();
+    // The signature's data follows its 512-byte header, named first.
+    let mut flipped = bytes.clone();
+    flipped[find(b"./manifest.sha256.sig\0") + 512] ^= 1;
+    // A byte of guest.cfg's data (the header's name is followed by the
+    // data 512 bytes on).
+    let mut tampered = bytes.clone();
+    tampered[find(b"./guest.cfg\0") + 512] ^= 0x20;
+    let mut out = vec![("signed".to_owned(), signed)];
+    for (name, data) in [
+        ("signed-flipped-signature", flipped),
+        ("signed-tampered-member", tampered),
+    ] {
+        let path = dir.join(format!("{name}.xenguest"));
+        fs::write(&path, data).unwrap();
+        out.push((name.to_owned(), path));
+    }
+    out
+}
+
 /// What `check --json` says: passed, and the host permissions needed.
 fn check(image: &Path) -> (bool, Vec<String>, String) {
     let out = Command::new(bin())
@@ -266,12 +304,13 @@ fn check_and_the_manager_admit_the_same_images() {
     let h = Host::new();
     let dir = h.s.mkdir("images");
     let cases = cases(&dir);
+    let mut images: Vec<(String, std::path::PathBuf)> = cases.iter().map(|c| (c.name.clone(), c.write(&dir))).collect();
+    images.extend(signed_images(&h, &dir));
     let mut disagree = Vec::new();
     let mut report = String::new();
     let (mut created, mut refused) = (0, 0);
-    for (i, case) in cases.iter().enumerate() {
-        let image = case.write(&dir);
-        let (ok, permissions, problems) = check(&image);
+    for (i, (case_name, image)) in images.iter().enumerate() {
+        let (ok, permissions, problems) = check(image);
         let name = format!("g{i}");
         let run = h.run(&["create", image.to_str().unwrap(), &name]);
         let made = run.code() == 0;
@@ -281,8 +320,7 @@ fn check_and_the_manager_admit_the_same_images() {
             refused += 1;
             assert!(
                 !h.guest_dir(&name).exists(),
-                "{}: a refused create left a guest",
-                case.name
+                "{case_name}: a refused create left a guest"
             );
         }
         let expected = ok && permissions.is_empty();
@@ -290,7 +328,7 @@ fn check_and_the_manager_admit_the_same_images() {
             report,
             "{} {}: check {}{}, create {}",
             if made == expected { "ok  " } else { "FAIL" },
-            case.name,
+            case_name,
             if ok { "passes" } else { "refuses" },
             if permissions.is_empty() {
                 String::new()
@@ -306,7 +344,7 @@ fn check_and_the_manager_admit_the_same_images() {
         if made != expected {
             disagree.push(format!(
                 "{}: check {problems}; create: {}",
-                case.name,
+                case_name,
                 run.stderr().trim()
             ));
         }
@@ -331,6 +369,8 @@ fn check_and_the_manager_admit_the_same_images() {
         "content-rootfs.tar.gz-on-swap: check refuses",
         "integrity-manifest-mismatch: check refuses",
         "integrity-sidecar-mismatch: check refuses",
+        "signed-flipped-signature: check refuses",
+        "signed-tampered-member: check refuses",
         "disk-device: check passes (needs XENGUEST_ALLOW_IMAGE_DEVICE), create refuses",
     ] {
         assert!(report.contains(refused), "missing `{refused}` in:\n{report}");
