@@ -23,6 +23,7 @@ pub mod error;
 pub mod generate;
 pub mod image;
 pub mod interrupt;
+mod json;
 pub mod manager;
 pub mod ops;
 pub mod progress;

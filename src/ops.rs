@@ -516,60 +516,6 @@ fn set_or_disable(image: &mut Image, key: &str, value: Option<XlValue>) -> Resul
     }
 }
 
-/// Problems that make an image unusable on the host although the three
-/// configuration files exist.
-pub fn problems(image: &Image) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(disk) = &image.disk {
-        match disk.partitions() {
-            Ok(parts) => {
-                for p in &parts {
-                    if !p.content.is_empty() && !image.disk_files.contains_key(&p.content) {
-                        out.push(format!(
-                            "partition {} content `{}` is not in the image (add it with --disk-add-file)",
-                            p.number, p.content
-                        ));
-                    }
-                }
-                match disk.size_mb() {
-                    Ok(size) => {
-                        let used: u64 = parts.iter().map(|p| p.size_mb).sum();
-                        if used > size {
-                            out.push(format!("partitions need {used}M but the disk is {size}M"));
-                        }
-                    }
-                    Err(e) => out.push(format!("disk.cfg: {e}")),
-                }
-            }
-            Err(e) => out.push(format!("disk.cfg: {e}")),
-        }
-        out.extend(disk.0.problems("disk.cfg").into_iter().map(|p| p.message));
-    }
-    if let Some(params) = &image.params {
-        for (key, value) in params.0.vars() {
-            if let Err(e) = validate::param_value("params.cfg", key, value) {
-                out.push(e.to_string());
-            }
-        }
-        out.extend(params.0.problems("params.cfg").into_iter().map(|p| p.message));
-    }
-    // Names that would change what the host's root shell runs once the file
-    // is sourced (PATH, IFS, LD_*, …) are refused when written; an image
-    // made elsewhere may still hold them.
-    let sourced = [
-        ("params.cfg", image.params.as_ref().map(|p| &p.0)),
-        ("disk.cfg", image.disk.as_ref().map(|d| &d.0)),
-    ];
-    for (file, vars) in sourced {
-        for (key, _) in vars.into_iter().flat_map(crate::config::ShellVars::vars) {
-            if let Err(e) = validate::shell_name(file, key) {
-                out.push(e.to_string());
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -498,11 +498,16 @@ pub fn verify_image(opened: &Opened, trusted: &TrustedKeys) -> Result<Signer> {
     if trusted.is_empty() {
         return Err(Error::Refused("no trusted public key given".into()));
     }
-    let path = opened.path.display();
-    let Some(t) = trailer(opened).map_err(|e| Error::Verify(format!("`{path}`: {e}")))? else {
-        return Err(Error::Verify(format!(
-            "`{path}` is unsigned (no `./{SIGNATURE}` member) - sign it with `xenguest-mkimage sign`"
-        )));
+    trusted_signer(opened, trusted).map_err(|reason| Error::Verify(format!("`{}`: {reason}", opened.path.display())))
+}
+
+/// [`verify_image`] without the image's path in the error: the reason the
+/// signature is not by one of `trusted` (which is not empty).
+pub(crate) fn trusted_signer(opened: &Opened, trusted: &TrustedKeys) -> std::result::Result<Signer, String> {
+    let Some(t) = trailer(opened).map_err(|e| e.to_string())? else {
+        return Err(format!(
+            "the image is unsigned (no `./{SIGNATURE}` member) - sign it with `xenguest-mkimage sign`"
+        ));
     };
     if let Some(key) = trusted.keys.iter().find(|k| k.verifies(&t.manifest, &t.signature)) {
         return Ok(Signer {
@@ -525,10 +530,10 @@ pub fn verify_image(opened: &Opened, trusted: &TrustedKeys) -> Result<Signer> {
         ),
         _ => "the signature matches the manifest under none of the trusted keys: signed by another key, or the manifest changed after signing".to_owned(),
     };
-    Err(Error::Verify(format!(
-        "`{path}` failed signature verification: {reason} (trusted: {})",
+    Err(format!(
+        "signature verification failed: {reason} (trusted: {})",
         fingerprints.join(", ")
-    )))
+    ))
 }
 
 /// Where the signature members may be, as `check` enforces it: regular
@@ -579,31 +584,40 @@ pub fn placement_problems(opened: &Opened) -> Vec<String> {
     problems
 }
 
-/// Everything a host checks before it unpacks an image: where the
-/// signature members are, the signature against `trusted`
-/// ([`verify_image`]), then every member against the signed manifest
-/// ([`crate::checksum::manifest_report`]). `Ok` names the trusted key; the
-/// error says what failed (unsigned, wrong key, signature not matching the
-/// manifest, or a tampered member).
+/// Everything a host checks before it unpacks an image
+/// ([`crate::admit::admit`] with a signature by one of `trusted` and a
+/// manifest required): where the signature members are, the signature
+/// against `trusted`, every member against the signed manifest, the
+/// sidecar, and every rule `check` applies. `Ok` names the trusted key;
+/// the error says what failed (unsigned, wrong key, signature not matching
+/// the manifest, a tampered member, or a rule the image breaks).
 pub fn verify_signed_image(opened: &Opened, trusted: &TrustedKeys, progress: Progress) -> Result<Signer> {
-    let placement = placement_problems(opened);
-    if !placement.is_empty() {
-        return Err(Error::Verify(format!(
+    use crate::admit::{admit, Candidate, Policy, Signature, Stored};
+    let policy = Policy {
+        require_manifest: true,
+        require_signature: true,
+        ..Policy::default()
+    };
+    let stored = Stored {
+        opened,
+        trusted: Some(trusted),
+        sidecar: true,
+        progress,
+    };
+    let report = admit(Candidate::Stored(stored), &policy)?;
+    match report.signature {
+        Signature::Trusted(signer) if report.admitted() => Ok(signer),
+        _ => Err(Error::Verify(format!(
             "`{}` failed verification: {}",
             opened.path.display(),
-            placement.join("; ")
-        )));
+            report
+                .problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
     }
-    let signer = verify_image(opened, trusted)?;
-    let problems = crate::checksum::manifest_report(opened, progress)?.problems;
-    if !problems.is_empty() {
-        return Err(Error::Verify(format!(
-            "`{}` failed verification: tampered: the signature is good but the image does not match its signed manifest: {}",
-            opened.path.display(),
-            problems.join("; ")
-        )));
-    }
-    Ok(signer)
 }
 
 #[cfg(test)]

@@ -605,11 +605,11 @@ impl GuestSpec {
                 }
             })?;
         }
-        let problems = crate::ops::problems(&image);
+        let problems = crate::admit::model_problems(&image);
         if let Some(first) = problems.first() {
             return Err(Error::Spec {
                 path: path.to_path_buf(),
-                message: first.clone(),
+                message: first.message.clone(),
             });
         }
         Ok(image)

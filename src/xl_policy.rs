@@ -395,6 +395,7 @@ mod tests {
     fn policy(keys: &[&str]) -> Policy {
         Policy {
             allow_xl_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            ..Policy::default()
         }
     }
 

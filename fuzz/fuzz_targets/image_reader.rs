@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use xenguest_mkimage::image::{reader, tar, Member};
-use xenguest_mkimage::{ops, validate};
+use xenguest_mkimage::{admit, validate};
 
 fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
@@ -45,7 +45,14 @@ fuzz_target!(|data: &[u8]| {
             .expect("the reader let through a name that leaves the image");
     }
     let image = &opened.image;
-    let _ = ops::problems(image);
+    let stored = admit::Stored {
+        opened: &opened,
+        trusted: None,
+        sidecar: false,
+        progress: Default::default(),
+    };
+    let _ = admit::admit(admit::Candidate::Stored(stored), &admit::Policy::default());
+    let _ = admit::admit(admit::Candidate::ToWrite(image), &admit::Policy::default());
     if let Some(p) = &image.params {
         let _ = p.render();
     }

@@ -1,51 +1,53 @@
-//! `check` (an image against its rules, manifest and signature) and `verify` (against trusted keys, its manifest and sidecar).
+//! `check` (an image as a host judges it: its rules, manifest, sidecar and signature, and the host permissions it needs) and `verify` (against trusted keys, its manifest and sidecar).
 
-use std::fs;
-use std::io;
 use std::path::Path;
 
 use serde_json::json;
 
-use super::{print_json, problems, sha256_file, Global};
-use crate::checksum::{manifest_report, sidecar_digest, sidecar_path, ManifestReport, MemberDigest};
+use super::{print_json, Global};
+use crate::admit::{self, Candidate, Integrity, Permission, Policy, Problem, Report, Rule, Signature, Stored};
 use crate::error::{Error, Result};
-use crate::image::reader::{self, Form, Opened};
+use crate::image::reader::{self, Form};
 use crate::progress::Progress;
-use crate::signature::{self, SignatureStatus, Signer, TrustedKeys};
+use crate::signature::{Signer, TrustedKeys};
 
 /// `check`: returns whether the image passed (the problems are reported
-/// already; an error is an image that cannot be read at all).
+/// already; an error is an image that cannot be read at all). Judges with
+/// [`Policy::default`], the strictest host: what is wrong with the image
+/// fails the check; the host permissions it needs are listed (text and
+/// JSON) but do not fail it.
 pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
-    let mut signed = None;
     let result = reader::open(path, false).and_then(|opened| {
-        let mut problems = problems(&opened.image, Some(&opened));
-        // The signature members: where they are, and whether the signature
-        // matches the manifest under the key the image names. A directory
-        // extracted from a signed image holds them beside its manifest.
-        problems.extend(signature::placement_problems(&opened));
-        match signature::status(&opened) {
-            Ok(status) => signed = Some(status),
-            Err(e) => problems.push(e.to_string()),
-        }
-        // A directory's manifest is written by `extract` and kept up to
-        // date by every writer of the directory: checked like a tar's.
-        if opened.image.manifest.is_some() {
-            problems.extend(manifest_report(&opened, Progress::from_terminal(g.quiet))?.problems);
-        }
-        Ok((opened.form, problems))
+        let stored = Stored {
+            opened: &opened,
+            trusted: None,
+            sidecar: true,
+            progress: Progress::from_terminal(g.quiet),
+        };
+        let report = admit::admit(Candidate::Stored(stored), &Policy::default())?;
+        Ok((opened.form, report))
     });
-    let (form, problems) = match result {
-        Ok((form, problems)) => (Some(form), problems),
+    let (form, report) = match result {
+        Ok((form, report)) => (Some(form), report),
         // In JSON mode an unreadable image is one more failed check.
-        Err(e) if g.json => (None, vec![e.to_string()]),
+        Err(e) if g.json => {
+            let mut report = Report::default();
+            report
+                .problems
+                .push(Problem::new(Rule::Archive, path.display().to_string(), e.to_string()));
+            (None, report)
+        }
         Err(e) => return Err(e),
     };
+    let found: Vec<&Problem> = report.image_problems().collect();
+    let problems: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
+    let permissions = report.permissions();
     if g.json {
-        let signature = match &signed {
-            Some(SignatureStatus::Signed(s)) => signature_json(s, None),
-            _ => json!(null),
+        let (is_signed, signature) = match &report.signature {
+            Signature::Consistent(s) | Signature::Trusted(s) => (Some(true), signature_json(s, None)),
+            Signature::Unsigned => (Some(false), json!(null)),
+            Signature::NotChecked => (None, json!(null)),
         };
-        let is_signed = signed.as_ref().map(|s| matches!(s, SignatureStatus::Signed(_)));
         print_json(
             "check",
             json!({
@@ -53,16 +55,27 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
                 "form": form.map(form_name),
                 "ok": problems.is_empty(),
                 "problems": problems,
+                "findings": found.iter().map(|p| problem_json(p)).collect::<Vec<_>>(),
+                "sidecar": report.integrity.sidecar_checked,
+                "permissions": permissions
+                    .iter()
+                    .map(|p| json!({ "setting": p.setting, "values": p.values }))
+                    .collect::<Vec<_>>(),
                 "signed": is_signed,
                 "signature": signature,
             }),
         )?;
     } else if problems.is_empty() && !g.quiet {
         println!("Image is OK");
-        match &signed {
-            Some(SignatureStatus::Signed(s)) => println!("signed by {} ({})", s.fingerprint, s.algorithm),
-            Some(SignatureStatus::Unsigned) => println!("unsigned"),
-            None => {}
+        match &report.signature {
+            Signature::Consistent(s) | Signature::Trusted(s) => {
+                println!("signed by {} ({})", s.fingerprint, s.algorithm);
+            }
+            Signature::Unsigned => println!("unsigned"),
+            Signature::NotChecked => {}
+        }
+        for p in &permissions {
+            println!("{}", permission_text(p));
         }
     }
     if !problems.is_empty() {
@@ -72,6 +85,28 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
         });
     }
     Ok(problems.is_empty())
+}
+
+/// The rules `verify` answers for: where the image comes from and whether
+/// it is what was signed.
+fn is_provenance(rule: Rule) -> bool {
+    matches!(rule, Rule::Signature | Rule::Manifest)
+}
+
+/// One permission as `check` prints it:
+/// `needs host permission: dtdev, pci (XENGUEST_ALLOW_XL_KEYS)`.
+pub(crate) fn permission_text(p: &Permission) -> String {
+    let values: Vec<String> = if p.setting == admit::ALLOW_IMAGE_DEVICE {
+        p.values.iter().map(|v| format!("disk device `{v}`")).collect()
+    } else {
+        p.values.clone()
+    };
+    format!("needs host permission: {} ({})", values.join(", "), p.setting)
+}
+
+/// A typed problem in JSON documents.
+fn problem_json(p: &Problem) -> serde_json::Value {
+    json!({ "rule": p.rule.name(), "subject": p.subject, "message": p.message })
 }
 
 /// The `form` field of JSON documents.
@@ -94,45 +129,49 @@ fn signature_json(s: &Signer, trusted: Option<bool>) -> serde_json::Value {
 
 /// `verify`: with `trusted` keys, the signature first (and nothing else
 /// when that fails: the error says why), then every member against the
-/// manifest, then the whole file against the sidecar. Returns whether the
-/// image passed (the problems are reported already).
+/// manifest, then the whole file against the sidecar. The judge is the
+/// host's ([`admit::admit`], with a manifest required and a signature by
+/// one of `trusted` when given); `verify` answers for the provenance
+/// rules ([`Rule::Signature`], [`Rule::Manifest`]), `check` for the rest.
+/// Returns whether the image passed (the problems are reported already).
 pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bool> {
     let opened = reader::open(path, false)?;
-    let placement = signature::placement_problems(&opened);
-    if !placement.is_empty() {
+    let policy = Policy {
+        require_manifest: true,
+        require_signature: !trusted.is_empty(),
+        ..Policy::default()
+    };
+    let stored = Stored {
+        opened: &opened,
+        trusted: Some(trusted),
+        sidecar: true,
+        progress: Progress::from_terminal(g.quiet),
+    };
+    let report = admit::admit(Candidate::Stored(stored), &policy)?;
+    // The signature first: when it fails, the rest is not worth reading.
+    let signature: Vec<&str> = report
+        .problems
+        .iter()
+        .filter(|p| p.rule == Rule::Signature)
+        .map(|p| p.message.as_str())
+        .collect();
+    if !signature.is_empty() {
         return Err(Error::Verify(format!(
             "`{}` failed verification: {}",
             path.display(),
-            placement.join("; ")
+            signature.join("; ")
         )));
     }
-    // Without trusted keys the signature can only be checked against the
-    // key the image names: a mismatch is a problem, a match proves nothing
-    // about who signed, and the output says so.
-    let (signer, untrusted) = if trusted.is_empty() {
-        match signature::status(&opened) {
-            Ok(SignatureStatus::Signed(s)) => (None, Some(s)),
-            Ok(SignatureStatus::Unsigned) => (None, None),
-            Err(e) => {
-                return Err(Error::Verify(format!("`{}` failed verification: {e}", path.display())));
-            }
-        }
-    } else {
-        (Some(signature::verify_image(&opened, trusted)?), None)
-    };
+    // What is wrong with the content is `check`'s to say (a directory from
+    // `extract-config` lacks the disk files and still verifies).
+    let found: Vec<&Problem> = report.problems.iter().filter(|p| is_provenance(p.rule)).collect();
+    let problems: Vec<&str> = found.iter().map(|p| p.message.as_str()).collect();
     let Integrity {
-        mut problems,
         members,
         sidecar_checked,
         sidecar_sha256: expected,
         sha256: whole,
-    } = integrity(g, &opened, true)?;
-    if signer.is_some() && !problems.is_empty() {
-        problems.insert(
-            0,
-            "tampered: the signature is good but the image does not match its signed manifest".into(),
-        );
-    }
+    } = &report.integrity;
     if g.json {
         let members: Vec<_> = members
             .iter()
@@ -148,10 +187,10 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bo
             .collect();
         // `trusted`: verified with a given key; false: only consistent
         // with the key the image names.
-        let signature = match (&signer, &untrusted) {
-            (Some(s), _) => signature_json(s, Some(true)),
-            (None, Some(s)) => signature_json(s, Some(false)),
-            (None, None) => json!(null),
+        let (signed, signature) = match &report.signature {
+            Signature::Trusted(s) => (true, signature_json(s, Some(true))),
+            Signature::Consistent(s) => (true, signature_json(s, Some(false))),
+            Signature::Unsigned | Signature::NotChecked => (false, json!(null)),
         };
         print_json(
             "verify",
@@ -162,30 +201,29 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bo
                 "sidecar": sidecar_checked,
                 "sidecar_sha256": expected,
                 "sha256": whole,
-                "signed": signer.is_some() || untrusted.is_some(),
+                "signed": signed,
                 "signature": signature,
                 "members": members,
                 "problems": problems,
+                "findings": found.iter().map(|p| problem_json(p)).collect::<Vec<_>>(),
             }),
         )?;
     } else if problems.is_empty() && !g.quiet {
-        let by = signer
-            .as_ref()
-            .map(|s| format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm))
-            .unwrap_or_default();
-        let claim = untrusted
-            .as_ref()
-            .map(|s| {
-                format!(
-                    "; signed by {} ({}), not checked against a trusted key: give --key or --trust",
-                    s.fingerprint, s.algorithm
-                )
-            })
-            .unwrap_or_default();
+        let by = match &report.signature {
+            Signature::Trusted(s) => format!("signature by trusted key {} ({}), ", s.fingerprint, s.algorithm),
+            _ => String::new(),
+        };
+        let claim = match &report.signature {
+            Signature::Consistent(s) => format!(
+                "; signed by {} ({}), not checked against a trusted key: give --key or --trust",
+                s.fingerprint, s.algorithm
+            ),
+            _ => String::new(),
+        };
         println!(
             "{}: OK ({by}manifest{}{claim})",
             path.display(),
-            if sidecar_checked {
+            if *sidecar_checked {
                 " and sidecar"
             } else if opened.form == Form::Dir {
                 "; a directory has no sidecar"
@@ -202,73 +240,4 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bo
         )));
     }
     Ok(problems.is_empty())
-}
-
-/// What [`integrity`] found.
-pub(crate) struct Integrity {
-    /// What failed.
-    pub(crate) problems: Vec<String>,
-    /// Each member as hashed against the manifest.
-    members: Vec<MemberDigest>,
-    /// Whether a sidecar was checked.
-    pub(crate) sidecar_checked: bool,
-    /// The digest the sidecar records.
-    sidecar_sha256: Option<String>,
-    /// The digest of the image file (when a sidecar was checked).
-    sha256: Option<String>,
-}
-
-/// The integrity of the image `opened`: its members against the embedded
-/// manifest ([`manifest_report`], when `require_manifest` or when it has
-/// one) and, for a file, the whole file against its sidecar (when there is
-/// one). `verify` and the host manager (before it creates anything) both
-/// judge an image with this; the signature is checked before it.
-pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> Result<Integrity> {
-    let path = opened.path.as_path();
-    let sidecar = sidecar_path(path);
-    // A directory has no sidecar: its manifest is all there is to verify.
-    let expected = match fs::read_to_string(&sidecar) {
-        _ if opened.form == Form::Dir => None,
-        Ok(text) => Some(sidecar_digest(&text).to_owned()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
-    };
-    // The whole-file hash (sidecar) and the member hashes (manifest) are
-    // independent passes: run them on two threads.
-    let (members, whole) = std::thread::scope(|scope| {
-        // A file read whole when it was opened was hashed by that read: the
-        // sidecar judges those bytes, not what the path holds now.
-        let whole = match &opened.sha256 {
-            Some(digest) => expected.as_ref().map(|_| scope.spawn(|| Ok(digest.clone()))),
-            None => expected.as_ref().map(|_| scope.spawn(|| sha256_file(path))),
-        };
-        let members = if require_manifest || opened.image.manifest.is_some() {
-            manifest_report(opened, Progress::from_terminal(g.quiet))
-        } else {
-            Ok(ManifestReport::default())
-        };
-        let whole = whole.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(Error::Refused("the hashing thread failed".into())))
-        });
-        (members, whole)
-    });
-    let ManifestReport { mut problems, members } = members?;
-    let sidecar_checked = expected.is_some();
-    let whole = whole.transpose()?;
-    if let (Some(expected), Some(actual)) = (&expected, &whole) {
-        if expected != actual {
-            problems.push(format!(
-                "the image does not match `{}` (sha256 {actual}, sidecar says {expected})",
-                sidecar.display()
-            ));
-        }
-    }
-    Ok(Integrity {
-        problems,
-        members,
-        sidecar_checked,
-        sidecar_sha256: expected,
-        sha256: whole,
-    })
 }

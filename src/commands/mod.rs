@@ -9,18 +9,17 @@
 //! - [`diff`] compares two images;
 //! - [`lock`] is the advisory lock writers take on an image.
 
-use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::admit::{self, Candidate, Policy, Stored};
 use crate::checksum;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::image::reader::{self, Opened};
 use crate::image::writer::{self, Compression, WriteOptions};
-use crate::image::{Blob, Image, Member};
-use crate::ops::{self, Op};
+use crate::image::{Blob, Image};
+use crate::ops::Op;
 use crate::progress::{Bar, Progress};
-use crate::validate;
 
 mod check;
 mod diff;
@@ -30,7 +29,7 @@ mod extract;
 mod lock;
 mod write;
 
-pub(crate) use check::{check, integrity, verify};
+pub(crate) use check::{check, verify};
 pub(crate) use diff::diff;
 pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;
@@ -42,22 +41,10 @@ pub(crate) use write::{build, create, file_options, pack, partial, sign, update,
 /// when one is added.
 pub(crate) const JSON_SCHEMA: u32 = 1;
 
-/// A `--json` document of `command`: `schema` and `command`, then the
-/// fields of `body` (an object). The layout both binaries print.
-pub(crate) fn json_document(schema: u32, command: &str, body: serde_json::Value) -> serde_json::Value {
-    let mut doc = serde_json::Map::new();
-    doc.insert("schema".into(), schema.into());
-    doc.insert("command".into(), command.into());
-    if let serde_json::Value::Object(fields) = body {
-        doc.extend(fields);
-    }
-    serde_json::Value::Object(doc)
-}
-
-/// Prints the `--json` document of `command` (see [`json_document`]).
+/// Prints the `--json` document of `command` (see [`crate::json::document`]).
 fn print_json(command: &str, body: serde_json::Value) -> Result<()> {
     let out = &mut io::stdout().lock();
-    writeln!(out, "{}", json_document(JSON_SCHEMA, command, body))
+    writeln!(out, "{}", crate::json::document(JSON_SCHEMA, command, body))
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("cannot write to", "standard output", e))
 }
@@ -114,36 +101,29 @@ fn apply(image: &mut Image, ops: &[Op]) -> Result<()> {
     Ok(())
 }
 
-/// What `check` finds wrong with an image's content, and so what every
-/// writer refuses to write: the model's rules ([`ops::problems`]) and the
-/// text rule ([`validate::text_member`]) over each text member. With
-/// `stored`, text members are checked as stored there (what `check` reads);
-/// without, as they would be written (what a writer is about to write).
-fn problems(image: &Image, stored: Option<&Opened>) -> Vec<String> {
-    let mut out = ops::problems(image);
-    for member in image.members() {
-        let Member::File { path, blob, .. } = member else {
-            continue;
-        };
-        if !validate::is_text_member(&path) {
-            continue;
-        }
-        let blob = stored.and_then(|o| raw_member(o, &path)).unwrap_or(blob);
-        if let Err(e) = blob
-            .read_all(&path)
-            .and_then(|bytes| validate::text_member(&path, &bytes))
-        {
-            out.push(e.to_string());
-        }
-    }
-    out
+/// What is wrong with an image whatever a host allows, and so what every
+/// writer refuses to write: the admission rules ([`admit::admit`]) but the
+/// host permissions. An image about to be written is judged as it would be
+/// written; with `stored`, as stored there (what `check` reads).
+fn problems(image: &Image, stored: Option<&Opened>) -> Result<Vec<String>> {
+    let candidate = match stored {
+        Some(opened) => Candidate::Stored(Stored {
+            opened,
+            trusted: None,
+            sidecar: false,
+            progress: Progress::default(),
+        }),
+        None => Candidate::ToWrite(image),
+    };
+    let report = admit::admit(candidate, &Policy::default())?;
+    Ok(report.image_problems().map(|p| p.message.clone()).collect())
 }
 
 /// Refuses to write `image` to `dest` if `check` would refuse it, with the
 /// problems `check` would name; `already` are problems the image had
 /// before the operation, which are let through (see `update`).
 fn refuse_problems(dest: &Path, image: &Image, already: &[String]) -> Result<()> {
-    let new: Vec<String> = problems(image, None)
+    let new: Vec<String> = problems(image, None)?
         .into_iter()
         .filter(|p| !already.contains(p))
         .collect();
@@ -179,18 +159,6 @@ fn open_and_apply(path: &Path, partial: bool, ops: &[Op]) -> Result<(Opened, Ima
 
 fn sha256_of(blob: &Blob, what: &str, bar: &Bar) -> Result<String> {
     checksum::sha256_read(blob.open()?, bar).map_err(|e| Error::Refused(format!("cannot read `{what}`: {e}")))
-}
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let len = fs::metadata(path).with_path("cannot read", path)?.len();
-    sha256_of(
-        &Blob::File {
-            path: path.to_path_buf(),
-            len,
-        },
-        &path.display().to_string(),
-        &Bar::hidden(),
-    )
 }
 
 /// The raw bytes of member `name` as stored (not re-rendered).

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::lock::lock;
-use super::{apply, open_and_apply, problems, refuse_problems, Global};
+use super::{apply, open_and_apply, refuse_problems, Global};
+use crate::admit;
 use crate::checksum;
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
@@ -148,17 +149,21 @@ pub(crate) fn sign(g: Global, path: &Path, key: &Arc<SigningKey>, mtime: Option<
 /// already (see `update_with`): all that `check` finds but the lines of
 /// `params.cfg` and `disk.cfg` that bash would read as more than
 /// assignments, which no write keeps.
-fn kept_problems(opened: &Opened) -> Vec<String> {
-    let image = &opened.image;
-    let sourced = [
-        image.params.as_ref().map(|p| p.0.problems("params.cfg")),
-        image.disk.as_ref().map(|d| d.0.problems("disk.cfg")),
-    ];
-    let never: Vec<String> = sourced.into_iter().flatten().flatten().map(|p| p.message).collect();
-    problems(image, Some(opened))
-        .into_iter()
-        .filter(|p| !never.contains(p))
-        .collect()
+fn kept_problems(opened: &Opened) -> Result<Vec<String>> {
+    let report = admit::admit(
+        admit::Candidate::Stored(admit::Stored {
+            opened,
+            trusted: None,
+            sidecar: false,
+            progress: crate::progress::Progress::default(),
+        }),
+        &admit::Policy::default(),
+    )?;
+    Ok(report
+        .image_problems()
+        .filter(|p| !crate::config::ShellVars::is_grammar_problem(p))
+        .map(|p| p.message.clone())
+        .collect())
 }
 
 fn update_with(
@@ -193,7 +198,7 @@ fn update_with(
         // only what this update would add to what `check` finds.
         Form::Dir => {
             refuse_signing_dir(path, sign)?;
-            refuse_problems(path, &image, &kept_problems(&opened))?;
+            refuse_problems(path, &image, &kept_problems(&opened)?)?;
             writer::write_dir(&image, path, &previous)?;
             warn_dropped_dir_signature(g, path, &opened);
             g.wrote_dir(path);

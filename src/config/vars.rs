@@ -114,6 +114,13 @@ impl ShellVars {
         out
     }
 
+    /// Whether `p` is one of [`ShellVars::problems`]'s for `params.cfg` or
+    /// `disk.cfg`: a line bash would read as more than an assignment, which
+    /// no writer keeps, even in an image that already had it.
+    pub fn is_grammar_problem(p: &Problem) -> bool {
+        p.rule == Rule::Text && ["params.cfg:", "disk.cfg:"].iter().any(|f| p.subject.starts_with(f))
+    }
+
     /// Sets `key`: its first line is replaced, later duplicates dropped; a
     /// new key is appended. The caller has validated key and value.
     pub fn set(&mut self, key: &str, value: &str) {

@@ -593,13 +593,10 @@ mod tests {
             assert_eq!(script, good_script.as_bytes());
             // The sidecar (of the good image, written beside it) judges the
             // bytes that were read, not what the path holds now.
-            let quiet = crate::commands::Global {
-                quiet: true,
-                ..crate::commands::Global::default()
-            };
-            let checked = crate::commands::integrity(quiet, &opened, true).unwrap();
+            let (problems, checked) =
+                crate::admit::integrity(&opened, true, crate::progress::Progress::default()).unwrap();
             assert!(checked.sidecar_checked);
-            assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+            assert!(problems.is_empty(), "{problems:?}");
         }
     }
 

@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use super::log::Level;
+use crate::admit;
 use crate::config::ShellVars;
 use crate::error::{Error, Result};
 
@@ -36,13 +37,17 @@ pub const LOG_LEVEL: &str = "XENGUEST_LOG_LEVEL";
 /// Directory of file-backed guest disks.
 pub const DISK_DIR: &str = "XENGUEST_DISK_DIR";
 /// Whether images must carry a manifest.
-pub const REQUIRE_MANIFEST: &str = "XENGUEST_REQUIRE_MANIFEST";
+pub const REQUIRE_MANIFEST: &str = admit::REQUIRE_MANIFEST;
 /// Whether an image may choose the host device of its disk.
-pub const ALLOW_IMAGE_DEVICE: &str = "XENGUEST_ALLOW_IMAGE_DEVICE";
+pub const ALLOW_IMAGE_DEVICE: &str = admit::ALLOW_IMAGE_DEVICE;
 /// Public keys an image must be signed by.
-pub const TRUSTED_KEYS: &str = "XENGUEST_TRUSTED_KEYS";
-/// xl keys (and xl policy permissions) images may set on this host.
-pub const ALLOW_XL_KEYS: &str = "XENGUEST_ALLOW_XL_KEYS";
+pub const TRUSTED_KEYS: &str = admit::TRUSTED_KEYS;
+/// xl keys reaching host resources that images may set.
+pub const ALLOW_XL_KEYS: &str = admit::ALLOW_XL_KEYS;
+/// Whether every image must be signed by a trusted key.
+pub const REQUIRE_SIGNATURE: &str = admit::REQUIRE_SIGNATURE;
+/// Whether images with host-side scripts must be signed by a trusted key.
+pub const REQUIRE_SIGNED_SCRIPTS: &str = admit::REQUIRE_SIGNED_SCRIPTS;
 
 /// Every configuration key: the one declaration of each.
 pub const KEYS: &[Key] = &[
@@ -89,7 +94,22 @@ pub const KEYS: &[Key] = &[
         default: "",
         doc: "Space-separated PEM public keys or certificates, and directories of them (every *.pem): \
               images must be signed by one of them (xenguest-mkimage sign) or are refused before \
-              anything is created. Empty: signatures are not required.",
+              anything is created (see XENGUEST_REQUIRE_SIGNATURE); a signed image is always checked \
+              against them. Empty: no key is trusted.",
+    },
+    Key {
+        name: REQUIRE_SIGNATURE,
+        default: "",
+        doc: "1: refuse every image not signed by one of XENGUEST_TRUSTED_KEYS (which must then be set). \
+              0: accept unsigned images (see XENGUEST_REQUIRE_SIGNED_SCRIPTS); a signed one must still be \
+              signed by a trusted key. Empty: 1 when XENGUEST_TRUSTED_KEYS is set, else 0. An image's \
+              init scripts run as root in Dom0: trusting an image means trusting its signer.",
+    },
+    Key {
+        name: REQUIRE_SIGNED_SCRIPTS,
+        default: "0",
+        doc: "1: refuse images carrying host-side scripts (init.pre, init.d, init.post: run as root in \
+              Dom0) unless signed by one of XENGUEST_TRUSTED_KEYS (which must then be set).",
     },
     Key {
         name: ALLOW_XL_KEYS,
@@ -206,6 +226,7 @@ impl Config {
         config.log_level()?;
         config.require_manifest()?;
         config.allow_image_device()?;
+        config.policy()?;
         Ok(config)
     }
 
@@ -254,18 +275,65 @@ impl Config {
         self.flag(ALLOW_IMAGE_DEVICE)
     }
 
+    /// The admission policy of this host (see [`admit::Policy`]). A
+    /// configuration that requires signatures without trusted keys, or
+    /// allows an xl key that is not a key name, is refused.
+    pub fn policy(&self) -> Result<admit::Policy> {
+        let has_keys = !self.trusted_keys().is_empty();
+        let require_signature = match self.get(REQUIRE_SIGNATURE) {
+            "" => has_keys,
+            _ => self.flag(REQUIRE_SIGNATURE)?,
+        };
+        let require_signed_scripts = self.flag(REQUIRE_SIGNED_SCRIPTS)?;
+        for (key, on) in [
+            (REQUIRE_SIGNATURE, require_signature),
+            (REQUIRE_SIGNED_SCRIPTS, require_signed_scripts),
+        ] {
+            if on && !has_keys {
+                return Err(Error::invalid(
+                    key,
+                    "1",
+                    format!(
+                        "in {}: requires signatures but {TRUSTED_KEYS} names no trusted key - set {TRUSTED_KEYS} too",
+                        self.where_()
+                    ),
+                ));
+            }
+        }
+        let mut allow_xl_keys = std::collections::BTreeSet::new();
+        for key in self.get(ALLOW_XL_KEYS).split_whitespace() {
+            // xl keys (`pci`) and the policy's own permissions
+            // (`vif-script`).
+            let ok = key.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            if !ok {
+                return Err(Error::invalid(
+                    ALLOW_XL_KEYS,
+                    key,
+                    format!(
+                        "in {}: not an xl key or permission name (e.g. `pci dtdev vif-script`)",
+                        self.where_()
+                    ),
+                ));
+            }
+            allow_xl_keys.insert(key.to_owned());
+        }
+        Ok(admit::Policy {
+            allow_xl_keys,
+            allow_image_device: self.allow_image_device()?,
+            volume_device: self.volume_device().map(str::to_owned),
+            require_manifest: self.require_manifest()?,
+            require_signature,
+            require_signed_scripts,
+        })
+    }
+
     /// The trusted keys (paths as configured, host paths before the root
     /// prefix); empty: signatures are not required.
     pub fn trusted_keys(&self) -> Vec<PathBuf> {
         self.get(TRUSTED_KEYS).split_whitespace().map(PathBuf::from).collect()
-    }
-
-    /// The host's xl policy: the keys and permissions of
-    /// `XENGUEST_ALLOW_XL_KEYS`.
-    pub fn xl_policy(&self) -> crate::admit::Policy {
-        crate::admit::Policy {
-            allow_xl_keys: self.get(ALLOW_XL_KEYS).split_whitespace().map(str::to_owned).collect(),
-        }
     }
 
     /// The volume device, `None` for file-backed disks.
@@ -322,10 +390,39 @@ mod tests {
             "XENGUEST_LOG_LEVEL=\"DEBUG\"\n",
             "XENGUEST_REQUIRE_MANIFEST=\"yes\"\n",
             "XENGUEST_ALLOW_IMAGE_DEVICE=\"true\"\n",
+            "XENGUEST_REQUIRE_SIGNATURE=\"1\"\n",
+            "XENGUEST_REQUIRE_SIGNED_SCRIPTS=\"1\"\n",
+            "XENGUEST_REQUIRE_SIGNATURE=\"yes\"\nXENGUEST_TRUSTED_KEYS=\"/k.pem\"\n",
+            "XENGUEST_ALLOW_XL_KEYS=\"pci $(reboot)\"\n",
+            "XENGUEST_ALLOW_XL_KEYS=\"PCI\"\n",
         ] {
             let e = Config::parse(bad, Path::new("/etc/x.conf")).unwrap_err().to_string();
             assert!(e.contains("x.conf") || e.contains("XENGUEST_"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn policy_follows_the_keys() {
+        let p = |text: &str| Config::parse(text, Path::new("c")).unwrap().policy().unwrap();
+        assert_eq!(p(""), admit::Policy::default());
+        let keys = "XENGUEST_TRUSTED_KEYS=\"/k.pem\"\n";
+        // Trusted keys alone require signatures, unless the host says 0.
+        assert!(p(keys).require_signature);
+        assert!(!p(&format!("{keys}XENGUEST_REQUIRE_SIGNATURE=\"0\"\n")).require_signature);
+        let scripts = p(&format!(
+            "{keys}XENGUEST_REQUIRE_SIGNATURE=\"0\"\nXENGUEST_REQUIRE_SIGNED_SCRIPTS=\"1\"\n"
+        ));
+        assert!(scripts.require_signed_scripts && !scripts.require_signature);
+        let allowed = p("XENGUEST_ALLOW_XL_KEYS=\" pci  dtdev \"\nXENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n");
+        assert_eq!(
+            allowed.allow_xl_keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["dtdev", "pci"]
+        );
+        assert_eq!(allowed.volume_device.as_deref(), Some("/dev/sda2"));
+        let e = Config::parse("XENGUEST_REQUIRE_SIGNED_SCRIPTS=\"1\"\n", Path::new("c"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("XENGUEST_TRUSTED_KEYS"), "{e}");
     }
 
     #[test]

@@ -17,103 +17,21 @@ use std::time::{Duration, Instant};
 
 use super::run::{self, Runner};
 use super::store::Disk;
+pub use crate::admit::{is_tar, layout, Part, FIRST_START_MB, PLACEHOLDER_MB};
 use crate::config::DiskConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::image::Blob;
 
-/// Size of a placeholder for an undefined lower partition, in MB.
-pub const PLACEHOLDER_MB: u64 = 2;
-/// Where the first partition starts, in MB (room for the table).
-pub const FIRST_START_MB: u64 = 1;
 /// Bytes per MB of a disk size: LVM's `M` (MiB), used for files too, so
 /// both backings have the same size.
 const DISK_UNIT: u64 = 1024 * 1024;
 /// How long partition device nodes may take to appear.
 const NODE_WAIT: Duration = Duration::from_secs(20);
 
-/// One partition to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
-    /// Primary partition number.
-    pub number: u8,
-    /// Start in MB (parted's `unit MB`).
-    pub start_mb: u64,
-    /// End in MB.
-    pub end_mb: u64,
-    /// File system to create (empty: none).
-    pub fs: String,
-    /// Name of the content under the image's `disk/` (empty: none).
-    pub content: String,
-}
-
-/// The partitions of `disk`, laid out as the classic manager does.
-pub fn layout(disk: &DiskConfig) -> Result<Vec<Part>> {
-    let defined = disk.partitions()?;
-    let highest = defined.iter().map(|p| p.number).max().unwrap_or(0);
-    let mut out = Vec::new();
-    let mut start = FIRST_START_MB;
-    for n in 1..=highest {
-        let (size, fs, content) = match defined.iter().find(|p| p.number == n) {
-            Some(p) => (p.size_mb, p.fs.clone(), p.content.clone()),
-            None => (PLACEHOLDER_MB, String::new(), String::new()),
-        };
-        out.push(Part {
-            number: n,
-            start_mb: start,
-            end_mb: start + size,
-            fs,
-            content,
-        });
-        start += size;
-    }
-    Ok(out)
-}
-
-/// Problems that make `disk` impossible to create, beyond `check`'s rules:
-/// a tar content needs a file system to unpack into, and the layout (with
-/// its placeholders and first MB) must fit in the disk.
-pub fn problems(disk: &DiskConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    let (Ok(size), Ok(parts)) = (disk.size_mb(), layout(disk)) else {
-        return out; // `check` reports these.
-    };
-    for p in &parts {
-        if is_tar(&p.content) && (p.fs.is_empty() || p.fs == "swap") {
-            out.push(format!(
-                "partition {} holds `{}` but has {} - a tar content needs a file system to unpack into",
-                p.number,
-                p.content,
-                if p.fs.is_empty() {
-                    "no file system".to_owned()
-                } else {
-                    "`swap`".to_owned()
-                }
-            ));
-        }
-    }
-    if let Some(last) = parts.last() {
-        if size == 0 {
-            out.push("disk.cfg defines partitions but DISK_SIZE is 0".to_owned());
-        } else if u128::from(last.end_mb) * 1_000_000 > u128::from(size) * u128::from(DISK_UNIT) {
-            out.push(format!(
-                "the partitions end at {} MB but the disk has {size}M",
-                last.end_mb
-            ));
-        }
-    }
-    out
-}
-
 /// The last `.` suffix of a content name (content names are checked to
 /// end in one of the lower-case suffixes `check` allows).
 fn ext(content: &str) -> &str {
     content.rsplit('.').next().unwrap_or("")
-}
-
-fn is_tar(content: &str) -> bool {
-    [".tar", ".tar.gz", ".tar.bz2", ".tar.xz"]
-        .iter()
-        .any(|s| content.ends_with(s))
 }
 
 /// The device or file a guest's disk is (what xl is given).
@@ -478,20 +396,11 @@ mod tests {
             .map(|p| (p.number, p.start_mb, p.end_mb, p.fs.as_str()))
             .collect();
         assert_eq!(spans, [(1, 1, 101, "vfat"), (2, 101, 103, ""), (3, 103, 1103, "ext4")]);
-        assert!(problems(&d).is_empty());
     }
 
     #[test]
     fn device_mapper_names() {
         assert_eq!(dm_name("vg-xen-sda2", "web-1"), "vg--xen--sda2-web--1");
         assert_eq!(dm_name("vg0", "g"), "vg0-g");
-    }
-
-    #[test]
-    fn impossible_disks_are_reported() {
-        let d = DiskConfig::parse("DISK_SIZE=\"100M\"\nDISK_PART1=\"10M::rootfs.tar\"\n");
-        assert!(problems(&d)[0].contains("needs a file system"), "{:?}", problems(&d));
-        let d = DiskConfig::parse("DISK_SIZE=\"10M\"\nDISK_PART2=\"10M:ext4:\"\n");
-        assert!(problems(&d)[0].contains("end at 13 MB"), "{:?}", problems(&d));
     }
 }

@@ -2,8 +2,9 @@
 //! images on the host (Dom0). A drop-in successor of the classic layer's
 //! bash manager (same command line, configuration file, guest store, init
 //! directories, log and disk layout; see docs/manager.md), built on this
-//! library: images are opened by [`crate::image::reader`], judged by the
-//! rules `check` and `verify` apply, and unpacked by
+//! library: images are opened by [`crate::image::reader`], judged by
+//! [`crate::admit::admit`] (the function `check`, the writers and `verify`
+//! use) under the host's [`config::Config::policy`], and unpacked by
 //! [`crate::image::writer`].
 //!
 //! - [`config`]: the configuration file and every host path;
@@ -36,12 +37,12 @@ use self::config::{Config, Paths};
 use self::log::{Level, Log};
 use self::run::Runner;
 use self::store::{Disk, Store};
-use crate::commands::{integrity, Global};
+use crate::admit::{self, Candidate, Stored};
 use crate::config::XlValue;
 use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::image::{writer, Stage};
-use crate::ops;
+use crate::progress::Progress;
 
 const ABOUT: &str = "Create, start, stop and remove Xen guests from xenguest images (run in Dom0)";
 
@@ -230,7 +231,7 @@ pub const JSON_SCHEMA: u32 = 1;
 
 /// A JSON document of `command`: `schema` and `command`, then `fields`.
 fn document(command: &str, fields: serde_json::Value) -> serde_json::Value {
-    crate::commands::json_document(JSON_SCHEMA, command, fields)
+    crate::json::document(JSON_SCHEMA, command, fields)
 }
 
 /// Everything an action needs.
@@ -366,11 +367,8 @@ impl Manager {
         }
     }
 
-    /// With `XENGUEST_TRUSTED_KEYS` set, the image's signature must be by
-    /// one of those keys (an unsigned image, another key or a signature
-    /// not matching the manifest are refused, saying which); unset,
-    /// nothing is required (`None`).
-    fn check_signature(&self, opened: &Opened) -> Result<Option<crate::signature::Signer>> {
+    /// The keys of `XENGUEST_TRUSTED_KEYS` (`None` when unset).
+    fn trusted_keys(&self) -> Result<Option<crate::signature::TrustedKeys>> {
         let configured = self.config.trusted_keys();
         if configured.is_empty() {
             return Ok(None);
@@ -384,21 +382,16 @@ impl Manager {
                 files.push(host);
             }
         }
-        let trusted = crate::signature::TrustedKeys::load(&files, &dirs)
-            .map_err(|e| Error::Refused(format!("{}: {e}", config::TRUSTED_KEYS)))?;
-        let placement = crate::signature::placement_problems(opened);
-        if !placement.is_empty() {
-            return Err(Error::NotAnImage {
-                path: opened.path.clone(),
-                reason: placement.join("; "),
-            });
-        }
-        crate::signature::verify_image(opened, &trusted).map(Some)
+        crate::signature::TrustedKeys::load(&files, &dirs)
+            .map(Some)
+            .map_err(|e| Error::Refused(format!("{}: {e}", config::TRUSTED_KEYS)))
     }
 
-    /// Opens `file` and judges it before anything is created: the rules
-    /// `check` applies, what this host can build from its disk.cfg, and
-    /// the integrity `verify` checks (manifest, sidecar).
+    /// Opens `file` and judges it before anything is created, with the one
+    /// admission function `check` and `verify` use ([`admit::admit`]) under
+    /// this host's policy ([`Config::policy`]): every rule `check` applies,
+    /// the host permissions, the signature (by a trusted key when
+    /// `XENGUEST_TRUSTED_KEYS` is set), the manifest and the sidecar.
     fn open_verified(&self, file: &Path) -> Result<Opened> {
         // One read of the file into a private, unlinked copy: everything
         // below verifies that copy, and `create` uses nothing else.
@@ -409,49 +402,52 @@ impl Manager {
                 file.display()
             )));
         }
-        let require_manifest = self.config.require_manifest()?;
-        if require_manifest && opened.image.manifest.is_none() {
-            return Err(Error::NotAnImage {
-                path: file.to_path_buf(),
-                reason: format!(
-                    "it has no embedded manifest and {}=\"1\" requires one - rebuild it with a current xenguest-mkimage",
-                    config::REQUIRE_MANIFEST
-                ),
-            });
-        }
-        let mut problems = ops::problems(&opened.image);
-        if let Some(d) = &opened.image.disk {
-            problems.extend(disk::problems(d));
-        }
-        // With trusted keys, the signature over the manifest is checked
-        // first, before the manifest is trusted to bind the members.
-        let signer = self.check_signature(&opened)?;
-        let quiet = Global {
-            quiet: true,
-            ..Global::default()
+        let policy = self.config.policy()?;
+        let trusted = self.trusted_keys()?;
+        let stored = Stored {
+            opened: &opened,
+            trusted: trusted.as_ref(),
+            sidecar: true,
+            progress: Progress::default(),
         };
-        let checked = integrity(quiet, &opened, require_manifest)?;
-        let sidecar = checked.sidecar_checked;
-        problems.extend(checked.problems);
-        if !problems.is_empty() {
+        let report = admit::admit(Candidate::Stored(stored), &policy)?;
+        if !report.admitted() {
+            let reason = report
+                .problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            // A valid image this host has not allowed (what `check` lists
+            // as needed permissions) is refused as such.
+            if report.image_problems().next().is_none() {
+                return Err(Error::Refused(format!(
+                    "`{}` needs host permissions this host does not grant: {reason}",
+                    file.display()
+                )));
+            }
             return Err(Error::NotAnImage {
                 path: file.to_path_buf(),
-                reason: problems.join("; "),
+                reason,
             });
         }
         self.log.info(&format!(
             "{}: verified ({}{}, {})",
             file.display(),
-            signer.map_or_else(String::new, |s| format!(
-                "signed by trusted key {} ({}), ",
-                s.fingerprint, s.algorithm
-            )),
+            match &report.signature {
+                admit::Signature::Trusted(s) => format!("signed by trusted key {} ({}), ", s.fingerprint, s.algorithm),
+                _ => String::new(),
+            },
             if opened.image.manifest.is_some() {
                 "manifest"
             } else {
                 "no manifest"
             },
-            if sidecar { "sidecar" } else { "no sidecar" }
+            if report.integrity.sidecar_checked {
+                "sidecar"
+            } else {
+                "no sidecar"
+            }
         ));
         Ok(opened)
     }
@@ -522,31 +518,13 @@ impl Manager {
         }
         self.log.info(&format!("creating guest {name} from {}", real.display()));
         let opened = self.open_verified(&real)?;
+        // Admitted: a DISK_DEVICE other than the host's volume device was
+        // allowed by XENGUEST_ALLOW_IMAGE_DEVICE (see `admit`).
         let disk_cfg = opened.image.disk.clone().unwrap_or_default();
-        let own = disk_cfg.0.get("DISK_DEVICE").unwrap_or("");
-        if disk_cfg.size_mb()? > 0
-            && !own.is_empty()
-            && Some(own) != self.config.volume_device()
-            && !self.config.allow_image_device()?
-        {
-            return Err(Error::Refused(format!(
-                "`{}` asks for its disk on the host device `{own}` (DISK_DEVICE in disk.cfg), which would become an LVM physical volume - set {}=\"1\" in the configuration to allow images to choose a device",
-                file.display(),
-                config::ALLOW_IMAGE_DEVICE
-            )));
-        }
         let disk = self.disk_for(name, &disk_cfg)?;
-        // The xl policy under this host's permissions: what the image may
-        // set in the configuration `xl create` gets.
-        let xl_policy = self.config.xl_policy();
-        let judged = crate::xl_policy::check(&opened.image, &xl_policy);
-        if !judged.problems.is_empty() {
-            let reasons: Vec<String> = judged.problems.iter().map(|p| p.message.clone()).collect();
-            return Err(Error::NotAnImage {
-                path: file.to_path_buf(),
-                reason: reasons.join("; "),
-            });
-        }
+        // The host's policy, under which the image was admitted: what it
+        // may set in the configuration `xl create` gets.
+        let xl_policy = self.config.policy()?;
         let mut image = opened.image.clone();
         image.disk_files.clear();
         // The keys the manager owns, written into guest.cfg as the classic
@@ -656,7 +634,7 @@ impl Manager {
             init::check_executable(&scripts)?;
             stages.push(scripts);
         }
-        let merged_text = store::merged_xl(&dir, &dir, &self.config.xl_policy())?;
+        let merged_text = store::merged_xl(&dir, &dir, &self.config.policy()?)?;
         // Replaced atomically: `xl create` may be reading the old one.
         writer::write_file_member(
             &dir.join(store::MERGED_CFG),

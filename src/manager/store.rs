@@ -331,6 +331,7 @@ mod tests {
         // Allowed by name, a host key passes.
         let pci = Policy {
             allow_xl_keys: ["pci".to_owned()].into(),
+            ..Policy::default()
         };
         fs::write(dir.join("guest.d/p.cfg"), "pci = ['01:00.0']\n").unwrap();
         assert!(merged(&pci).is_ok());

@@ -693,9 +693,9 @@ fn extract_and_extract_config() {
         "g",
         &[
             "--xen-kernel=Image",
-            "--disk-size=1",
+            "--disk-size=3",
             "--disk-add-file=rootfs.tar.gz",
-            "--disk-add-part=1:1::rootfs.tar.gz",
+            "--disk-add-part=1:1:ext4:rootfs.tar.gz",
         ],
     );
     s.mkdir("all");

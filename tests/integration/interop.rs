@@ -318,7 +318,7 @@ fn megabyte_members_round_trip_byte_for_byte() {
     s.create(
         "g.xenguest",
         &[
-            "--disk-size=1",
+            "--disk-size=2",
             "--disk-add-file=rootfs.img",
             "--disk-add-part=1:1::rootfs.img",
         ],

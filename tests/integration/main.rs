@@ -7,6 +7,7 @@
 
 mod support;
 
+mod admission;
 mod bash_grammar;
 mod build;
 mod cli;
@@ -22,5 +23,5 @@ mod repro;
 mod rules;
 mod settings;
 mod sign;
-mod xl_policy;
 mod verified_bytes;
+mod xl_policy;

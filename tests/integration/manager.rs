@@ -43,12 +43,12 @@ fn manager_bin() -> PathBuf {
 
 /// A host: a root prefix for the manager's own paths, a PATH prefix of
 /// stand-ins, and the stand-ins' state (their call record).
-struct Host {
-    s: Scratch,
+pub struct Host {
+    pub s: Scratch,
 }
 
 impl Host {
-    fn new() -> Host {
+    pub fn new() -> Host {
         Host::with_tools(TOOLS)
     }
 
@@ -65,7 +65,7 @@ impl Host {
         Host { s }
     }
 
-    fn root(&self) -> PathBuf {
+    pub fn root(&self) -> PathBuf {
         self.s.join("root")
     }
 
@@ -73,7 +73,7 @@ impl Host {
         self.s.join("state").join(rel)
     }
 
-    fn conf(&self, text: &str) {
+    pub fn conf(&self, text: &str) {
         self.s.write("root/etc/xenguest/xenguest-manager.conf", text);
     }
 
@@ -94,7 +94,7 @@ impl Host {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Run {
+    pub fn run(&self, args: &[&str]) -> Run {
         Run::new(&mut self.cmd(args))
     }
 
@@ -123,7 +123,7 @@ impl Host {
         fs::write(self.state(&format!("fail-{what}")), "").unwrap();
     }
 
-    fn guest_dir(&self, name: &str) -> PathBuf {
+    pub fn guest_dir(&self, name: &str) -> PathBuf {
         self.root().join("etc/xenguest/guests").join(name)
     }
 
@@ -140,7 +140,7 @@ impl Host {
     }
 
     /// Builds an image with xenguest-mkimage `create` and `options`.
-    fn image(&self, name: &str, options: &[&str]) -> PathBuf {
+    pub fn image(&self, name: &str, options: &[&str]) -> PathBuf {
         self.s.write("kernel", b"fake kernel\n");
         let mut args = vec!["create", name, "--xen-kernel=kernel"];
         args.extend_from_slice(options);

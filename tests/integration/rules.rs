@@ -76,7 +76,8 @@ fn partition_content_missing_is_refused_by_writers_and_check_alike() {
     // A directory is often a partial view (extract-config leaves disk/
     // out): an update of one refuses only what it would add.
     s.run(&["update", "d", "--xen-memory=300"]).success();
-    s.run(&["update", "d", "--xen-append=missing.tar.gz"]).success();
+    s.write("extra.cfg", b"vcpus = 2\n");
+    s.run(&["update", "d", "--xen-append=extra.cfg"]).success();
 }
 
 #[test]
@@ -140,9 +141,9 @@ fn a_directory_is_checked_and_verified_against_its_manifest() {
         "g",
         &[
             "--xen-kernel=Image",
-            "--disk-size=1",
+            "--disk-size=3",
             "--disk-add-file=rootfs.tar.gz",
-            "--disk-add-part=1:1::rootfs.tar.gz",
+            "--disk-add-part=1:1:ext4:rootfs.tar.gz",
         ],
     );
     s.mkdir("x");
@@ -164,8 +165,9 @@ fn a_directory_is_checked_and_verified_against_its_manifest() {
     s.run(&["check", "x"]).success();
     s.run(&["verify", "x"]).success();
     // A removed member loses its line; an added one gets one.
-    s.run(&["update", "x", "--xen-append=Image"]).success();
-    assert!(s.read_text("x/manifest.sha256").contains("  ./guest.d/Image\n"));
+    s.write("extra.cfg", b"vcpus = 2\n");
+    s.run(&["update", "x", "--xen-append=extra.cfg"]).success();
+    assert!(s.read_text("x/manifest.sha256").contains("  ./guest.d/extra.cfg\n"));
     s.run(&["verify", "x"]).success();
     // extract-config leaves disk/ out, and its manifest too.
     s.mkdir("c");
@@ -175,9 +177,9 @@ fn a_directory_is_checked_and_verified_against_its_manifest() {
     s.run(&["update", "c", "--xen-name=guest1"]).success();
     s.run(&["verify", "c"]).success();
     // A member the manifest lists but the directory lacks.
-    fs::remove_file(s.join("x/guest.d/Image")).unwrap();
+    fs::remove_file(s.join("x/guest.d/extra.cfg")).unwrap();
     s.run(&["verify", "x"]).failure(
         1,
-        &["manifest lists `./guest.d/Image` but the image has no such member"],
+        &["manifest lists `./guest.d/extra.cfg` but the image has no such member"],
     );
 }
