@@ -1059,3 +1059,88 @@ fn trusted_keys_refuse_unsigned_and_foreign_images_before_anything_is_created() 
     h.run(&["create", signed.to_str().unwrap(), "g2"])
         .failure(1, &["XENGUEST_TRUSTED_KEYS", "nowhere.pem"]);
 }
+
+#[test]
+fn params_cannot_name_the_manager_s_own_variables() {
+    let h = Host::new();
+    let img = hand_made(
+        &h,
+        "evil.xenguest",
+        "GUEST_AUTOBOOT=\"1\"\n__xenguest_script=\"files/evil\"\n",
+        "DISK_SIZE=\"0\"\n",
+    );
+    h.s.run(&["check", img.to_str().unwrap()])
+        .failure(1, &["__xenguest_script", "reserved"]);
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["__xenguest_script", "reserved"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.guest_dir("evil").exists());
+    for name in ["log", "log_command", "guestname", "LOGFILE"] {
+        let img = hand_made(
+            &h,
+            &format!("r-{name}.xenguest"),
+            &format!("{name}=\"x\"\n"),
+            "DISK_SIZE=\"0\"\n",
+        );
+        h.s.run(&["check", img.to_str().unwrap()])
+            .failure(1, &[name, "reserved"]);
+    }
+}
+
+/// What each init script sees cannot be steered by a stored params.cfg
+/// (written by hand, past `check`), by an earlier script, or by the
+/// environment of whoever runs the manager.
+#[test]
+fn init_scripts_run_exactly_the_script_the_manager_chose() {
+    let h = Host::new();
+    let calls = h.state("calls");
+    let pwned = h.s.join("PWNED");
+    let img = h.image("g.xenguest", &["--set-param=NET=bridge"]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let dir = h.guest_dir("g");
+    // The image's own file, which params.cfg tries to have sourced instead.
+    write_script(&dir.join("files/evil"), &format!("touch {}\n", pwned.display()), 0o755);
+    fs::write(
+        dir.join("params.cfg"),
+        "NET=\"bridge\"\n__xenguest_script=\"files/evil\"\n__xenguest_dir=\"/tmp\"\nguestname=\"Domain-0\"\nPATH=\"/nowhere\"\n",
+    )
+    .unwrap();
+    // An earlier host script tries the same.
+    write_script(
+        &h.root().join("etc/xenguest/init.pre/10-host"),
+        &format!(
+            "__xenguest_script=files/evil; export __xenguest_script\n\
+             echo \"script host $guestname $NET $PATH\" >> {c}\n",
+            c = calls.display()
+        ),
+        0o755,
+    );
+    write_script(
+        &dir.join("init.pre/20-guest"),
+        &format!(
+            "echo \"script guest $guestname $(basename \"$guestdir\") ${{BASH_ENV-none}}\" >> {c}\n",
+            c = calls.display()
+        ),
+        0o755,
+    );
+    // The caller's environment does not reach the scripts' bash either
+    // (the stand-ins, run with the manager's environment, ignore it).
+    let bash_env = h.s.write(
+        "bash_env.sh",
+        format!("[ \"$0\" != xenguest-init ] || touch {}\n", pwned.display()),
+    );
+    h.clear_calls();
+    let mut cmd = h.cmd(&["start", "g"]);
+    cmd.env("BASH_ENV", &bash_env).env("SHELLOPTS", "xtrace");
+    Run::new(&mut cmd).success();
+    let scripts: Vec<String> = h.calls().into_iter().filter(|c| c.starts_with("script ")).collect();
+    assert_eq!(
+        scripts,
+        strs(&[
+            "script host g bridge /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "script guest g g none",
+        ])
+    );
+    assert!(!pwned.exists(), "the image's files/evil or BASH_ENV ran");
+}
