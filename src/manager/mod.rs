@@ -17,6 +17,7 @@
 pub mod config;
 pub mod disk;
 pub mod init;
+pub mod lock;
 pub mod log;
 pub mod run;
 pub mod store;
@@ -24,7 +25,7 @@ pub mod xl;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -241,9 +242,6 @@ struct Manager {
     store: Store,
 }
 
-/// An exclusive lock serialising managers, held until dropped.
-struct Lock(#[allow(dead_code)] File);
-
 impl Manager {
     fn new(m: &ArgMatches) -> Result<Manager> {
         let root = m
@@ -336,33 +334,9 @@ impl Manager {
     }
 
     /// Takes the lock every changing action holds, waiting for another
-    /// manager to finish.
-    fn lock(&self) -> Result<Lock> {
-        let path = &self.paths.lock;
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).with_path("cannot create directory", parent)?;
-        }
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_path("cannot open the lock", path)?;
-        let mut told = false;
-        loop {
-            match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Lock(f)),
-                Err(rustix::io::Errno::WOULDBLOCK) => {
-                    if !told {
-                        self.log.info("waiting for another xenguest-manager to finish");
-                        told = true;
-                    }
-                    crate::interrupt::check().with_path("interrupted while waiting for the lock", path)?;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(Error::io("cannot lock", path, e.into())),
-            }
-        }
+    /// manager to finish (see [`lock`]).
+    fn lock(&self) -> Result<lock::Lock> {
+        lock::acquire(&self.paths.lock, &self.log)
     }
 
     /// With `XENGUEST_TRUSTED_KEYS` set, the image's signature must be by
