@@ -26,6 +26,7 @@ pub mod interrupt;
 pub mod manager;
 pub mod ops;
 pub mod progress;
+pub mod regular;
 pub mod settings;
 pub mod signature;
 pub mod spec;

@@ -1,13 +1,11 @@
 //! `check` (an image against its rules, manifest and signature) and `verify` (against trusted keys, its manifest and sidecar).
 
-use std::fs;
-use std::io;
 use std::path::Path;
 
 use serde_json::json;
 
 use super::{print_json, problems, sha256_file, Global};
-use crate::checksum::{manifest_report, sidecar_digest, sidecar_path, ManifestReport, MemberDigest};
+use crate::checksum::{manifest_report, read_sidecar, sidecar_digest, sidecar_path, ManifestReport, MemberDigest};
 use crate::error::{Error, Result};
 use crate::image::reader::{self, Form, Opened};
 use crate::progress::Progress;
@@ -227,11 +225,10 @@ pub(crate) fn integrity(g: Global, opened: &Opened, require_manifest: bool) -> R
     let path = opened.path.as_path();
     let sidecar = sidecar_path(path);
     // A directory has no sidecar: its manifest is all there is to verify.
-    let expected = match fs::read_to_string(&sidecar) {
-        _ if opened.form == Form::Dir => None,
-        Ok(text) => Some(sidecar_digest(&text).to_owned()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", &sidecar, e)),
+    let expected = if opened.form == Form::Dir {
+        None
+    } else {
+        read_sidecar(&sidecar)?.map(|text| sidecar_digest(&text).to_owned())
     };
     // The whole-file hash (sidecar) and the member hashes (manifest) are
     // independent passes: run them on two threads.

@@ -876,8 +876,11 @@ fn configuration_is_read_not_run() {
 #[test]
 fn managers_wait_for_each_other() {
     let h = Host::new();
-    let lock = h.root().join("run/xenguest-manager.lock");
+    let lock = h.root().join("run/xenguest/xenguest-manager.lock");
     fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs::set_permissions(lock.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).unwrap();
     let img = h.image("g.xenguest", &[]);
     // flock(1) holds the lock for a while; the manager must wait for it.
     let mut holder = Command::new("flock")
@@ -1143,4 +1146,96 @@ fn init_scripts_run_exactly_the_script_the_manager_chose() {
         ])
     );
     assert!(!pwned.exists(), "the image's files/evil or BASH_ENV ran");
+}
+
+/// Runs `cmd` and waits for it at most `secs` seconds: a manager that
+/// hangs fails the test (and is killed) instead of hanging it.
+fn bounded(cmd: &mut Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {secs} s: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn the_lock_is_root_s_alone() {
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let dir = h.root().join("run/xenguest");
+    let lock = dir.join("xenguest-manager.lock");
+    assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o700);
+    assert_eq!(fs::metadata(&lock).unwrap().mode() & 0o7777, 0o600);
+    assert!(!h.root().join("run/xenguest-manager.lock").exists());
+    // A lock open to other users (who could hold it) is refused.
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    h.run(&["remove", "g"])
+        .failure(1, &["xenguest-manager.lock", "mode 0644", "chmod 600"]);
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    h.run(&["remove", "g"])
+        .failure(1, &["lock directory", "mode 0777", "chmod 700"]);
+    // A link, in place of the lock or its directory, is refused too.
+    fs::remove_dir_all(&dir).unwrap();
+    let elsewhere = h.s.mkdir("elsewhere");
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+    h.run(&["remove", "g"]).failure(1, &["lock directory", "symbolic link"]);
+    fs::remove_file(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("x"), &lock).unwrap();
+    h.run(&["remove", "g"]).failure(1, &["symbolic link"]);
+    assert!(!elsewhere.join("x").exists());
+    fs::remove_file(&lock).unwrap();
+    h.run(&["remove", "g"]).success();
+}
+
+#[test]
+fn a_sidecar_or_key_that_is_not_a_regular_file_is_refused_without_waiting() {
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    let sidecar = h.s.join("g.xenguest.sha256");
+    fs::remove_file(&sidecar).unwrap();
+    mkfifo(&sidecar);
+    let out = bounded(&mut h.cmd(&["create", img.to_str().unwrap()]), 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("g.xenguest.sha256") && stderr.contains("FIFO"),
+        "{stderr}"
+    );
+    assert!(!h.guest_dir("g").exists());
+    fs::remove_file(&sidecar).unwrap();
+    fs::create_dir(&sidecar).unwrap();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["g.xenguest.sha256", "a directory"]);
+    fs::remove_dir(&sidecar).unwrap();
+    // A trusted key that is a FIFO, by name or in a trust directory.
+    let keys = h.s.mkdir("root/etc/xenguest/keys");
+    mkfifo(&keys.join("k.pem"));
+    for conf in ["/etc/xenguest/keys/k.pem", "/etc/xenguest/keys"] {
+        h.conf(&format!("XENGUEST_TRUSTED_KEYS=\"{conf}\"\n"));
+        let out = bounded(&mut h.cmd(&["create", img.to_str().unwrap()]), 60);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("k.pem") && stderr.contains("not a regular file"),
+            "{stderr}"
+        );
+    }
+    assert!(!h.guest_dir("g").exists());
 }
