@@ -10,7 +10,7 @@
 //! exits at once, for the rare wait that does not poll.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -37,6 +37,35 @@ pub fn install() {
 /// Whether a signal asked us to stop.
 pub fn requested() -> bool {
     flag().load(Ordering::Relaxed)
+}
+
+fn cleaning() -> &'static AtomicUsize {
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
+    &DEPTH
+}
+
+/// While a [`Cleanup`] lives, [`stopping`] is false: the undoing of a
+/// half-done change (which runs tools too) is not cut short by the signal
+/// that caused it. A second signal still exits at once.
+#[derive(Debug)]
+pub struct Cleanup(());
+
+/// Starts a [`Cleanup`].
+pub fn cleanup() -> Cleanup {
+    cleaning().fetch_add(1, Ordering::SeqCst);
+    Cleanup(())
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        cleaning().fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether work in progress should stop now: a signal asked for it and
+/// no [`Cleanup`] is running.
+pub fn stopping() -> bool {
+    requested() && cleaning().load(Ordering::SeqCst) == 0
 }
 
 /// Fails once a signal asked us to stop. (Not `ErrorKind::Interrupted`:

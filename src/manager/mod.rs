@@ -127,7 +127,16 @@ pub fn command() -> Command {
                         .value_parser(clap::value_parser!(PathBuf))
                         .help("The image (NAME.xenguest; a symbolic link is followed)"),
                 )
-                .arg(name_arg(false).help("Guest name (default: FILE's name without .xenguest)")),
+                .arg(name_arg(false).help("Guest name (default: FILE's name without .xenguest)"))
+                .arg(
+                    Arg::new("replace_disk")
+                        .long("replace-disk")
+                        .action(ArgAction::SetTrue)
+                        .help(
+                            "Replace a logical volume or disk file of the guest's name that no guest owns \
+                             (left by a create that crashed); without it, create refuses to touch it",
+                        ),
+                ),
         )
         .subcommand(
             Command::new("remove")
@@ -220,7 +229,11 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
                     println!("{}", document(action, json!({ "ok": false, "error": msg })));
                 }
             }
-            ExitCode::from(e.exit_code())
+            if crate::interrupt::requested() {
+                ExitCode::from(crate::interrupt::EXIT_CODE)
+            } else {
+                ExitCode::from(e.exit_code())
+            }
         }
     }
 }
@@ -301,7 +314,7 @@ impl Manager {
             "create" => {
                 let _lock = self.lock()?;
                 let file = sub.get_one::<PathBuf>("file").expect("required");
-                self.create(file, name())
+                self.create(file, name(), sub.get_flag("replace_disk"))
             }
             "remove" => {
                 let _lock = self.lock()?;
@@ -449,7 +462,7 @@ impl Manager {
         })
     }
 
-    fn create(&self, file: &Path, name: Option<&str>) -> Result<()> {
+    fn create(&self, file: &Path, name: Option<&str>, replace_disk: bool) -> Result<()> {
         if fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink()) && !file.exists() {
             return Err(Error::Refused(format!(
                 "`{}` is a broken symbolic link",
@@ -540,6 +553,7 @@ impl Manager {
                 name,
                 &disk_cfg,
                 &opened.image.disk_files,
+                replace_disk,
                 &mut created,
             )?;
             let merged = staging.join(store::MERGED_CFG);
@@ -547,6 +561,8 @@ impl Manager {
             fs::rename(&staging, &dir).with_path("cannot create", &dir)
         })();
         if let Err(e) = result {
+            // Undone even when a signal stopped the create.
+            let _cleanup = crate::interrupt::cleanup();
             self.log.error(&format!(
                 "create {name} failed, removing what it made: {}",
                 e.full_message()
@@ -627,6 +643,7 @@ impl Manager {
         let running = init::run_scripts(&self.runner, &self.log, guest, &stages[1])
             .and_then(|()| xl::unpause(&self.runner, name));
         if let Err(e) = running {
+            let _cleanup = crate::interrupt::cleanup();
             self.log
                 .error(&format!("start {name} failed, destroying the paused guest"));
             if let Err(d) = xl::destroy(&self.runner, name) {
@@ -789,7 +806,7 @@ impl Manager {
                     continue;
                 }
             }
-            if let Err(e) = self.create(&image, Some(&name)) {
+            if let Err(e) = self.create(&image, Some(&name), false) {
                 self.report_boot_error(&mut failed, &name, &e);
             }
         }

@@ -315,9 +315,20 @@ fn create_on_lvm_follows_the_classic_sequence() {
         "vg--xen--sda2-webserver1\t(253:6)\n"
     );
     assert!(!dir.exists());
+    // A volume of that name that no guest owns is never removed unless
+    // asked for (--replace-disk, for what a crashed create left).
     h.clear_calls();
     fs::write(h.state("lv-vg-xen-sda2_other"), "").unwrap();
-    h.run(&["create", img.to_str().unwrap(), "other"]).success();
+    h.run(&["create", img.to_str().unwrap(), "other"]).failure(
+        1,
+        &["logical volume `vg-xen-sda2/other` already exists", "--replace-disk"],
+    );
+    assert!(h.state("lv-vg-xen-sda2_other").exists());
+    assert!(!h.calls().iter().any(|c| c.starts_with("lvremove")), "{:?}", h.calls());
+    assert!(!h.guest_dir("other").exists());
+    h.clear_calls();
+    h.run(&["create", "--replace-disk", img.to_str().unwrap(), "other"])
+        .success();
     let calls = h.calls();
     assert_eq!(calls[1], "pvs --noheadings /dev/sda2");
     assert_eq!(calls[2], "vgs --noheadings vg-xen-sda2");
@@ -1238,4 +1249,195 @@ fn a_sidecar_or_key_that_is_not_a_regular_file_is_refused_without_waiting() {
         );
     }
     assert!(!h.guest_dir("g").exists());
+}
+
+#[test]
+fn a_disk_file_no_guest_owns_is_never_replaced_unasked() {
+    let h = Host::new();
+    let img = h.disk_image("g.xenguest");
+    let file = h.s.write("root/var/lib/xenguest/disks/g.img", b"someone's data");
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["disk file", "g.img", "already exists", "--replace-disk"]);
+    assert_eq!(fs::read(&file).unwrap(), b"someone's data");
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.guest_dir("g").exists());
+    // Not even a link or a directory in its place is touched.
+    fs::remove_file(&file).unwrap();
+    fs::create_dir(&file).unwrap();
+    h.run(&["create", "--replace-disk", img.to_str().unwrap()])
+        .failure(1, &["g.img", "not a regular file"]);
+    assert!(file.is_dir());
+    fs::remove_dir(&file).unwrap();
+    fs::write(&file, b"left by a crashed create").unwrap();
+    h.run(&["create", "--replace-disk", img.to_str().unwrap()]).success();
+    assert_eq!(fs::metadata(&file).unwrap().len(), 100 * 1024 * 1024);
+}
+
+#[test]
+fn a_disk_file_larger_than_the_free_space_is_refused_before_anything_is_written() {
+    let h = Host::new();
+    // 64 TiB: more than any test machine has free.
+    let img = h.image("g.xenguest", &["--disk-size=67108864M"]);
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["g.img", "70368744177664 bytes (67108864 MiB, DISK_SIZE)", "free"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.root().join("var/lib/xenguest/disks/g.img").exists());
+    assert!(!h.guest_dir("g").exists());
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+}
+
+#[test]
+fn a_content_cannot_write_past_its_partition() {
+    // 3 MB of zeros compress to a few KB; the partition holds 1 MB.
+    for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2")] {
+        let h = Host::new();
+        h.s.write("big.img", vec![0u8; 3_000_000]);
+        let packed = Command::new(tool).arg("-kc").arg(h.s.join("big.img")).output().unwrap();
+        h.s.write(&format!("big.img.{ext}"), packed.stdout);
+        let content = format!("big.img.{ext}");
+        let img = h.image(
+            "g.xenguest",
+            &[
+                "--disk-size=20M",
+                &format!("--disk-add-file={content}:{content}"),
+                &format!("--disk-add-part=1:1M::{content}"),
+            ],
+        );
+        h.run(&["create", img.to_str().unwrap()]).failure(
+            1,
+            &[
+                &format!("disk/{content}"),
+                "partition 1",
+                "more than the partition's 1000000 bytes",
+            ],
+        );
+        let written = fs::metadata(h.state("dev/loop7p1")).unwrap().len();
+        assert!(written <= 1_000_000, "{tool}: {written} bytes written");
+        assert!(!h.root().join("var/lib/xenguest/disks/g.img").exists());
+        assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+    }
+    // The same for an uncompressed content (which check cannot know is
+    // too big when it is made by hand).
+    let h = Host::new();
+    h.s.write("big.img", vec![1u8; 1_500_000]);
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--disk-size=20M",
+            "--disk-add-file=big.img:big.img",
+            "--disk-add-part=1:1M::big.img",
+        ],
+    );
+    let r = h.run(&["create", img.to_str().unwrap()]);
+    assert_eq!(r.code(), 1, "{}", r.stderr());
+    assert!(fs::metadata(h.state("dev/loop7p1")).map_or(0, |m| m.len()) <= 1_000_000);
+}
+
+/// Sends SIGTERM to the process `pid`.
+fn sigterm(pid: u32) {
+    let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+}
+
+/// Waits (at most 60 s, else fails) until `path` exists.
+fn await_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_stops_a_waiting_or_working_manager_and_leaves_nothing() {
+    use std::process::Stdio;
+    // Waiting for the lock: the manager ends at once with 130.
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    h.run(&["list"]).success();
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let lock = h.root().join("run/xenguest/xenguest-manager.lock");
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "120"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let mut waiting = h.cmd(&["-v", "remove", "g"]);
+    let child = waiting.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = h.root().join("var/log/xenguest");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("waiting for another")
+    {
+        assert!(std::time::Instant::now() < deadline, "never waited: {}", h.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sigterm(child.id());
+    let out = bounded_child(child, 30);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(h.guest_dir("g").exists(), "remove went on without the lock");
+    let _ = holder.kill();
+    let _ = holder.wait();
+
+    // Inside a slow tool: it is stopped and the create is undone.
+    for (slow, backing) in [("mkfs.ext4", "lvm"), ("parted", "file")] {
+        let h = Host::new();
+        if backing == "lvm" {
+            h.conf("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n");
+        }
+        let img = h.disk_image("g.xenguest");
+        fs::write(h.state(&format!("slow-{slow}")), "").unwrap();
+        let child = h
+            .cmd(&["create", img.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        await_file(&h.state(&format!("started-{slow}")));
+        sigterm(child.id());
+        let out = bounded_child(child, 30);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{slow}: {stderr}");
+        assert!(
+            stderr.contains(&format!("`{slow}`")) && stderr.contains("interrupted"),
+            "{stderr}"
+        );
+        let calls = h.calls();
+        assert!(calls.contains(&"losetup -d STATE/dev/loop7".to_owned()), "{calls:?}");
+        assert!(!h.state("lv-vg-xen-sda2_g").exists(), "{slow}: the volume is left");
+        assert!(!h.state("attached-loop7").exists(), "{slow}: the loop device is left");
+        assert!(
+            h.s.ls("root/etc/xenguest/guests").is_empty(),
+            "{slow}: a half-created guest is left"
+        );
+        if backing == "file" {
+            assert!(
+                h.s.ls("root/var/lib/xenguest/disks").is_empty(),
+                "{slow}: the disk file is left"
+            );
+        }
+        assert!(h.log().contains("removing what it made"), "{}", h.log());
+    }
+}
+
+/// [`bounded`] for a child already started.
+fn bounded_child(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {secs} s: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
