@@ -4,10 +4,13 @@
 //! the spot, which leaves the hidden temporary file of an interrupted
 //! write behind (the destination itself is never partial: see
 //! [`crate::image::writer::atomic_write`]). With [`install`], the first such
-//! signal only raises a flag; the copy and hashing loops poll it with
-//! [`check`] and fail with an error, so the temporary files are removed on
-//! the way out and the process exits with status 130. A second signal
-//! exits at once, for the rare wait that does not poll.
+//! signal only raises a flag; the copy and hashing loops and every wait
+//! (a lock, a device node, an external tool, which the manager then
+//! kills) poll it with [`check`] or [`stopping`] and fail with an error,
+//! so temporary files are removed and half-made changes undone on the way
+//! out, and the process exits with status 130. Sidecars and keys are
+//! opened without waiting (see [`crate::regular`]), so a FIFO cannot hold
+//! the process where it does not poll. A second signal exits at once.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

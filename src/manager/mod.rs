@@ -72,7 +72,8 @@ fn after_help() -> String {
     }
     s.push_str(
         "\nEvery action but help first checks `xl info`. Errors go to stderr and the log \
-         (/var/log/xenguest); exit status 0 on success, 1 on error, 2 on usage errors.",
+         (/var/log/xenguest); exit status 0 on success, 1 on error, 2 on usage errors, 130 when \
+         SIGINT or SIGTERM stopped it (what a create had made is removed).",
     );
     s
 }
@@ -786,6 +787,7 @@ impl Manager {
     fn boot_start(&self) -> Result<()> {
         let mut failed = Vec::new();
         for image in self.boot_images()? {
+            stop_if_interrupted("boot-start")?;
             let name = image
                 .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -812,6 +814,7 @@ impl Manager {
         }
         let running = xl::running(&self.runner)?;
         for name in self.store.list()? {
+            stop_if_interrupted("boot-start")?;
             if !self.store.autoboot(&name)? || running.contains(&name) {
                 continue;
             }
@@ -837,6 +840,7 @@ impl Manager {
         let running = xl::running(&self.runner)?;
         let mut failed = Vec::new();
         for name in self.store.list()? {
+            stop_if_interrupted("boot-stop")?;
             if running.contains(&name) {
                 if let Err(e) = self.stop(&name, false, true) {
                     self.report_boot_error(&mut failed, &name, &e);
@@ -848,6 +852,15 @@ impl Manager {
         } else {
             Err(Error::Refused(format!("boot-stop failed for: {}", failed.join(", "))))
         }
+    }
+}
+
+/// Ends a loop over guests once a signal asked the manager to stop.
+fn stop_if_interrupted(action: &str) -> Result<()> {
+    if crate::interrupt::requested() {
+        Err(Error::Refused(format!("{action}: interrupted by a signal")))
+    } else {
+        Ok(())
     }
 }
 
