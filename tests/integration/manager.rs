@@ -1318,8 +1318,7 @@ fn a_content_cannot_write_past_its_partition() {
         assert!(!h.root().join("var/lib/xenguest/disks/g.img").exists());
         assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
     }
-    // The same for an uncompressed content (which check cannot know is
-    // too big when it is made by hand).
+    // The same for an uncompressed content.
     let h = Host::new();
     h.s.write("big.img", vec![1u8; 1_500_000]);
     let img = h.image(
@@ -1330,9 +1329,12 @@ fn a_content_cannot_write_past_its_partition() {
             "--disk-add-part=1:1M::big.img",
         ],
     );
-    let r = h.run(&["create", img.to_str().unwrap()]);
-    assert_eq!(r.code(), 1, "{}", r.stderr());
+    h.run(&["create", img.to_str().unwrap()]).failure(
+        1,
+        &["disk/big.img", "partition 1", "more than the partition's 1000000 bytes"],
+    );
     assert!(fs::metadata(h.state("dev/loop7p1")).map_or(0, |m| m.len()) <= 1_000_000);
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
 }
 
 /// Sends SIGTERM to the process `pid`.
