@@ -226,7 +226,11 @@ pub fn create(
             let bytes = size.saturating_mul(DISK_UNIT);
             check_free_space(path, bytes, reclaimed)?;
             if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).with_path("cannot create directory", parent)?;
+                // 0755 whatever the umask: check_disk_dir refuses more.
+                std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o755)
+                    .create(parent)
+                    .with_path("cannot create directory", parent)?;
+                check_disk_dir(parent)?;
             }
             if existing.is_some() {
                 r.log().info(&format!(
@@ -280,6 +284,24 @@ pub fn create(
     }
     detach(r, &loop_dev)?;
     created.loop_dev = None;
+    Ok(())
+}
+
+/// Refuses a disk directory another user could write to: between the
+/// creation of `NAME.img` and `losetup`, that user could put a link to a
+/// host device in its place, and the manager would partition it.
+fn check_disk_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).with_path("cannot read", dir)?;
+    let me = rustix::process::geteuid().as_raw();
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() != me || mode & 0o022 != 0 {
+        return Err(Error::Refused(format!(
+            "disk directory `{}` (XENGUEST_DISK_DIR) is writable by other users (owner {}, mode {mode:04o}), who could swap a guest's disk file for a link to a host device - make it owned by the manager's user and `chmod go-w` it",
+            dir.display(),
+            meta.uid()
+        )));
+    }
     Ok(())
 }
 

@@ -1443,3 +1443,19 @@ fn bounded_child(mut child: std::process::Child, secs: u64) -> std::process::Out
     }
     child.wait_with_output().unwrap()
 }
+
+#[test]
+fn a_disk_directory_other_users_can_write_is_refused() {
+    let h = Host::new();
+    let img = h.disk_image("g.xenguest");
+    let dir = h.s.mkdir("root/var/lib/xenguest/disks");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["disk directory", "mode 1777", "chmod go-w"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(h.s.ls("root/var/lib/xenguest/disks").is_empty());
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    h.run(&["create", img.to_str().unwrap()]).success();
+}
