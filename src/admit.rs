@@ -16,7 +16,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 
 use crate::checksum::{self, manifest_report, sidecar_digest, sidecar_path, ManifestReport, MemberDigest};
@@ -620,44 +619,6 @@ fn signature_subject() -> String {
     format!("./{}", crate::image::SIGNATURE)
 }
 
-/// Largest sidecar read: a digest, two spaces and a file name.
-const MAX_SIDECAR: u64 = 64 * 1024;
-
-/// Reads the sidecar of `image`: `None` when there is none. Only a regular
-/// file is read (a FIFO or a device is an error, never a wait), and only
-/// up to [`MAX_SIDECAR`] bytes.
-fn read_sidecar(sidecar: &Path) -> Result<Option<String>> {
-    use rustix::fs::{Mode, OFlags};
-    let file = match rustix::fs::open(
-        sidecar,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    ) {
-        Ok(fd) => File::from(fd),
-        Err(rustix::io::Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(Error::io("cannot read", sidecar, e.into())),
-    };
-    let meta = file.metadata().map_err(|e| Error::io("cannot read", sidecar, e))?;
-    if !meta.is_file() {
-        return Err(Error::Refused(format!(
-            "`{}` is not a regular file - a sidecar is a file written by `sha256sum`",
-            sidecar.display()
-        )));
-    }
-    if meta.len() > MAX_SIDECAR {
-        return Err(Error::Refused(format!(
-            "`{}` is {} bytes, more than the {MAX_SIDECAR} a sidecar may have",
-            sidecar.display(),
-            meta.len()
-        )));
-    }
-    let mut text = String::new();
-    Read::take(file, MAX_SIDECAR)
-        .read_to_string(&mut text)
-        .map_err(|e| Error::io("cannot read", sidecar, e))?;
-    Ok(Some(text))
-}
-
 /// The integrity passes over `opened`: its members against the embedded
 /// manifest (when it has one) and, with `sidecar`, an image file against
 /// its sidecar (when there is one). Returns the problems and what was
@@ -669,7 +630,7 @@ pub(crate) fn integrity(opened: &Opened, sidecar: bool, progress: Progress) -> R
     let expected = if opened.form == Form::Dir || !sidecar {
         None
     } else {
-        read_sidecar(&sidecar_file)?.map(|text| sidecar_digest(&text).to_owned())
+        crate::checksum::read_sidecar(&sidecar_file)?.map(|text| sidecar_digest(&text).to_owned())
     };
     // The whole-file hash (sidecar) and the member hashes (manifest) are
     // independent passes: run them on two threads.

@@ -109,6 +109,23 @@ pub fn sidecar_path(image: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The largest sidecar read: one `sha256sum` line.
+pub const MAX_SIDECAR: u64 = 64 * 1024;
+
+/// The text of the sidecar at `sidecar` (`None`: there is none). Only a
+/// regular file of at most [`MAX_SIDECAR`] bytes is read, never waiting:
+/// a FIFO, a device or a directory of that name is an error.
+pub fn read_sidecar(sidecar: &Path) -> Result<Option<String>> {
+    match crate::regular::read_to_string(sidecar, MAX_SIDECAR) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Refused(format!(
+            "cannot read the sidecar `{}`: {e} - remove it or write it with `sha256sum`",
+            sidecar.display()
+        ))),
+    }
+}
+
 /// The sidecar's text for an image file called `file_name`.
 pub fn sidecar_text(digest: &str, file_name: &str) -> String {
     format!("{digest}  {file_name}\n")

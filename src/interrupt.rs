@@ -4,13 +4,16 @@
 //! the spot, which leaves the hidden temporary file of an interrupted
 //! write behind (the destination itself is never partial: see
 //! [`crate::image::writer::atomic_write`]). With [`install`], the first such
-//! signal only raises a flag; the copy and hashing loops poll it with
-//! [`check`] and fail with an error, so the temporary files are removed on
-//! the way out and the process exits with status 130. A second signal
-//! exits at once, for the rare wait that does not poll.
+//! signal only raises a flag; the copy and hashing loops and every wait
+//! (a lock, a device node, an external tool, which the manager then
+//! kills) poll it with [`check`] or [`stopping`] and fail with an error,
+//! so temporary files are removed and half-made changes undone on the way
+//! out, and the process exits with status 130. Sidecars and keys are
+//! opened without waiting (see [`crate::regular`]), so a FIFO cannot hold
+//! the process where it does not poll. A second signal exits at once.
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -37,6 +40,35 @@ pub fn install() {
 /// Whether a signal asked us to stop.
 pub fn requested() -> bool {
     flag().load(Ordering::Relaxed)
+}
+
+fn cleaning() -> &'static AtomicUsize {
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
+    &DEPTH
+}
+
+/// While a [`Cleanup`] lives, [`stopping`] is false: the undoing of a
+/// half-done change (which runs tools too) is not cut short by the signal
+/// that caused it. A second signal still exits at once.
+#[derive(Debug)]
+pub struct Cleanup(());
+
+/// Starts a [`Cleanup`].
+pub fn cleanup() -> Cleanup {
+    cleaning().fetch_add(1, Ordering::SeqCst);
+    Cleanup(())
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        cleaning().fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether work in progress should stop now: a signal asked for it and
+/// no [`Cleanup`] is running.
+pub fn stopping() -> bool {
+    requested() && cleaning().load(Ordering::SeqCst) == 0
 }
 
 /// Fails once a signal asked us to stop. (Not `ErrorKind::Interrupted`:

@@ -27,6 +27,7 @@ mod json;
 pub mod manager;
 pub mod ops;
 pub mod progress;
+pub mod regular;
 pub mod settings;
 pub mod signature;
 pub mod spec;

@@ -323,14 +323,15 @@ fn algorithm_of(oid: ObjectIdentifier, param: Option<ObjectIdentifier>) -> std::
 }
 
 fn read_key_file(path: &Path) -> Result<Vec<u8>> {
-    let meta = fs::metadata(path).with_path("cannot read key", path)?;
-    if !meta.is_file() || meta.len() > MAX_KEY_FILE {
-        return Err(Error::Refused(format!(
-            "key `{}` is not a regular file of at most {MAX_KEY_FILE} bytes",
+    // Opened without waiting and checked on the open descriptor: a FIFO or
+    // a device named like a key never stalls the verifier.
+    crate::regular::read(path, MAX_KEY_FILE).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Error::io("cannot read key", path, e),
+        _ => Error::Refused(format!(
+            "key `{}` is not a regular file of at most {MAX_KEY_FILE} bytes ({e})",
             path.display()
-        )));
-    }
-    fs::read(path).with_path("cannot read key", path)
+        )),
+    })
 }
 
 /// The label and DER content of the first PEM block in `text` (text before

@@ -87,6 +87,10 @@ const RESERVED_NAMES: &[&str] = &[
     "guestname",
     "guestdir",
     "guestcfgfile",
+    // The functions the manager gives init scripts.
+    "log",
+    "log_command",
+    "POSIXLY_CORRECT",
     // The classic guest manager sources params.cfg and disk.cfg in its own
     // shell, not a subshell: its configuration and log variables too.
     "XENGUEST_CONF_BASE",
@@ -100,8 +104,9 @@ const RESERVED_NAMES: &[&str] = &[
     "VERBOSE_LOG_LEVEL",
 ];
 
-/// Prefixes of reserved names: the dynamic linker's and bash's own.
-const RESERVED_PREFIXES: &[&str] = &["LD_", "BASH_"];
+/// Prefixes of reserved names: the dynamic linker's, bash's own and the
+/// manager's internal variables (`__xenguest_script`, …).
+const RESERVED_PREFIXES: &[&str] = &["LD_", "BASH_", "__xenguest"];
 
 /// Checks a shell variable name (`[A-Za-z_][A-Za-z0-9_]*`) that is not one
 /// of the [`RESERVED_NAMES`].
@@ -438,6 +443,9 @@ mod tests {
             "guestdir",
             "LOGFILE",
             "XENGUEST_CONF_BASE",
+            "__xenguest_script",
+            "log",
+            "log_command",
         ] {
             assert!(shell_name("o", bad).is_err(), "{bad:?} accepted");
         }

@@ -125,6 +125,10 @@ pub const ENV_CONF: &str = "XENGUEST_MANAGER_CONF";
 /// Environment variable giving the root prefix of every host path.
 pub const ENV_ROOT: &str = "XENGUEST_MANAGER_ROOT";
 
+/// The lock that serialises managers (under the root prefix), in a
+/// directory only root may use.
+pub const LOCK: &str = "/run/xenguest/xenguest-manager.lock";
+
 /// The default configuration file (under the root prefix).
 pub const DEFAULT_CONF: &str = "/etc/xenguest/xenguest-manager.conf";
 
@@ -152,7 +156,7 @@ impl Paths {
             guests: base.join("guests"),
             base,
             log: rooted(root, Path::new("/var/log/xenguest")),
-            lock: rooted(root, Path::new("/run/xenguest-manager.lock")),
+            lock: rooted(root, Path::new(LOCK)),
         }
     }
 

@@ -77,12 +77,20 @@ impl Created {
 /// Creates the disk of guest `name` and fills its partitions from
 /// `contents` (the image's `disk/` files). Records what it made in
 /// `created` so that a failure can be undone.
+///
+/// A logical volume or disk file of that name that already exists belongs
+/// to no guest of this manager (the caller checked that no guest `name`
+/// exists): it is refused, naming it, unless `replace` (`create
+/// --replace-disk`, for what a crashed create left behind). A disk file
+/// larger than the free space of its file system is refused before
+/// anything is written.
 pub fn create(
     r: &Runner,
     disk: &Disk,
     name: &str,
     config: &DiskConfig,
     contents: &std::collections::BTreeMap<String, Blob>,
+    replace: bool,
     created: &mut Created,
 ) -> Result<()> {
     let size = config.size_mb()?;
@@ -95,7 +103,14 @@ pub fn create(
             prepare_group(r, device, group)?;
             let lv = format!("{group}/{name}");
             if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
-                r.log().info(&format!("removing the existing logical volume {lv}"));
+                if !replace {
+                    return Err(Error::Refused(format!(
+                        "logical volume `{lv}` already exists and no guest of this manager owns it - \
+                         remove it (`lvremove {lv}`) if nothing needs it, or run `create --replace-disk` to replace it"
+                    )));
+                }
+                r.log()
+                    .info(&format!("replacing the existing logical volume {lv} (--replace-disk)"));
                 release_volume(r, group, name)?;
                 remove_volume(r, group, name)?;
             }
@@ -104,12 +119,42 @@ pub fn create(
             created.volume = Some((group.clone(), name.to_owned()));
         }
         Disk::File(path) => {
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).with_path("cannot create directory", parent)?;
+            let existing = match fs::symlink_metadata(path) {
+                Ok(m) => Some(m),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(Error::io("cannot read", path, e)),
+            };
+            let mut reclaimed = 0;
+            if let Some(meta) = &existing {
+                if !replace {
+                    return Err(Error::Refused(format!(
+                        "disk file `{}` already exists and no guest of this manager owns it - \
+                         remove it if nothing needs it, or run `create --replace-disk` to replace it",
+                        path.display()
+                    )));
+                }
+                if !meta.is_file() {
+                    return Err(Error::Refused(format!(
+                        "`{}` is not a regular file - --replace-disk replaces only a disk file; remove it by hand",
+                        path.display()
+                    )));
+                }
+                reclaimed = std::os::unix::fs::MetadataExt::blocks(meta).saturating_mul(512);
             }
-            if path.exists() {
-                r.log()
-                    .info(&format!("replacing the existing disk file {}", path.display()));
+            let bytes = size.saturating_mul(DISK_UNIT);
+            check_free_space(path, bytes, reclaimed)?;
+            if let Some(parent) = path.parent() {
+                // 0755 whatever the umask: check_disk_dir refuses more.
+                std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o755)
+                    .create(parent)
+                    .with_path("cannot create directory", parent)?;
+                check_disk_dir(parent)?;
+            }
+            if existing.is_some() {
+                r.log().info(&format!(
+                    "replacing the existing disk file {} (--replace-disk)",
+                    path.display()
+                ));
                 fs::remove_file(path).with_path("cannot remove", path)?;
             }
             let file = OpenOptions::new()
@@ -157,6 +202,54 @@ pub fn create(
     }
     detach(r, &loop_dev)?;
     created.loop_dev = None;
+    Ok(())
+}
+
+/// Refuses a disk directory another user could write to: between the
+/// creation of `NAME.img` and `losetup`, that user could put a link to a
+/// host device in its place, and the manager would partition it.
+fn check_disk_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs::metadata(dir).with_path("cannot read", dir)?;
+    let me = rustix::process::geteuid().as_raw();
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() != me || mode & 0o022 != 0 {
+        return Err(Error::Refused(format!(
+            "disk directory `{}` (XENGUEST_DISK_DIR) is writable by other users (owner {}, mode {mode:04o}), who could swap a guest's disk file for a link to a host device - make it owned by the manager's user and `chmod go-w` it",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a disk file of `bytes` at `path` when the file system it goes
+/// on (that of its nearest existing directory) has less free space (for
+/// an unprivileged user, as statvfs counts it), plus `reclaimed` bytes a
+/// replaced file frees. The file is sparse, but its partitions' contents
+/// and the guest fill it: a full Dom0 file system breaks the host.
+fn check_free_space(path: &Path, bytes: u64, reclaimed: u64) -> Result<()> {
+    let mut dir = path.parent().unwrap_or(Path::new("."));
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => dir = p,
+            _ => {
+                dir = Path::new(".");
+                break;
+            }
+        }
+    }
+    let st = rustix::fs::statvfs(dir).map_err(|e| Error::io("cannot read the free space of", dir, e.into()))?;
+    let free = st.f_bavail.saturating_mul(st.f_frsize).saturating_add(reclaimed);
+    if bytes > free {
+        return Err(Error::Refused(format!(
+            "the disk file `{}` would be {bytes} bytes ({} MiB, DISK_SIZE) but its file system (`{}`) has {free} bytes ({} MiB) free - free space or use a smaller DISK_SIZE",
+            path.display(),
+            bytes / DISK_UNIT,
+            dir.display(),
+            free / DISK_UNIT
+        )));
+    }
     Ok(())
 }
 
@@ -223,21 +316,56 @@ fn fill(r: &Runner, p: &Part, dev: &str, contents: &std::collections::BTreeMap<S
     }
 }
 
-/// Writes an `*.img`, `*.img.gz` or `*.img.bz2` content to `dev`.
+/// The size of partition `p` in bytes (parted's `unit MB` is 10^6 bytes).
+fn part_bytes(p: &Part) -> u64 {
+    p.end_mb.saturating_sub(p.start_mb).saturating_mul(1_000_000)
+}
+
+/// Writes an `*.img`, `*.img.gz` or `*.img.bz2` content to `dev`; what it
+/// unpacks to may not exceed the partition (the copy stops with an error
+/// at the partition's size, whatever the device would accept).
 fn write_raw(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
-    let out = OpenOptions::new().write(true).open(dev).with_path("cannot open", dev)?;
+    let mut out = OpenOptions::new().write(true).open(dev).with_path("cannot open", dev)?;
     let what = format!("disk/{}", p.content);
+    let limit = part_bytes(p);
     if ext(&p.content) == "img" {
-        let mut out = out;
-        io::copy(&mut blob.open()?, &mut out)
-            .map_err(|e| Error::Refused(format!("cannot write `{what}` to `{dev}`: {e}")))?;
-        out.sync_all().with_path("cannot sync", dev)
+        copy_limited(&mut blob.open()?, &mut out, limit).map_err(|e| {
+            Error::Refused(format!(
+                "cannot write `{what}` to partition {} (`{dev}`): {e}",
+                p.number
+            ))
+        })?;
     } else {
         let tool = if ext(&p.content) == "gz" { "gzip" } else { "bzip2" };
         let mut cmd = r.command(tool, &["-dc"]);
-        cmd.stdout(Stdio::from(out.try_clone().with_path("cannot open", dev)?));
-        pipe_into(r, cmd, tool, &["-dc"], blob, &what)?;
-        out.sync_all().with_path("cannot sync", dev)
+        cmd.stdout(Stdio::piped());
+        pipe_into(r, cmd, tool, &["-dc"], blob, &what, Some((&mut out, limit, p.number)))?;
+    }
+    out.sync_all().with_path("cannot sync", dev)
+}
+
+/// Copies `from` into `to`, failing (before writing past it) when there is
+/// more than `limit` bytes, or when a signal asks the manager to stop.
+fn copy_limited(from: &mut impl io::Read, to: &mut impl Write, limit: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total: u64 = 0;
+    loop {
+        if crate::interrupt::stopping() {
+            return Err(io::Error::other("interrupted by a signal"));
+        }
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if total.saturating_add(n as u64) > limit {
+            return Err(io::Error::other(format!(
+                "it holds more than the partition's {limit} bytes"
+            )));
+        }
+        to.write_all(&buf[..n])?;
+        total += n as u64;
     }
 }
 
@@ -267,14 +395,16 @@ fn unpack(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
     args.extend(["-f", "-"]);
     let mut cmd = r.command("tar", &args);
     cmd.stdout(Stdio::piped());
-    let result = pipe_into(r, cmd, "tar", &args, blob, &format!("disk/{}", p.content));
+    let result = pipe_into(r, cmd, "tar", &args, blob, &format!("disk/{}", p.content), None);
     r.run("umount", &[mnt_path.as_str()])?;
     fs::remove_dir(&mnt).with_path("cannot remove", &mnt)?;
     result
 }
 
-/// Runs `cmd` (its stdout set by the caller) with the content of `blob`
-/// on its stdin.
+/// Runs `cmd` (stdout piped by the caller) with the content of `blob`
+/// on its stdin. With `sink` (device, limit, partition number), what the
+/// tool writes to stdout goes to the device, at most `limit` bytes;
+/// without, it is only logged. A signal stops the tool ([`run::wait`]).
 fn pipe_into(
     r: &Runner,
     mut cmd: std::process::Command,
@@ -282,25 +412,41 @@ fn pipe_into(
     args: &[&str],
     blob: &Blob,
     what: &str,
+    sink: Option<(&mut fs::File, u64, u8)>,
 ) -> Result<()> {
     cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| run::spawn_error(prog, &e))?;
+    let mut child = run::spawn(&mut cmd).map_err(|e| run::spawn_error(prog, &e))?;
     let mut stdin = child.stdin.take().expect("piped stdin");
-    // Feed stdin on one thread while this one drains stdout and stderr: a
-    // tool that prints a lot (tar warns per member) would otherwise block
-    // on a full pipe and stop reading.
-    let (fed, out) = std::thread::scope(|scope| {
+    let stdout = if sink.is_some() { child.stdout.take() } else { None };
+    // Feed stdin on one thread (and copy stdout to the device on another)
+    // while this one drains what is left: a tool that prints a lot (tar
+    // warns per member) would otherwise block on a full pipe.
+    let (fed, written, out) = std::thread::scope(|scope| {
         let feeder = scope.spawn(move || -> io::Result<()> {
             io::copy(&mut blob.open().map_err(io::Error::other)?, &mut stdin)?;
             stdin.flush()
         });
-        let out = child.wait_with_output();
+        let copier = match (sink, stdout) {
+            (Some((dev, limit, number)), Some(mut stdout)) => Some(scope.spawn(move || {
+                copy_limited(&mut stdout, dev, limit)
+                    .map(drop)
+                    .map_err(|e| Error::Refused(format!("cannot write `{what}` to partition {number}: {e}")))
+            })),
+            _ => None,
+        };
+        let out = run::wait(child, prog);
+        let written = copier.map_or(Ok(()), |c| {
+            c.join()
+                .unwrap_or_else(|_| Err(Error::Refused("the copying thread failed".into())))
+        });
         let fed = feeder
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the feeding thread failed")));
-        (fed, out)
+        (fed, written, out)
     });
-    let out = out.map_err(|e| run::spawn_error(prog, &e))?;
+    // The partition limit first: the tool then dies of a broken pipe.
+    written?;
+    let out = out?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !stderr.trim().is_empty() {
         r.log().verbose(&format!("{prog} stderr:\n{}", stderr.trim_end()));

@@ -18,6 +18,7 @@
 pub mod config;
 pub mod disk;
 pub mod init;
+pub mod lock;
 pub mod log;
 pub mod run;
 pub mod store;
@@ -25,7 +26,7 @@ pub mod xl;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -73,7 +74,8 @@ fn after_help() -> String {
     }
     s.push_str(
         "\nEvery action but help first checks `xl info`. Errors go to stderr and the log \
-         (/var/log/xenguest); exit status 0 on success, 1 on error, 2 on usage errors.",
+         (/var/log/xenguest); exit status 0 on success, 1 on error, 2 on usage errors, 130 when \
+         SIGINT or SIGTERM stopped it (what a create had made is removed).",
     );
     s
 }
@@ -128,7 +130,16 @@ pub fn command() -> Command {
                         .value_parser(clap::value_parser!(PathBuf))
                         .help("The image (NAME.xenguest; a symbolic link is followed)"),
                 )
-                .arg(name_arg(false).help("Guest name (default: FILE's name without .xenguest)")),
+                .arg(name_arg(false).help("Guest name (default: FILE's name without .xenguest)"))
+                .arg(
+                    Arg::new("replace_disk")
+                        .long("replace-disk")
+                        .action(ArgAction::SetTrue)
+                        .help(
+                            "Replace a logical volume or disk file of the guest's name that no guest owns \
+                             (left by a create that crashed); without it, create refuses to touch it",
+                        ),
+                ),
         )
         .subcommand(
             Command::new("remove")
@@ -221,7 +232,11 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
                     println!("{}", document(action, json!({ "ok": false, "error": msg })));
                 }
             }
-            ExitCode::from(e.exit_code())
+            if crate::interrupt::requested() {
+                ExitCode::from(crate::interrupt::EXIT_CODE)
+            } else {
+                ExitCode::from(e.exit_code())
+            }
         }
     }
 }
@@ -242,9 +257,6 @@ struct Manager {
     runner: Runner,
     store: Store,
 }
-
-/// An exclusive lock serialising managers, held until dropped.
-struct Lock(#[allow(dead_code)] File);
 
 impl Manager {
     fn new(m: &ArgMatches) -> Result<Manager> {
@@ -305,7 +317,7 @@ impl Manager {
             "create" => {
                 let _lock = self.lock()?;
                 let file = sub.get_one::<PathBuf>("file").expect("required");
-                self.create(file, name())
+                self.create(file, name(), sub.get_flag("replace_disk"))
             }
             "remove" => {
                 let _lock = self.lock()?;
@@ -338,33 +350,9 @@ impl Manager {
     }
 
     /// Takes the lock every changing action holds, waiting for another
-    /// manager to finish.
-    fn lock(&self) -> Result<Lock> {
-        let path = &self.paths.lock;
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).with_path("cannot create directory", parent)?;
-        }
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .with_path("cannot open the lock", path)?;
-        let mut told = false;
-        loop {
-            match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Lock(f)),
-                Err(rustix::io::Errno::WOULDBLOCK) => {
-                    if !told {
-                        self.log.info("waiting for another xenguest-manager to finish");
-                        told = true;
-                    }
-                    crate::interrupt::check().with_path("interrupted while waiting for the lock", path)?;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                Err(e) => return Err(Error::io("cannot lock", path, e.into())),
-            }
-        }
+    /// manager to finish (see [`lock`]).
+    fn lock(&self) -> Result<lock::Lock> {
+        lock::acquire(&self.paths.lock, &self.log)
     }
 
     /// The keys of `XENGUEST_TRUSTED_KEYS` (`None` when unset).
@@ -483,7 +471,7 @@ impl Manager {
         })
     }
 
-    fn create(&self, file: &Path, name: Option<&str>) -> Result<()> {
+    fn create(&self, file: &Path, name: Option<&str>, replace_disk: bool) -> Result<()> {
         if fs::symlink_metadata(file).is_ok_and(|m| m.file_type().is_symlink()) && !file.exists() {
             return Err(Error::Refused(format!(
                 "`{}` is a broken symbolic link",
@@ -575,6 +563,7 @@ impl Manager {
                 name,
                 &disk_cfg,
                 &opened.image.disk_files,
+                replace_disk,
                 &mut created,
             )?;
             let merged = staging.join(store::MERGED_CFG);
@@ -582,6 +571,8 @@ impl Manager {
             fs::rename(&staging, &dir).with_path("cannot create", &dir)
         })();
         if let Err(e) = result {
+            // Undone even when a signal stopped the create.
+            let _cleanup = crate::interrupt::cleanup();
             self.log.error(&format!(
                 "create {name} failed, removing what it made: {}",
                 e.full_message()
@@ -662,6 +653,7 @@ impl Manager {
         let running = init::run_scripts(&self.runner, &self.log, guest, &stages[1])
             .and_then(|()| xl::unpause(&self.runner, name));
         if let Err(e) = running {
+            let _cleanup = crate::interrupt::cleanup();
             self.log
                 .error(&format!("start {name} failed, destroying the paused guest"));
             if let Err(d) = xl::destroy(&self.runner, name) {
@@ -804,6 +796,7 @@ impl Manager {
     fn boot_start(&self) -> Result<()> {
         let mut failed = Vec::new();
         for image in self.boot_images()? {
+            stop_if_interrupted("boot-start")?;
             let name = image
                 .file_stem()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -824,12 +817,13 @@ impl Manager {
                     continue;
                 }
             }
-            if let Err(e) = self.create(&image, Some(&name)) {
+            if let Err(e) = self.create(&image, Some(&name), false) {
                 self.report_boot_error(&mut failed, &name, &e);
             }
         }
         let running = xl::running(&self.runner)?;
         for name in self.store.list()? {
+            stop_if_interrupted("boot-start")?;
             if !self.store.autoboot(&name)? || running.contains(&name) {
                 continue;
             }
@@ -855,6 +849,7 @@ impl Manager {
         let running = xl::running(&self.runner)?;
         let mut failed = Vec::new();
         for name in self.store.list()? {
+            stop_if_interrupted("boot-stop")?;
             if running.contains(&name) {
                 if let Err(e) = self.stop(&name, false, true) {
                     self.report_boot_error(&mut failed, &name, &e);
@@ -866,6 +861,15 @@ impl Manager {
         } else {
             Err(Error::Refused(format!("boot-stop failed for: {}", failed.join(", "))))
         }
+    }
+}
+
+/// Ends a loop over guests once a signal asked the manager to stop.
+fn stop_if_interrupted(action: &str) -> Result<()> {
+    if crate::interrupt::requested() {
+        Err(Error::Refused(format!("{action}: interrupted by a signal")))
+    } else {
+        Ok(())
     }
 }
 

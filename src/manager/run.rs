@@ -7,7 +7,10 @@
 //! command, its exit status and what it printed on stderr.
 
 use std::ffi::{OsStr, OsString};
-use std::process::{Command, Output, Stdio};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use super::log::Log;
 use crate::error::{Error, Result};
@@ -48,10 +51,13 @@ impl Runner {
     }
 
     /// Runs `cmd` (from [`Runner::command`]) to completion, capturing its
-    /// output; fails only when it cannot be started.
+    /// output; fails when it cannot be started or when a signal stops the
+    /// manager (see [`wait`]).
     pub fn output(&self, mut cmd: Command) -> Result<Output> {
         let prog = cmd.get_program().to_string_lossy().into_owned();
-        let out = cmd.output().map_err(|e| spawn_error(&prog, &e))?;
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = spawn(&mut cmd).map_err(|e| spawn_error(&prog, &e))?;
+        let out = wait(child, &prog)?;
         for (stream, data) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             let text = String::from_utf8_lossy(data);
             if !text.trim().is_empty() {
@@ -75,6 +81,58 @@ impl Runner {
         check(prog, args, &out)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
+}
+
+/// Spawns `cmd` in a process group of its own, so that [`wait`] can stop
+/// it with everything it started.
+pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
+    cmd.process_group(0).spawn()
+}
+
+/// Waits for `child` (from [`spawn`]) and collects its output (stdout and
+/// stderr, when piped). When SIGINT or SIGTERM asks the manager to stop
+/// ([`crate::interrupt::stopping`]), the child's whole process group is
+/// killed and reaped and an error is returned at once, so the caller can
+/// undo what it made.
+pub fn wait(mut child: Child, prog: &str) -> Result<Output> {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> Option<std::thread::JoinHandle<Vec<u8>>> {
+        pipe.map(|mut p| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = p.read_to_end(&mut buf);
+                buf
+            })
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(Error::Refused(format!("cannot wait for `{prog}`: {e}"))),
+        }
+        if crate::interrupt::stopping() {
+            if let Some(pid) = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            // The readers are left to finish on their own: something the
+            // tool started outside its group may still hold a pipe.
+            return Err(Error::Refused(format!(
+                "interrupted by a signal while `{prog}` was running (stopped it)"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let collect =
+        |h: Option<std::thread::JoinHandle<Vec<u8>>>| h.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+    Ok(Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    })
 }
 
 /// An error unless `out` is a success.

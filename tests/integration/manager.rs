@@ -315,9 +315,20 @@ fn create_on_lvm_follows_the_classic_sequence() {
         "vg--xen--sda2-webserver1\t(253:6)\n"
     );
     assert!(!dir.exists());
+    // A volume of that name that no guest owns is never removed unless
+    // asked for (--replace-disk, for what a crashed create left).
     h.clear_calls();
     fs::write(h.state("lv-vg-xen-sda2_other"), "").unwrap();
-    h.run(&["create", img.to_str().unwrap(), "other"]).success();
+    h.run(&["create", img.to_str().unwrap(), "other"]).failure(
+        1,
+        &["logical volume `vg-xen-sda2/other` already exists", "--replace-disk"],
+    );
+    assert!(h.state("lv-vg-xen-sda2_other").exists());
+    assert!(!h.calls().iter().any(|c| c.starts_with("lvremove")), "{:?}", h.calls());
+    assert!(!h.guest_dir("other").exists());
+    h.clear_calls();
+    h.run(&["create", "--replace-disk", img.to_str().unwrap(), "other"])
+        .success();
     let calls = h.calls();
     assert_eq!(calls[1], "pvs --noheadings /dev/sda2");
     assert_eq!(calls[2], "vgs --noheadings vg-xen-sda2");
@@ -895,8 +906,11 @@ fn configuration_is_read_not_run() {
 #[test]
 fn managers_wait_for_each_other() {
     let h = Host::new();
-    let lock = h.root().join("run/xenguest-manager.lock");
+    let lock = h.root().join("run/xenguest/xenguest-manager.lock");
     fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    fs::set_permissions(lock.parent().unwrap(), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::write(&lock, "").unwrap();
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).unwrap();
     let img = h.image("g.xenguest", &[]);
     // flock(1) holds the lock for a while; the manager must wait for it.
     let mut holder = Command::new("flock")
@@ -1160,4 +1174,390 @@ fn an_image_rewritten_after_verification_never_reaches_the_host() {
             );
         }
     }
+}
+
+#[test]
+fn params_cannot_name_the_manager_s_own_variables() {
+    let h = Host::new();
+    let img = hand_made(
+        &h,
+        "evil.xenguest",
+        "GUEST_AUTOBOOT=\"1\"\n__xenguest_script=\"files/evil\"\n",
+        "DISK_SIZE=\"0\"\n",
+    );
+    h.s.run(&["check", img.to_str().unwrap()])
+        .failure(1, &["__xenguest_script", "reserved"]);
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["__xenguest_script", "reserved"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.guest_dir("evil").exists());
+    for name in ["log", "log_command", "guestname", "LOGFILE"] {
+        let img = hand_made(
+            &h,
+            &format!("r-{name}.xenguest"),
+            &format!("{name}=\"x\"\n"),
+            "DISK_SIZE=\"0\"\n",
+        );
+        h.s.run(&["check", img.to_str().unwrap()])
+            .failure(1, &[name, "reserved"]);
+    }
+}
+
+/// What each init script sees cannot be steered by a stored params.cfg
+/// (written by hand, past `check`), by an earlier script, or by the
+/// environment of whoever runs the manager.
+#[test]
+fn init_scripts_run_exactly_the_script_the_manager_chose() {
+    let h = Host::new();
+    let calls = h.state("calls");
+    let pwned = h.s.join("PWNED");
+    let img = h.image("g.xenguest", &["--set-param=NET=bridge"]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let dir = h.guest_dir("g");
+    // The image's own file, which params.cfg tries to have sourced instead.
+    write_script(&dir.join("files/evil"), &format!("touch {}\n", pwned.display()), 0o755);
+    fs::write(
+        dir.join("params.cfg"),
+        "NET=\"bridge\"\n__xenguest_script=\"files/evil\"\n__xenguest_dir=\"/tmp\"\nguestname=\"Domain-0\"\nPATH=\"/nowhere\"\n",
+    )
+    .unwrap();
+    // An earlier host script tries the same.
+    write_script(
+        &h.root().join("etc/xenguest/init.pre/10-host"),
+        &format!(
+            "__xenguest_script=files/evil; export __xenguest_script\n\
+             echo \"script host $guestname $NET $PATH\" >> {c}\n",
+            c = calls.display()
+        ),
+        0o755,
+    );
+    write_script(
+        &dir.join("init.pre/20-guest"),
+        &format!(
+            "echo \"script guest $guestname $(basename \"$guestdir\") ${{BASH_ENV-none}}\" >> {c}\n",
+            c = calls.display()
+        ),
+        0o755,
+    );
+    // The caller's environment does not reach the scripts' bash either
+    // (the stand-ins, run with the manager's environment, ignore it).
+    let bash_env = h.s.write(
+        "bash_env.sh",
+        format!("[ \"$0\" != xenguest-init ] || touch {}\n", pwned.display()),
+    );
+    h.clear_calls();
+    let mut cmd = h.cmd(&["start", "g"]);
+    cmd.env("BASH_ENV", &bash_env).env("SHELLOPTS", "xtrace");
+    Run::new(&mut cmd).success();
+    let scripts: Vec<String> = h.calls().into_iter().filter(|c| c.starts_with("script ")).collect();
+    assert_eq!(
+        scripts,
+        strs(&[
+            "script host g bridge /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "script guest g g none",
+        ])
+    );
+    assert!(!pwned.exists(), "the image's files/evil or BASH_ENV ran");
+}
+
+/// Runs `cmd` and waits for it at most `secs` seconds: a manager that
+/// hangs fails the test (and is killed) instead of hanging it.
+fn bounded(cmd: &mut Command, secs: u64) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {secs} s: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn the_lock_is_root_s_alone() {
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let dir = h.root().join("run/xenguest");
+    let lock = dir.join("xenguest-manager.lock");
+    assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o7777, 0o700);
+    assert_eq!(fs::metadata(&lock).unwrap().mode() & 0o7777, 0o600);
+    assert!(!h.root().join("run/xenguest-manager.lock").exists());
+    // A lock open to other users (who could hold it) is refused.
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o644)).unwrap();
+    h.run(&["remove", "g"])
+        .failure(1, &["xenguest-manager.lock", "mode 0644", "chmod 600"]);
+    fs::set_permissions(&lock, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    h.run(&["remove", "g"])
+        .failure(1, &["lock directory", "mode 0777", "chmod 700"]);
+    // A link, in place of the lock or its directory, is refused too.
+    fs::remove_dir_all(&dir).unwrap();
+    let elsewhere = h.s.mkdir("elsewhere");
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &dir).unwrap();
+    h.run(&["remove", "g"]).failure(1, &["lock directory", "symbolic link"]);
+    fs::remove_file(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("x"), &lock).unwrap();
+    h.run(&["remove", "g"]).failure(1, &["symbolic link"]);
+    assert!(!elsewhere.join("x").exists());
+    fs::remove_file(&lock).unwrap();
+    h.run(&["remove", "g"]).success();
+}
+
+#[test]
+fn a_sidecar_or_key_that_is_not_a_regular_file_is_refused_without_waiting() {
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    let sidecar = h.s.join("g.xenguest.sha256");
+    fs::remove_file(&sidecar).unwrap();
+    mkfifo(&sidecar);
+    let out = bounded(&mut h.cmd(&["create", img.to_str().unwrap()]), 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("g.xenguest.sha256") && stderr.contains("FIFO"),
+        "{stderr}"
+    );
+    assert!(!h.guest_dir("g").exists());
+    fs::remove_file(&sidecar).unwrap();
+    fs::create_dir(&sidecar).unwrap();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["g.xenguest.sha256", "a directory"]);
+    fs::remove_dir(&sidecar).unwrap();
+    // A trusted key that is a FIFO, by name or in a trust directory.
+    let keys = h.s.mkdir("root/etc/xenguest/keys");
+    mkfifo(&keys.join("k.pem"));
+    for conf in ["/etc/xenguest/keys/k.pem", "/etc/xenguest/keys"] {
+        h.conf(&format!("XENGUEST_TRUSTED_KEYS=\"{conf}\"\n"));
+        let out = bounded(&mut h.cmd(&["create", img.to_str().unwrap()]), 60);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("k.pem") && stderr.contains("not a regular file"),
+            "{stderr}"
+        );
+    }
+    assert!(!h.guest_dir("g").exists());
+}
+
+#[test]
+fn a_disk_file_no_guest_owns_is_never_replaced_unasked() {
+    let h = Host::new();
+    let img = h.disk_image("g.xenguest");
+    let file = h.s.write("root/var/lib/xenguest/disks/g.img", b"someone's data");
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["disk file", "g.img", "already exists", "--replace-disk"]);
+    assert_eq!(fs::read(&file).unwrap(), b"someone's data");
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.guest_dir("g").exists());
+    // Not even a link or a directory in its place is touched.
+    fs::remove_file(&file).unwrap();
+    fs::create_dir(&file).unwrap();
+    h.run(&["create", "--replace-disk", img.to_str().unwrap()])
+        .failure(1, &["g.img", "not a regular file"]);
+    assert!(file.is_dir());
+    fs::remove_dir(&file).unwrap();
+    fs::write(&file, b"left by a crashed create").unwrap();
+    h.run(&["create", "--replace-disk", img.to_str().unwrap()]).success();
+    assert_eq!(fs::metadata(&file).unwrap().len(), 100 * 1024 * 1024);
+}
+
+#[test]
+fn a_disk_file_larger_than_the_free_space_is_refused_before_anything_is_written() {
+    let h = Host::new();
+    // 64 TiB: more than any test machine has free.
+    let img = h.image("g.xenguest", &["--disk-size=67108864M"]);
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["g.img", "70368744177664 bytes (67108864 MiB, DISK_SIZE)", "free"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(!h.root().join("var/lib/xenguest/disks/g.img").exists());
+    assert!(!h.guest_dir("g").exists());
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+}
+
+#[test]
+fn a_content_cannot_write_past_its_partition() {
+    // 3 MB of zeros compress to a few KB; the partition holds 1 MB.
+    for (tool, ext) in [("gzip", "gz"), ("bzip2", "bz2")] {
+        let h = Host::new();
+        h.s.write("big.img", vec![0u8; 3_000_000]);
+        let packed = Command::new(tool).arg("-kc").arg(h.s.join("big.img")).output().unwrap();
+        h.s.write(&format!("big.img.{ext}"), packed.stdout);
+        let content = format!("big.img.{ext}");
+        let img = h.image(
+            "g.xenguest",
+            &[
+                "--disk-size=20M",
+                &format!("--disk-add-file={content}:{content}"),
+                &format!("--disk-add-part=1:1M::{content}"),
+            ],
+        );
+        h.run(&["create", img.to_str().unwrap()]).failure(
+            1,
+            &[
+                &format!("disk/{content}"),
+                "partition 1",
+                "more than the partition's 1000000 bytes",
+            ],
+        );
+        let written = fs::metadata(h.state("dev/loop7p1")).unwrap().len();
+        assert!(written <= 1_000_000, "{tool}: {written} bytes written");
+        assert!(!h.root().join("var/lib/xenguest/disks/g.img").exists());
+        assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+    }
+    // The same for an uncompressed content.
+    let h = Host::new();
+    h.s.write("big.img", vec![1u8; 1_500_000]);
+    let img = h.image(
+        "g.xenguest",
+        &[
+            "--disk-size=20M",
+            "--disk-add-file=big.img:big.img",
+            "--disk-add-part=1:1M::big.img",
+        ],
+    );
+    h.run(&["create", img.to_str().unwrap()]).failure(
+        1,
+        &["disk/big.img", "partition 1", "more than the partition's 1000000 bytes"],
+    );
+    assert!(fs::metadata(h.state("dev/loop7p1")).map_or(0, |m| m.len()) <= 1_000_000);
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+}
+
+/// Sends SIGTERM to the process `pid`.
+fn sigterm(pid: u32) {
+    let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(st.success());
+}
+
+/// Waits (at most 60 s, else fails) until `path` exists.
+fn await_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_stops_a_waiting_or_working_manager_and_leaves_nothing() {
+    use std::process::Stdio;
+    // Waiting for the lock: the manager ends at once with 130.
+    let h = Host::new();
+    let img = h.image("g.xenguest", &[]);
+    h.run(&["list"]).success();
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let lock = h.root().join("run/xenguest/xenguest-manager.lock");
+    let mut holder = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "120"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let mut waiting = h.cmd(&["-v", "remove", "g"]);
+    let child = waiting.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let log = h.root().join("var/log/xenguest");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("waiting for another")
+    {
+        assert!(std::time::Instant::now() < deadline, "never waited: {}", h.log());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sigterm(child.id());
+    let out = bounded_child(child, 30);
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(h.guest_dir("g").exists(), "remove went on without the lock");
+    let _ = holder.kill();
+    let _ = holder.wait();
+
+    // Inside a slow tool: it is stopped and the create is undone.
+    for (slow, backing) in [("mkfs.ext4", "lvm"), ("parted", "file")] {
+        let h = Host::new();
+        if backing == "lvm" {
+            h.conf("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n");
+        }
+        let img = h.disk_image("g.xenguest");
+        fs::write(h.state(&format!("slow-{slow}")), "").unwrap();
+        let child = h
+            .cmd(&["create", img.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        await_file(&h.state(&format!("started-{slow}")));
+        sigterm(child.id());
+        let out = bounded_child(child, 30);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{slow}: {stderr}");
+        assert!(
+            stderr.contains(&format!("`{slow}`")) && stderr.contains("interrupted"),
+            "{stderr}"
+        );
+        let calls = h.calls();
+        assert!(calls.contains(&"losetup -d STATE/dev/loop7".to_owned()), "{calls:?}");
+        assert!(!h.state("lv-vg-xen-sda2_g").exists(), "{slow}: the volume is left");
+        assert!(!h.state("attached-loop7").exists(), "{slow}: the loop device is left");
+        assert!(
+            h.s.ls("root/etc/xenguest/guests").is_empty(),
+            "{slow}: a half-created guest is left"
+        );
+        if backing == "file" {
+            assert!(
+                h.s.ls("root/var/lib/xenguest/disks").is_empty(),
+                "{slow}: the disk file is left"
+            );
+        }
+        assert!(h.log().contains("removing what it made"), "{}", h.log());
+    }
+}
+
+/// [`bounded`] for a child already started.
+fn bounded_child(mut child: std::process::Child, secs: u64) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {secs} s: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_disk_directory_other_users_can_write_is_refused() {
+    let h = Host::new();
+    let img = h.disk_image("g.xenguest");
+    let dir = h.s.mkdir("root/var/lib/xenguest/disks");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+    h.clear_calls();
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["disk directory", "mode 1777", "chmod go-w"]);
+    assert_eq!(h.calls(), strs(&["xl info"]));
+    assert!(h.s.ls("root/var/lib/xenguest/disks").is_empty());
+    assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    h.run(&["create", img.to_str().unwrap()]).success();
 }

@@ -5,8 +5,8 @@
 #
 # Every call appends one line, `TOOL ARG...`, to $STANDIN_STATE/calls.
 # A file $STANDIN_STATE/fail-TOOL or fail-TOOL-FIRSTARG makes the call
-# fail; an executable $STANDIN_STATE/on-TOOL runs first. State (running
-# domains, volumes) lives in $STANDIN_STATE.
+# fail; an executable $STANDIN_STATE/on-TOOL runs first; slow-TOOL makes it
+# hang. State (running domains, volumes) lives in $STANDIN_STATE.
 set -u
 tool=$(basename "$0")
 state=$STANDIN_STATE
@@ -24,6 +24,12 @@ fi
 if [ -e "$state/fail-$tool" ] || [ -e "$state/fail-$tool-${1:-}" ]; then
     echo "standin: $tool failed on purpose" >&2
     exit 1
+fi
+# A file $STANDIN_STATE/slow-TOOL makes the call hang (after creating
+# started-TOOL) until it is killed.
+if [ -e "$state/slow-$tool" ]; then
+    : > "$state/started-$tool"
+    sleep 120
 fi
 enc() { printf '%s' "$1" | tr '/' '_'; }
 last() { local a; for a in "$@"; do :; done; printf '%s' "$a"; }
