@@ -288,7 +288,7 @@ pub fn admit(candidate: Candidate<'_>, policy: &Policy) -> Result<Report> {
     model(image, &mut report);
     text_members(image, stored.map(|s| s.opened), &mut report);
     if let Some(disk) = &image.disk {
-        host_layout(disk, &mut report);
+        host_layout(disk, image, &mut report);
         image_device(disk, policy, &mut report);
     }
     let xl = crate::xl_policy::check(image, policy);
@@ -417,6 +417,14 @@ pub struct Part {
     pub content: String,
 }
 
+impl Part {
+    /// The partition's size in bytes (parted's `unit MB` is 10^6 bytes):
+    /// no content may unpack to more.
+    pub fn bytes(&self) -> u64 {
+        self.end_mb.saturating_sub(self.start_mb).saturating_mul(LAYOUT_UNIT)
+    }
+}
+
 /// The partitions of `disk`, laid out as the host (and the classic
 /// manager) lays them out: from 1 MB, undefined lower partitions as 2 MB
 /// placeholders.
@@ -447,6 +455,12 @@ pub fn layout(disk: &DiskConfig) -> Result<Vec<Part>> {
     Ok(out)
 }
 
+/// Whether a content name is an uncompressed raw image (`*.img`), copied
+/// to its partition as it is.
+pub fn is_plain_raw(content: &str) -> bool {
+    content.rsplit('.').next() == Some("img")
+}
+
 /// Whether a content name is a tar archive (unpacked into a file system).
 pub fn is_tar(content: &str) -> bool {
     [".tar", ".tar.gz", ".tar.bz2", ".tar.xz"]
@@ -457,11 +471,32 @@ pub fn is_tar(content: &str) -> bool {
 /// The host disk layout: a tar content needs a file system to unpack
 /// into, and the layout (with its placeholders and first MB) must fit in
 /// the disk.
-fn host_layout(disk: &DiskConfig, report: &mut Report) {
+fn host_layout(disk: &DiskConfig, image: &Image, report: &mut Report) {
     let (Ok(size), Ok(parts)) = (disk.size_mb(), layout(disk)) else {
         return; // The model reports these.
     };
     for p in &parts {
+        // An uncompressed raw content is copied as it is: one larger than
+        // its partition cannot be written (the host stops at the
+        // partition's end). Compressed ones are stopped there too.
+        if let Some(blob) = is_plain_raw(&p.content)
+            .then(|| image.disk_files.get(&p.content))
+            .flatten()
+        {
+            if blob.len() > p.bytes() {
+                report.push(
+                    Rule::HostLayout,
+                    format!("disk.cfg: DISK_PART{}", p.number),
+                    format!(
+                        "partition {} is {} bytes but its content `{}` is {} bytes - raise the partition's size",
+                        p.number,
+                        p.bytes(),
+                        p.content,
+                        blob.len()
+                    ),
+                );
+            }
+        }
         if is_tar(&p.content) && (p.fs.is_empty() || p.fs == "swap") {
             report.push(
                 Rule::HostLayout,

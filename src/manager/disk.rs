@@ -316,19 +316,14 @@ fn fill(r: &Runner, p: &Part, dev: &str, contents: &std::collections::BTreeMap<S
     }
 }
 
-/// The size of partition `p` in bytes (parted's `unit MB` is 10^6 bytes).
-fn part_bytes(p: &Part) -> u64 {
-    p.end_mb.saturating_sub(p.start_mb).saturating_mul(1_000_000)
-}
-
 /// Writes an `*.img`, `*.img.gz` or `*.img.bz2` content to `dev`; what it
 /// unpacks to may not exceed the partition (the copy stops with an error
 /// at the partition's size, whatever the device would accept).
 fn write_raw(r: &Runner, p: &Part, dev: &str, blob: &Blob) -> Result<()> {
     let mut out = OpenOptions::new().write(true).open(dev).with_path("cannot open", dev)?;
     let what = format!("disk/{}", p.content);
-    let limit = part_bytes(p);
-    if ext(&p.content) == "img" {
+    let limit = p.bytes();
+    if crate::admit::is_plain_raw(&p.content) {
         copy_limited(&mut blob.open()?, &mut out, limit).map_err(|e| {
             Error::Refused(format!(
                 "cannot write `{what}` to partition {} (`{dev}`): {e}",
