@@ -136,16 +136,24 @@ pub fn open(path: &Path, partial: bool) -> Result<Opened> {
             reason: "neither a regular file nor a directory".into(),
         });
     };
-    if !partial {
-        let missing = opened.image.missing_configs();
-        if !missing.is_empty() {
-            return Err(Error::NotAnImage {
-                path: path.to_path_buf(),
-                reason: format!("`{}` missing", missing.join("`, `")),
-            });
-        }
+    if partial {
+        Ok(opened)
+    } else {
+        complete(opened, path)
     }
-    Ok(opened)
+}
+
+/// `opened`, if it holds the three configuration files every image has.
+fn complete(opened: Opened, path: &Path) -> Result<Opened> {
+    let missing = opened.image.missing_configs();
+    if missing.is_empty() {
+        Ok(opened)
+    } else {
+        Err(Error::NotAnImage {
+            path: path.to_path_buf(),
+            reason: format!("`{}` missing", missing.join("`, `")),
+        })
+    }
 }
 
 fn open_file(path: &Path) -> Result<Opened> {
@@ -229,15 +237,7 @@ pub fn open_private(path: &Path, dir: &Path) -> Result<Opened> {
     }
     let copy = tempfile::tempfile_in(dir).with_path("cannot create a temporary file in", dir)?;
     let (copy, form, sha256) = copy_private(input, meta.len(), copy, path, dir)?;
-    let opened = from_archive(copy, path, form, Some(sha256))?;
-    let missing = opened.image.missing_configs();
-    if !missing.is_empty() {
-        return Err(Error::NotAnImage {
-            path: path.to_path_buf(),
-            reason: format!("`{}` missing", missing.join("`, `")),
-        });
-    }
-    Ok(opened)
+    complete(from_archive(copy, path, form, Some(sha256))?, path)
 }
 
 /// Copies `input` (`len` bytes when opened) into `copy` in one read,

@@ -248,7 +248,7 @@ fn cases(dir: &Path) -> Vec<Case> {
 /// signed, with a byte of the signature flipped, and with a member changed
 /// after signing.
 fn signed_images(h: &Host, dir: &Path) -> Vec<(String, std::path::PathBuf)> {
-    keypair(h, "signer");
+    crate::support::keypair(&h.s, "ed25519", "signer");
     let signed = dir.join("signed.xenguest");
     let st = Command::new(bin())
         .current_dir(h.s.path())
@@ -460,34 +460,14 @@ fn writers_refuse_what_the_host_layout_cannot_hold() {
     assert_eq!(doc["problems"].as_array().unwrap().len(), 2);
 }
 
-fn keypair(h: &Host, name: &str) {
-    let out = h.s.ext(
-        "openssl",
-        &["genpkey", "-algorithm", "ed25519", "-out", &format!("{name}.pem")],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = h.s.ext(
-        "openssl",
-        &[
-            "pkey",
-            "-in",
-            &format!("{name}.pem"),
-            "-pubout",
-            "-out",
-            &format!("{name}.pub.pem"),
-        ],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// The host's trust settings: unsigned images without host-side scripts,
 /// signed ones with them; a configuration requiring signatures without a
 /// trusted key is refused.
 #[test]
 fn a_host_can_refuse_unsigned_scripts_or_every_unsigned_image() {
     let h = Host::new();
-    keypair(&h, "k");
-    keypair(&h, "other");
+    crate::support::keypair(&h.s, "ed25519", "k");
+    crate::support::keypair(&h.s, "ed25519", "other");
     fs::create_dir_all(h.root().join("etc/xenguest/keys")).unwrap();
     fs::copy(h.s.join("k.pub.pem"), h.root().join("etc/xenguest/keys/release.pem")).unwrap();
     h.s.write("net.sh", "#!/bin/sh\nexit 0\n");

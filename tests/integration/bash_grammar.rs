@@ -10,33 +10,11 @@
 //! compares what bash did with the assignments the tool parsed.
 
 use crate::hostile::{Tar, DISK, GUEST};
-use crate::support::{bin, external, repo, Scratch};
+use crate::support::{python_differential, Scratch};
 
 #[test]
 fn bash_performs_exactly_the_assignments_check_accepts() {
-    let work = tempfile::tempdir().unwrap();
-    let script = repo().join("tests/bash_grammar/run.py");
-    let out = external(
-        "python3",
-        &[
-            script.to_str().unwrap(),
-            bin().to_str().unwrap(),
-            work.path().to_str().unwrap(),
-        ],
-        &repo(),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "bash and the tool disagree:\n{}\n{}",
-        stdout
-            .lines()
-            .filter(|l| !l.starts_with("ok "))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python_differential("tests/bash_grammar/run.py", "bash and the tool disagree");
     // The reported lines: blanks that are no blanks to bash.
     for file in ["params.cfg", "disk.cfg"] {
         for (c, name) in [

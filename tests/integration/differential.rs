@@ -8,34 +8,11 @@
 //! accepts one, through the four readers. It prints one line per case and
 //! fails when the tool accepts an archive some reader extracts differently.
 
-use crate::support::{bin, external, repo};
+use crate::support::python_differential;
 
 #[test]
 fn every_reader_extracts_what_the_tool_accepts() {
-    let work = tempfile::tempdir().unwrap();
-    let script = repo().join("tests/differential/run.py");
-    let out = external(
-        "python3",
-        &[
-            script.to_str().unwrap(),
-            bin().to_str().unwrap(),
-            work.path().to_str().unwrap(),
-        ],
-        &repo(),
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // Every case by name (shown with --nocapture, or on failure).
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "the differential suite failed:\n{}\n{}",
-        stdout
-            .lines()
-            .filter(|l| !l.starts_with("ok "))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python_differential("tests/differential/run.py", "the differential suite failed");
     // The reported cases ran and were refused, and the suite did read
     // images (so an empty or broken generator cannot pass).
     for case in [

@@ -1049,23 +1049,7 @@ fn a_noisy_tar_content_does_not_block() {
 fn trusted_keys_refuse_unsigned_and_foreign_images_before_anything_is_created() {
     let h = Host::new();
     for name in ["k", "other"] {
-        let out = h.s.ext(
-            "openssl",
-            &["genpkey", "-algorithm", "ed25519", "-out", &format!("{name}.pem")],
-        );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let out = h.s.ext(
-            "openssl",
-            &[
-                "pkey",
-                "-in",
-                &format!("{name}.pem"),
-                "-pubout",
-                "-out",
-                &format!("{name}.pub.pem"),
-            ],
-        );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        crate::support::keypair(&h.s, "ed25519", name);
     }
     // The key sits in a directory on the host (under the root prefix).
     fs::create_dir_all(h.root().join("etc/xenguest/keys")).unwrap();
@@ -1138,12 +1122,7 @@ fn an_image_rewritten_after_verification_never_reaches_the_host() {
             h.s.write("good/run.sh", good_script);
             h.s.write("evil/run.sh", evil_script);
             if signed {
-                let out =
-                    h.s.ext("openssl", &["genpkey", "-algorithm", "ed25519", "-out", "k.pem"]);
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-                let out =
-                    h.s.ext("openssl", &["pkey", "-in", "k.pem", "-pubout", "-out", "k.pub.pem"]);
-                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                crate::support::keypair(&h.s, "ed25519", "k");
                 fs::create_dir_all(h.root().join("etc/xenguest/keys")).unwrap();
                 fs::copy(h.s.join("k.pub.pem"), h.root().join("etc/xenguest/keys/release.pem")).unwrap();
                 h.conf("XENGUEST_TRUSTED_KEYS=\"/etc/xenguest/keys\"\nXENGUEST_REQUIRE_MANIFEST=\"1\"\n");

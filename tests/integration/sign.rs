@@ -4,60 +4,13 @@
 
 use std::fs;
 
-use crate::support::{external, repo, Scratch};
+use crate::support::{external, keypair, openssl, repo, Scratch};
 
 const ALGORITHMS: [(&str, &str); 3] = [
     ("ed25519", "ed25519"),
     ("ec", "ecdsa-p256-sha256"),
     ("rsa", "rsa-pkcs1v15-sha256"),
 ];
-
-/// Runs `openssl ARGS` in the scratch directory, asserting success.
-#[track_caller]
-fn openssl(s: &Scratch, args: &[&str]) -> Vec<u8> {
-    let out = s.ext("openssl", args);
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Makes `NAME.pem` (PKCS#8 private key) and `NAME.pub.pem` (SPKI) with
-/// `openssl genpkey`; `kind` is `ed25519`, `ec` (P-256) or `rsa` (2048).
-fn keypair(s: &Scratch, kind: &str, name: &str) {
-    let key = format!("{name}.pem");
-    match kind {
-        "ed25519" => openssl(s, &["genpkey", "-algorithm", "ed25519", "-out", &key]),
-        "ec" => openssl(
-            s,
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                &key,
-            ],
-        ),
-        "rsa" => openssl(
-            s,
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                &key,
-            ],
-        ),
-        other => panic!("unknown key kind {other}"),
-    };
-    openssl(s, &["pkey", "-in", &key, "-pubout", "-out", &format!("{name}.pub.pem")]);
-}
 
 /// The fingerprint as the README defines it: sha256 of the SPKI DER, by
 /// OpenSSL and sha256sum.

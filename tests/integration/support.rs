@@ -481,3 +481,63 @@ pub fn is_root(dir: &Path) -> bool {
     fs::remove_file(&p).unwrap();
     uid == 0
 }
+
+/// Runs the Python differential suite `script` (relative to the repository)
+/// against the image tool in a fresh directory, failing with every line
+/// that is not `ok …` when the suite fails; returns its output (printed, so
+/// that `--nocapture` shows each case).
+pub fn python_differential(script: &str, what: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let script = repo().join(script);
+    let out = external(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            bin().to_str().unwrap(),
+            work.path().to_str().unwrap(),
+        ],
+        &repo(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{what}:\n{}\n{}",
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with("ok "))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `openssl ARGS` in the scratch directory, asserting success.
+#[track_caller]
+pub fn openssl(s: &Scratch, args: &[&str]) -> Vec<u8> {
+    let out = s.ext("openssl", args);
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Makes `NAME.pem` (PKCS#8 private key) and `NAME.pub.pem` (SPKI) with
+/// `openssl genpkey`; `kind` is `ed25519`, `ec` (P-256) or `rsa` (2048).
+pub fn keypair(s: &Scratch, kind: &str, name: &str) {
+    let key = format!("{name}.pem");
+    let algorithm: &[&str] = match kind {
+        "ed25519" => &["-algorithm", "ed25519"],
+        "ec" => &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        "rsa" => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        other => panic!("unknown key kind {other}"),
+    };
+    let mut args = vec!["genpkey"];
+    args.extend_from_slice(algorithm);
+    args.extend(["-out", key.as_str()]);
+    openssl(s, &args);
+    openssl(s, &["pkey", "-in", &key, "-pubout", "-out", &format!("{name}.pub.pem")]);
+}
