@@ -216,7 +216,15 @@ fn no_room(verb: &str, path: &Path, room: u64, dir: &Path, fix: &str) -> Error {
 /// A missing or unreadable file, a directory or special file, a copy that
 /// does not fit in `dir`, and everything [`open`] refuses.
 pub fn open_private(path: &Path, dir: &Path) -> Result<Opened> {
-    let input = File::open(path).map_err(|e| match e.kind() {
+    // Non-blocking, so that a FIFO (or a device) at `path` is refused below
+    // instead of stalling the caller (who may hold a lock); a regular file
+    // reads as usual.
+    let input = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        fs::OpenOptions::new().read(true),
+        crate::regular::open_flags(rustix::fs::OFlags::empty()),
+    )
+    .open(path)
+    .map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => Error::NotAnImage {
             path: path.to_path_buf(),
             reason: "no such file or directory".into(),

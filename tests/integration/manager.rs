@@ -1330,6 +1330,19 @@ fn a_sidecar_or_key_that_is_not_a_regular_file_is_refused_without_waiting() {
         );
     }
     assert!(!h.guest_dir("g").exists());
+    // The image itself a FIFO: nobody writes to it, and the manager, which
+    // holds the lock, must not wait for a writer.
+    h.conf("");
+    let fifo = h.s.join("f.xenguest");
+    mkfifo(&fifo);
+    let out = bounded(&mut h.cmd(&["create", fifo.to_str().unwrap()]), 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("f.xenguest") && stderr.contains("not a regular file"),
+        "{stderr}"
+    );
+    assert!(!h.guest_dir("f").exists());
 }
 
 #[test]
