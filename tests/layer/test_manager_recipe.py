@@ -98,7 +98,7 @@ def install(bitbake, knobs, distro_features="systemd sysvinit"):
     base.setVar("DISTRO_FEATURES", distro_features)
     d = parse(base)
     boot = [u for u in d.getVar("SRC_URI").split() if u.startswith("file://") and ";subdir=" not in u]
-    assert sorted(boot) == ["file://xenguest-manager.init", "file://xenguest-manager.service"]
+    assert sorted(boot) == ["file://dist/xenguest-manager.init.in", "file://dist/xenguest-manager.service.in"]
     unpackdir = d.getVar("UNPACKDIR")
     bb.utils.mkdirhier(unpackdir)
     bb.fetch2.Fetch(boot, d).unpack(unpackdir)
@@ -168,6 +168,20 @@ def test_defaults_agree_with_the_manager(bitbake, manager):
     # sysvinit only: no unit.
     assert not os.path.exists(os.path.join(dest, "lib", "systemd"))
     assert os.path.exists(os.path.join(dest, "etc", "init.d", "xenguest-manager"))
+
+
+def test_boot_files_run_the_manager_from_bindir(bitbake):
+    # The recipe fills the templates of dist/ with its bindir.
+    d, dest = install(bitbake, {"bindir": "/opt/xen/bin"})
+    unit = os.path.join(dest, "lib", "systemd", "system", "xenguest-manager.service")
+    with open(unit) as f:
+        text = f.read()
+    assert "ExecStart=/opt/xen/bin/xenguest-manager boot-start\n" in text
+    assert "@BINDIR@" not in text
+    with open(os.path.join(dest, "etc", "init.d", "xenguest-manager")) as f:
+        text = f.read()
+    assert "MANAGER=/opt/xen/bin/xenguest-manager\n" in text
+    assert "@BINDIR@" not in text
 
 
 @pytest.mark.parametrize("knob,value,message", [

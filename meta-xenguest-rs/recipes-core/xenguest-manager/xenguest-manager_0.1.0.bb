@@ -12,8 +12,10 @@ LIC_FILES_CHKSUM = "file://LICENSE;md5=cadb383a005209ad01794400f88b24e3"
 require recipes-devtools/xenguest-mkimage/xenguest-mkimage-source.inc
 require xenguest-manager-config.inc
 
-SRC_URI += "file://xenguest-manager.service \
-            file://xenguest-manager.init \
+# The boot files are the repository's dist/ templates (the Debian package
+# and dist/install.sh use the same ones); do_install sets their @BINDIR@.
+SRC_URI += "file://dist/xenguest-manager.service.in \
+            file://dist/xenguest-manager.init.in \
             "
 
 inherit systemd update-rc.d
@@ -87,9 +89,9 @@ xenguest_manager_write_conf[vardeps] += "XENGUEST_MANAGER_VOLUME_DEVICE XENGUEST
     XENGUEST_MANAGER_REQUIRE_MANIFEST XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
     XENGUEST_MANAGER_TRUSTED_KEYS"
 
-# Where do_unpack put the boot files: UNPACKDIR on styhead and later,
-# WORKDIR on scarthgap.
-_XENGUEST_MANAGER_FILES = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+# Where do_unpack put the boot files' templates: UNPACKDIR on styhead and
+# later, WORKDIR on scarthgap.
+_XENGUEST_MANAGER_FILES = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}/dist"
 
 xenguest_manager_install() {
     install -d ${D}${sysconfdir}/xenguest/guests \
@@ -98,13 +100,13 @@ xenguest_manager_install() {
         ${D}${sysconfdir}/xenguest/init.post
     if ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'true', 'false', d)}; then
         install -d ${D}${systemd_system_unitdir}
-        sed -e 's,/usr/bin/,${bindir}/,g' ${_XENGUEST_MANAGER_FILES}/xenguest-manager.service \
+        sed -e 's,@BINDIR@,${bindir},g' ${_XENGUEST_MANAGER_FILES}/xenguest-manager.service.in \
             > ${D}${systemd_system_unitdir}/xenguest-manager.service
         chmod 0644 ${D}${systemd_system_unitdir}/xenguest-manager.service
     fi
     if ${@bb.utils.contains('DISTRO_FEATURES', 'sysvinit', 'true', 'false', d)}; then
         install -d ${D}${sysconfdir}/init.d
-        sed -e 's,/usr/bin/,${bindir}/,g' ${_XENGUEST_MANAGER_FILES}/xenguest-manager.init \
+        sed -e 's,@BINDIR@,${bindir},g' ${_XENGUEST_MANAGER_FILES}/xenguest-manager.init.in \
             > ${D}${sysconfdir}/init.d/xenguest-manager
         chmod 0755 ${D}${sysconfdir}/init.d/xenguest-manager
     fi
