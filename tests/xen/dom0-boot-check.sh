@@ -7,8 +7,9 @@
 # boot files did, waits for the autoboot guest's console, then asks the
 # init to power Dom0 off ($XEN_E2E_POWEROFF), whose shutdown must stop the
 # guests. Evidence in results/boot/:
-#   pid1.txt          the command of PID 1
+#   pid1.txt          the command line of PID 1
 #   unit.txt          the manager unit's state (systemd)
+#   rc-links.txt      the manager's sysvinit links (/etc/rc?.d)
 #   xl-list.txt       `xl list` after boot
 #   manager-list.txt  `xenguest-manager list` and `status`
 #   manager.log       /var/log/xenguest
@@ -18,7 +19,8 @@ out=$share/results/boot
 rm -rf "$out"
 mkdir -p "$out"
 
-cat /proc/1/comm >"$out/pid1.txt"
+tr '\0' ' ' </proc/1/cmdline >"$out/pid1.txt"
+ls /etc/rc?.d/*xenguest-manager >"$out/rc-links.txt" 2>&1
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
     systemctl show -p ActiveState -p SubState -p Result -p UnitFileState \
         xenguest-manager.service >"$out/unit.txt" 2>&1

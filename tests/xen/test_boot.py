@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: MIT
 """Guests start at boot under a real init (docs/xen-e2e.md, "Boot").
 
-Dom0 boots with systemd as PID 1 (tests/xen/dom0-systemd-init) after the
-Debian package that `cargo deb` builds from this checkout was installed into
-it with dpkg; its configuration points XENGUEST_GUEST_DIR at two images of
-tests/xen/guest.toml, `boot-auto` (GUEST_AUTOBOOT="1") and `boot-manual`
-(GUEST_AUTOBOOT="0"). Nothing but the package's enabled unit acts on them.
-tests/xen/dom0-boot-check.sh records the state once the unit has run and
-powers Dom0 off through systemd; the guest consoles, kept on the share, show
-whether that shutdown stopped the running guest cleanly.
+Dom0 boots twice: with systemd as PID 1 (tests/xen/dom0-systemd-init) and
+with busybox init running the sysvinit links (tests/xen/dom0-sysvinit-init),
+each time after the Debian package that `cargo deb` builds from this
+checkout was installed into it with dpkg. Its configuration points
+XENGUEST_GUEST_DIR at two images of tests/xen/guest.toml, `boot-auto`
+(GUEST_AUTOBOOT="1") and `boot-manual` (GUEST_AUTOBOOT="0"); nothing but the
+package's unit or init script acts on them. tests/xen/dom0-boot-check.sh
+records the state once they have run and powers Dom0 off through the init;
+the guest consoles, kept on the share, show whether that shutdown stopped
+the running guest cleanly.
 
 Never skips: a missing tool, cargo-deb or binary fails the tests by name.
 """
@@ -31,7 +33,8 @@ RUN_TIMEOUT = SCRIPT_TIMEOUT + 180
 
 
 class Boot:
-    def __init__(self, share: Path, token: str, proc: subprocess.CompletedProcess[str]):
+    def __init__(self, share: Path, token: str, proc: subprocess.CompletedProcess[str], init: str):
+        self.init = init
         self.share = share
         self.token = token
         self.proc = proc
@@ -46,6 +49,7 @@ class Boot:
     def evidence(self) -> str:
         parts = [f"run-dom0 exit status {self.proc.returncode}\n{self.proc.stderr}"]
         for rel in ("results/boot/pid1.txt", "results/boot/unit.txt", "results/boot/unit-journal.txt",
+                    "results/boot/rc-links.txt",
                     "results/boot/xl-list.txt", "results/boot/manager-list.txt",
                     "results/boot/manager.log", "script.log", "dpkg.log",
                     "logs/xen/console/guest-boot-auto.log"):
@@ -63,12 +67,16 @@ def build_deb(out: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
+INITS = {"systemd": "dom0-systemd-init", "sysvinit": "dom0-sysvinit-init"}
+
+
+@pytest.fixture(scope="module", params=sorted(INITS))
+def boot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Boot:
+    init = request.param
     mkimage = binary("XENGUEST_MKIMAGE", "xenguest-mkimage")
     # The package holds target/release's binaries (dist/debian/stage).
     binary("XENGUEST_MANAGER", "xenguest-manager")
-    work = tmp_path_factory.mktemp("xen-boot")
+    work = tmp_path_factory.mktemp(f"xen-boot-{init}")
     inputs, share = work / "inputs", work / "share"
     inputs.mkdir()
     share.mkdir()
@@ -92,21 +100,31 @@ def boot(tmp_path_factory: pytest.TempPathFactory) -> Boot:
                         "--set", f"guest.autoboot={autoboot}"], check=True)
 
     proc = subprocess.run(
-        [HERE / "run-dom0", "--init", HERE / "dom0-systemd-init", "--script-timeout",
+        [HERE / "run-dom0", "--init", HERE / INITS[init], "--script-timeout",
          str(SCRIPT_TIMEOUT), HERE / "dom0-boot-check.sh", share],
         capture_output=True, text=True, timeout=RUN_TIMEOUT,
     )
-    result = Boot(share, token, proc)
+    result = Boot(share, token, proc, init)
     if proc.returncode != 0:
-        pytest.fail("booting Dom0 with systemd failed:\n" + result.evidence())
+        pytest.fail(f"booting Dom0 with {init} failed:\n" + result.evidence())
     return result
 
 
-def test_pid1_is_systemd_and_the_package_unit_ran(boot: Boot) -> None:
-    assert boot.read("results/boot/pid1.txt").strip() == "systemd", boot.evidence()
-    unit = dict(line.split("=", 1) for line in boot.read("results/boot/unit.txt").split())
-    assert unit.get("UnitFileState") == "enabled", boot.evidence()
-    assert unit.get("ActiveState") == "active" and unit.get("Result") == "success", boot.evidence()
+def test_the_init_ran_the_packages_boot_file(boot: Boot) -> None:
+    pid1 = boot.read("results/boot/pid1.txt").split()
+    if boot.init == "systemd":
+        assert pid1[:1] == ["/lib/systemd/systemd"], boot.evidence()
+        unit = dict(line.split("=", 1) for line in boot.read("results/boot/unit.txt").split())
+        assert unit.get("UnitFileState") == "enabled", boot.evidence()
+        assert unit.get("ActiveState") == "active" and unit.get("Result") == "success", boot.evidence()
+    else:
+        assert pid1[:2] == ["/bin/busybox", "init"], boot.evidence()
+        # The package's postinst linked its init script (update-rc.d), and
+        # those links are what ran.
+        links = boot.read("results/boot/rc-links.txt").split()
+        assert any(l.startswith("/etc/rc2.d/S") for l in links), boot.evidence()
+        assert any(l.startswith("/etc/rc0.d/K") for l in links), boot.evidence()
+        assert "Starting Xen guests (xenguest-manager)" in boot.read("serial.log"), boot.evidence()
 
 
 def test_autoboot_guest_runs_after_boot(boot: Boot) -> None:
