@@ -7,6 +7,7 @@ the manager looks."""
 
 import glob
 import os
+import shutil
 import stat
 import subprocess
 
@@ -91,17 +92,22 @@ def test_sources_are_the_tool_recipes(parsed):
     assert [u.replace("xenguest-manager", "X") for u in local(d)] == [u.replace("xenguest-mkimage", "X") for u in local(tool)]
 
 
-def install(bitbake, knobs, distro_features="systemd sysvinit"):
+def install(bitbake, knobs, distro_features="systemd sysvinit", unpacked=()):
+    """Parse with knobs, unpack the boot files (and the files of
+    `unpacked`, as do_unpack would put SRC_URI entries there), run
+    do_install; return the datastore and D."""
     base = bb.data.createCopy(bitbake.d)
     for k, v in knobs.items():
         base.setVar(k, v)
     base.setVar("DISTRO_FEATURES", distro_features)
     d = parse(base)
     boot = [u for u in d.getVar("SRC_URI").split() if u.startswith("file://") and ";subdir=" not in u]
-    assert sorted(boot) == ["file://xenguest-manager.init", "file://xenguest-manager.service"]
+    assert sorted(boot) == ["file://dist/xenguest-manager.init.in", "file://dist/xenguest-manager.service.in"]
     unpackdir = d.getVar("UNPACKDIR")
     bb.utils.mkdirhier(unpackdir)
     bb.fetch2.Fetch(boot, d).unpack(unpackdir)
+    for path in unpacked:
+        shutil.copy(path, unpackdir)
     bitbake.run(d, "do_install")
     return d, d.getVar("D")
 
@@ -170,6 +176,20 @@ def test_defaults_agree_with_the_manager(bitbake, manager):
     assert os.path.exists(os.path.join(dest, "etc", "init.d", "xenguest-manager"))
 
 
+def test_boot_files_run_the_manager_from_bindir(bitbake):
+    # The recipe fills the templates of dist/ with its bindir.
+    d, dest = install(bitbake, {"bindir": "/opt/xen/bin"})
+    unit = os.path.join(dest, "lib", "systemd", "system", "xenguest-manager.service")
+    with open(unit) as f:
+        text = f.read()
+    assert "ExecStart=/opt/xen/bin/xenguest-manager boot-start\n" in text
+    assert "@BINDIR@" not in text
+    with open(os.path.join(dest, "etc", "init.d", "xenguest-manager")) as f:
+        text = f.read()
+    assert "MANAGER=/opt/xen/bin/xenguest-manager\n" in text
+    assert "@BINDIR@" not in text
+
+
 @pytest.mark.parametrize("knob,value,message", [
     ("XENGUEST_MANAGER_VOLUME_DEVICE", "/dev/sda2$(reboot)", "XENGUEST_MANAGER_VOLUME_DEVICE '/dev/sda2$(reboot)' contains '$'"),
     ("XENGUEST_MANAGER_VOLUME_DEVICE", "sda2", "XENGUEST_MANAGER_VOLUME_DEVICE 'sda2' is not an absolute path"),
@@ -194,3 +214,154 @@ def test_guests_install_where_the_manager_looks(parsed):
     d = bb.parse.handle(guests, base)[""]
     assert d.getVar("XENGUEST_GUESTS_DIR") == "/srv/guests"
     assert parse(base).getVar("XENGUEST_MANAGER_GUEST_DIR") == "/srv/guests"
+
+
+def fake_xl_env(tmp_path, root):
+    """The environment for the real manager on the installed tree `root`,
+    with an xl that only answers `xl info`."""
+    fake = tmp_path / "fake-xl"
+    fake.mkdir(exist_ok=True)
+    (fake / "xl").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "xl").chmod(0o755)
+    return dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]), XENGUEST_MANAGER_ROOT=str(root))
+
+
+def conf_lines(dest):
+    with open(os.path.join(dest, "etc", "xenguest", "xenguest-manager.conf")) as f:
+        return [l for l in f.read().splitlines() if not l.startswith("#")]
+
+
+def test_policy_knobs_and_trusted_keys(bitbake, manager, tmp_path):
+    from test_sign import keypair
+
+    _, from_src_uri = keypair(tmp_path, "release")
+    build_host = tmp_path / "elsewhere" / "ops.pub"
+    build_host.parent.mkdir()
+    shutil.copy(keypair(tmp_path, "ops", "EC")[1], build_host)
+    d, dest = install(bitbake, {
+        "XENGUEST_MANAGER_TRUSTED_KEY_FILES": "release.pub.pem %s" % build_host,
+        "XENGUEST_MANAGER_REQUIRE_SIGNATURE": "1",
+        "XENGUEST_MANAGER_REQUIRE_SIGNED_SCRIPTS": "1",
+        "XENGUEST_MANAGER_ALLOW_XL_KEYS": "pci  dtdev vif-script",
+    }, unpacked=[from_src_uri])
+    keys = os.path.join(dest, "etc", "xenguest", "keys")
+    assert sorted(os.listdir(keys)) == ["ops.pub.pem", "release.pub.pem"]
+    for name, source in (("release.pub.pem", from_src_uri), ("ops.pub.pem", str(build_host))):
+        with open(os.path.join(keys, name)) as f, open(source) as g:
+            assert f.read() == g.read()
+        assert stat.S_IMODE(os.stat(os.path.join(keys, name)).st_mode) == 0o644
+    # The keys' directory is trusted without being named.
+    assert conf_lines(dest) == [
+        'XENGUEST_GUEST_DIR="/usr/share/guests"',
+        'XENGUEST_LOG_LEVEL="ERROR"',
+        'XENGUEST_TRUSTED_KEYS="/etc/xenguest/keys"',
+        'XENGUEST_REQUIRE_SIGNATURE="1"',
+        'XENGUEST_REQUIRE_SIGNED_SCRIPTS="1"',
+        'XENGUEST_ALLOW_XL_KEYS="pci dtdev vif-script"',
+    ]
+    assert "/etc/xenguest/keys" in d.getVar("FILES:xenguest-manager").split()
+    # The real manager loads the installed tree's configuration and policy.
+    result = subprocess.run([manager, "list"], capture_output=True, text=True, env=fake_xl_env(tmp_path, dest))
+    assert result.returncode == 0, result.stderr
+
+
+def test_absolute_key_files_are_in_the_install_signature(bitbake, tmp_path):
+    from test_sign import keypair
+
+    _, pub = keypair(tmp_path, "release")
+    bitbake.d.setVar("XENGUEST_MANAGER_TRUSTED_KEY_FILES", pub)
+    d = parse(bitbake.d)
+    assert "%s:True" % pub in d.getVarFlag("do_install", "file-checksums")
+
+
+PRIVATE = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIFWmNQ==\n-----END PRIVATE KEY-----\n"
+NOT_A_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI user@host\n"
+
+
+@pytest.mark.parametrize("content,message", [
+    (PRIVATE, "is a private key - install only its public half"),
+    ("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n", "is a private key"),
+    (NOT_A_KEY, "is not a PEM public key or certificate"),
+    ("-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n", "is not a PEM public key or certificate"),
+])
+def test_private_or_non_key_files_are_fatal(bitbake, tmp_path, content, message):
+    path = tmp_path / "key.pem"
+    path.write_text(content)
+    with pytest.raises(h.TaskFailed):
+        install(bitbake, {"XENGUEST_MANAGER_TRUSTED_KEY_FILES": str(path)})
+    assert "XENGUEST_MANAGER_TRUSTED_KEY_FILES entry '%s' %s" % (path, message) in bitbake.log.text()
+
+
+@pytest.mark.parametrize("knobs,message", [
+    ({"XENGUEST_MANAGER_TRUSTED_KEY_FILES": "missing.pem"},
+     "XENGUEST_MANAGER_TRUSTED_KEY_FILES entry 'missing.pem' is not in the unpack directory"),
+    ({"XENGUEST_MANAGER_TRUSTED_KEY_FILES": "/nonexistent/k.pem"},
+     "XENGUEST_MANAGER_TRUSTED_KEY_FILES entry '/nonexistent/k.pem' cannot be read"),
+    ({"XENGUEST_MANAGER_REQUIRE_SIGNATURE": "1"},
+     "XENGUEST_MANAGER_REQUIRE_SIGNATURE is 1 but XENGUEST_MANAGER_TRUSTED_KEYS names no key"),
+    ({"XENGUEST_MANAGER_REQUIRE_SIGNED_SCRIPTS": "yes"},
+     "XENGUEST_MANAGER_REQUIRE_SIGNED_SCRIPTS 'yes' is not 0 or 1"),
+    ({"XENGUEST_MANAGER_ALLOW_XL_KEYS": "pci PCI"},
+     "XENGUEST_MANAGER_ALLOW_XL_KEYS entry 'PCI' is not an xl key or permission name"),
+])
+def test_bad_key_and_policy_knobs_are_fatal(bitbake, knobs, message):
+    with pytest.raises(h.TaskFailed):
+        install(bitbake, knobs)
+    assert message in bitbake.log.text()
+
+
+def test_installed_keys_must_be_trusted(bitbake, tmp_path):
+    from test_sign import keypair
+
+    _, pub = keypair(tmp_path, "release")
+    with pytest.raises(h.TaskFailed):
+        install(bitbake, {"XENGUEST_MANAGER_TRUSTED_KEY_FILES": pub,
+                          "XENGUEST_MANAGER_TRUSTED_KEYS": "/etc/other.pem"})
+    assert "XENGUEST_MANAGER_TRUSTED_KEY_FILES installs keys into /etc/xenguest/keys, which " \
+        "XENGUEST_MANAGER_TRUSTED_KEYS '/etc/other.pem' does not list" in bitbake.log.text()
+
+
+def test_signing_flow(bitbake, manager, tool, tmp_path):
+    """The layer README's signing flow: a key pair; the guest recipe signs
+    with the private key (XENGUEST_IMAGE_SIGN_KEY); the Dom0 image trusts
+    the public key (XENGUEST_MANAGER_TRUSTED_KEY_FILES); its manager admits
+    that guest and refuses one signed by another key, or not signed."""
+    from test_guest_recipes import deploy, fake_deploy
+    from test_sign import keypair
+
+    key, pub = keypair(tmp_path, "release")
+    foreign, _ = keypair(tmp_path, "foreign")
+
+    def guest(sign_key):
+        bitbake.d.setVar("XENGUEST_IMAGE_SIGN_KEY", sign_key)
+        d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+        # No disk: the manager then creates the guest without LVM.
+        d.setVar("XENGUEST_IMAGE_DISK_SIZE", "0")
+        fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed"})
+        deploydir = deploy(bitbake, d)
+        image = os.path.join(deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % d.getVar("MACHINE"))
+        copy = str(tmp_path / ("guest-%s.xenguest" % (os.path.basename(sign_key) or "unsigned")))
+        shutil.copy(image, copy)
+        shutil.copy(image + ".sha256", copy + ".sha256")
+        return copy
+
+    trusted, other, unsigned = guest(key), guest(foreign), guest("")
+    bitbake.d.setVar("XENGUEST_IMAGE_SIGN_KEY", "")
+    _, dest = install(bitbake, {"XENGUEST_MANAGER_TRUSTED_KEY_FILES": os.path.basename(pub),
+                                }, unpacked=[pub])
+    env = fake_xl_env(tmp_path, dest)
+
+    def create(image):
+        return subprocess.run([manager, "create", image, "g"], capture_output=True, text=True, env=env)
+
+    guests = os.path.join(dest, "etc", "xenguest", "guests")
+    for image, message in ((other, "which is not a trusted key"),
+                           (unsigned, "the image is unsigned")):
+        result = create(image)
+        assert result.returncode == 1
+        assert message in result.stderr, result.stderr
+        assert not os.path.exists(os.path.join(guests, "g"))
+    result = create(trusted)
+    assert result.returncode == 0, result.stderr
+    listed = subprocess.run([manager, "list"], capture_output=True, text=True, env=env)
+    assert listed.stdout.split() == ["g"], listed
