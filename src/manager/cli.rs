@@ -38,7 +38,7 @@ fn after_help() -> String {
 #[derive(Debug, Parser)]
 #[command(
     name = "xenguest-manager",
-    version = env!("CARGO_PKG_VERSION"),
+    version = crate::VERSION,
     about = ABOUT,
     after_help = after_help(),
     subcommand_value_name = "ACTION",

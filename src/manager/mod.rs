@@ -74,7 +74,7 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
     };
     crate::interrupt::install();
     let mut log_for_errors = None;
-    let result = Manager::new(&cli).and_then(|m| {
+    let result = require_root().and_then(|()| Manager::new(&cli)).and_then(|m| {
         log_for_errors = Some(m.log.clone());
         m.dispatch(&cli.action)
     });
@@ -96,6 +96,24 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
                 ExitCode::from(e.exit_code())
             }
         }
+    }
+}
+
+/// Every action works on root's guests, devices and Xen: a user other
+/// than root is told so before the manager reads its configuration or
+/// runs anything (help and `--version` need no root; clap answered them
+/// already). There is no way around it, for tests neither: the stand-in
+/// tests run as root with `--root` prefixing the manager's own paths.
+fn require_root() -> Result<()> {
+    let euid = rustix::process::geteuid();
+    if euid.is_root() {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "must run as root (effective user id {}): the manager creates guests' disks, runs their init \
+             scripts and drives Xen - run it as root, e.g. with sudo",
+            euid.as_raw()
+        )))
     }
 }
 
@@ -162,11 +180,7 @@ impl Manager {
 
     fn dispatch(&self, action: &Action) -> Result<()> {
         self.log.info(&format!("action: {}", action.name()));
-        if !xl::info(&self.runner)? {
-            return Err(Error::Refused(
-                "Xen environment is not valid: `xl info` failed - run the manager in a Xen control domain (Dom0) with the toolstack started".into(),
-            ));
-        }
+        xl::check_info(&self.runner)?;
         let _lock = if action.changes() { Some(self.lock()?) } else { None };
         match action {
             Action::CheckXen => Ok(()),
