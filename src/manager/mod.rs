@@ -17,9 +17,11 @@
 //!
 //! The command line is [`cli`] (one enum of actions); each action family
 //! has its own file: `create`, `lifecycle` (start, stop, kill), `remove`,
-//! `query` (list, status) and `boot` (boot-start, boot-stop).
+//! `query` (list, status) and `boot` (boot-start, boot-stop); `classic`
+//! adopts the guests the classic manager created.
 
 mod boot;
+mod classic;
 mod cli;
 pub mod config;
 mod create;

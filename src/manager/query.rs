@@ -15,15 +15,18 @@ impl Manager {
         if json {
             let mut guests = Vec::new();
             for name in &names {
-                let disk = self.store.disk(name)?;
+                // A classic guest whose disk cannot be found is listed
+                // as such; remove says why.
+                let disk = self.guest_disk(name).ok();
                 let (kind, path) = match &disk {
-                    Some(Disk::Lvm { .. }) => ("lvm", disk::target(disk.as_ref().expect("some"), name)),
+                    Some(d @ Disk::Lvm { .. }) => ("lvm", disk::target(d, name)),
                     Some(Disk::File(p)) => ("file", Some(p.clone())),
                     Some(Disk::None) => ("none", None),
                     None => ("unknown", None),
                 };
                 guests.push(json!({
                     "name": name,
+                    "classic": self.is_classic(name),
                     "autoboot": self.store.autoboot(name)?,
                     "dir": self.store.guest_dir(name),
                     "xl_config": self.store.guest_dir(name).join(store::MERGED_CFG),

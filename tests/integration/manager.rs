@@ -69,7 +69,7 @@ impl Host {
         self.s.join("root")
     }
 
-    fn state(&self, rel: &str) -> PathBuf {
+    pub fn state(&self, rel: &str) -> PathBuf {
         self.s.join("state").join(rel)
     }
 
@@ -77,7 +77,7 @@ impl Host {
         self.s.write("root/etc/xenguest/xenguest-manager.conf", text);
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(manager_bin());
         let path = format!(
             "{}:{}",
@@ -100,7 +100,7 @@ impl Host {
 
     /// The recorded calls, with scratch paths shortened to `STATE`,
     /// `ROOT` and `TMP` (the manager's mount points).
-    fn calls(&self) -> Vec<String> {
+    pub fn calls(&self) -> Vec<String> {
         let text = fs::read_to_string(self.state("calls")).unwrap_or_default();
         let state = self.s.join("state").display().to_string();
         let root = self.root().display().to_string();
@@ -115,11 +115,11 @@ impl Host {
             .collect()
     }
 
-    fn clear_calls(&self) {
+    pub fn clear_calls(&self) {
         let _ = fs::remove_file(self.state("calls"));
     }
 
-    fn fail(&self, what: &str) {
+    pub fn fail(&self, what: &str) {
         fs::write(self.state(&format!("fail-{what}")), "").unwrap();
     }
 
@@ -127,11 +127,11 @@ impl Host {
         self.root().join("etc/xenguest/guests").join(name)
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         fs::read_to_string(self.root().join("var/log/xenguest")).unwrap_or_default()
     }
 
-    fn running(&self) -> Vec<String> {
+    pub fn running(&self) -> Vec<String> {
         fs::read_to_string(self.state("running"))
             .unwrap_or_default()
             .lines()
@@ -165,7 +165,7 @@ impl Host {
 
     /// The standard disk image: 100M disk, partition 1 ext4 with a
     /// rootfs, partition 3 swap (partition 2 becomes a placeholder).
-    fn disk_image(&self, name: &str) -> PathBuf {
+    pub fn disk_image(&self, name: &str) -> PathBuf {
         self.rootfs("rootfs.tar.gz");
         self.image(
             name,
