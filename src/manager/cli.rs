@@ -24,7 +24,8 @@ fn after_help() -> String {
         );
     }
     s.push_str(
-        "\nEvery action but help first checks `xl info`. Errors go to stderr and the log \
+        "\nEvery action but help and --version needs root and first checks `xl info`. Errors go to \
+         stderr and the log \
          (/var/log/xenguest); exit status 0 on success, 1 on error, 2 on usage errors, 130 when \
          SIGINT or SIGTERM stopped it (what a create had made is removed).",
     );

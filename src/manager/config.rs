@@ -402,72 +402,107 @@ fn basename(path: &str) -> &str {
 }
 
 /// Evaluates the classic forms on one line of the configuration, as bash
-/// sourcing it did: each `$(basename WORD)` in a `KEY="VALUE"` (or
-/// unquoted `KEY=VALUE`) assignment, `WORD` being a path (letters, digits,
-/// `_-./:+@%`) or `$KEY` / `${KEY}` naming a key set on an earlier line,
-/// is replaced by its result. `Ok(None)`: no such form on the line (it is
-/// read as it is); `Ok(Some(line))`: the line with the results; `Err`: a
-/// `$(basename ...)` that is not one of these forms, saying how to write
-/// it. What remains is read by the strict grammar, so any other shell
-/// syntax on the line is still refused.
+/// sourcing it did, without running anything:
+///
+/// - each `$(basename WORD)` in the value of a `KEY="VALUE"` (or unquoted
+///   `KEY=VALUE`) assignment, `WORD` being a path (letters, digits,
+///   `_-./:+@%`) or `$KEY` / `${KEY}` naming a key set on an earlier line,
+///   is replaced by its result (the classic recipe wrote
+///   `XENGUEST_VOLUME_NAME="vg-xen-$(basename /dev/sda2)"`);
+/// - a single-quoted `KEY='VALUE'` (literal to bash) becomes
+///   `KEY="VALUE"`.
+///
+/// `Ok(None)`: no such form on the line (it is read as it is);
+/// `Ok(Some(line))`: the line with the results; `Err`: one of these forms
+/// that cannot be read, saying how to write it. The result is read by the
+/// strict grammar, so any other shell syntax on the line (a second
+/// command, an expansion, a quote) is still refused.
 pub fn classic_line(line: &str, earlier: &BTreeMap<String, String>) -> std::result::Result<Option<String>, String> {
     const CALL: &str = "$(basename ";
-    if !line.contains(CALL) {
-        return Ok(None);
-    }
-    let trimmed = line.trim_matches(|c| c == ' ' || c == '\t');
-    let Some((key, raw)) = trimmed.split_once('=') else {
+    let body = line.trim_start_matches([' ', '\t']);
+    let indent = &line[..line.len() - body.len()];
+    let Some((key, raw)) = body.split_once('=') else {
         return Ok(None);
     };
     let key_ok = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    let quoted = raw.len() >= 2 && raw.starts_with('"') && raw.ends_with('"');
-    let inner = if quoted { &raw[1..raw.len() - 1] } else { raw };
-    if !key_ok {
+    if !key_ok || !(raw.contains(CALL) || raw.starts_with('\'')) {
         return Ok(None);
     }
     let how = "write the value itself (e.g. XENGUEST_VOLUME_NAME=\"vg-xen-sda2\") or `$(basename PATH)` / \
                `$(basename $KEY)` with one path or an earlier key";
-    let mut out = String::new();
-    let mut rest = inner;
-    while let Some(start) = rest.find(CALL) {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + CALL.len()..];
-        let Some(end) = after.find(')') else {
-            return Err(format!("`{}`: `$(basename` is not closed - {how}", line.escape_debug()));
-        };
-        let word = after[..end].trim_matches(' ');
-        let path_char = |c: char| c.is_ascii_alphanumeric() || "_-./:+@%".contains(c);
-        let value = if let Some(name) = word
-            .strip_prefix("${")
-            .and_then(|w| w.strip_suffix('}'))
-            .or_else(|| word.strip_prefix('$'))
-        {
-            match earlier.get(name) {
-                Some(v) if !v.is_empty() => v.as_str(),
-                _ => {
-                    return Err(format!(
-                        "`{}`: `{name}` is not set to a value on an earlier line - {how}",
-                        line.escape_debug()
-                    ))
-                }
+    // The value as bash delimits it, and what follows it on the line.
+    let (quote, inner, tail) = if let Some(q @ ('"' | '\'')) = raw.chars().next() {
+        match raw[1..].find(q) {
+            Some(end) => (Some(q), &raw[1..=end], &raw[end + 2..]),
+            None => return Ok(None),
+        }
+    } else {
+        // Unquoted: up to the first blank outside a `$(basename ...)`.
+        let mut end = 0;
+        while end < raw.len() {
+            if raw[end..].starts_with(CALL) {
+                end += raw[end..].find(')').map_or(raw.len() - end, |c| c + 1);
+            } else if raw[end..].starts_with([' ', '\t']) {
+                break;
+            } else {
+                end += raw[end..].chars().next().map_or(1, char::len_utf8);
             }
-        } else if !word.is_empty() && word.chars().all(path_char) {
-            word
-        } else {
+        }
+        (None, &raw[..end], &raw[end..])
+    };
+    let out = if quote == Some('\'') {
+        if inner.contains(['"', '$', '`', '\\']) {
             return Err(format!(
-                "`{}`: `$(basename {})` takes one path or `$KEY` - {how}",
-                line.escape_debug(),
-                word.escape_debug()
+                "`{}`: the single-quoted value holds `\"`, `$`, a backtick or `\\` - write the value itself \
+                 in double quotes, without them",
+                line.escape_debug()
             ));
-        };
-        out.push_str(basename(value));
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
+        }
+        inner.to_owned()
+    } else {
+        let mut out = String::new();
+        let mut rest = inner;
+        while let Some(start) = rest.find(CALL) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + CALL.len()..];
+            let Some(end) = after.find(')') else {
+                return Err(format!("`{}`: `$(basename` is not closed - {how}", line.escape_debug()));
+            };
+            let word = after[..end].trim_matches(' ');
+            let path_char = |c: char| c.is_ascii_alphanumeric() || "_-./:+@%".contains(c);
+            let value = if let Some(name) = word
+                .strip_prefix("${")
+                .and_then(|w| w.strip_suffix('}'))
+                .or_else(|| word.strip_prefix('$'))
+            {
+                match earlier.get(name) {
+                    Some(v) if !v.is_empty() => v.as_str(),
+                    _ => {
+                        return Err(format!(
+                            "`{}`: `{name}` is not set to a value on an earlier line - {how}",
+                            line.escape_debug()
+                        ))
+                    }
+                }
+            } else if !word.is_empty() && word.chars().all(path_char) {
+                word
+            } else {
+                return Err(format!(
+                    "`{}`: `$(basename {})` takes one path or `$KEY` - {how}",
+                    line.escape_debug(),
+                    word.escape_debug()
+                ));
+            };
+            out.push_str(basename(value));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    };
     // What bash would read as more than the value (another command, an
     // expansion, a quote): the grammar refuses the line as written.
-    let plain = if quoted {
+    let plain = if quote.is_some() {
         !out.contains(['"', '$', '`', '\\'])
     } else {
         out.chars()
@@ -476,8 +511,7 @@ pub fn classic_line(line: &str, earlier: &BTreeMap<String, String>) -> std::resu
     if !plain {
         return Ok(None);
     }
-    let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
-    Ok(Some(format!("{indent}{key}=\"{out}\"")))
+    Ok(Some(format!("{indent}{key}=\"{out}\"{tail}")))
 }
 
 #[cfg(test)]
@@ -548,6 +582,17 @@ mod tests {
                 "vg-xen-sda2",
             ),
             ("XENGUEST_VOLUME_NAME=\"$(basename /)\"", "/"),
+            (
+                "XENGUEST_VOLUME_NAME=\"vg-xen-$(basename /dev/sdc)\"  # the classic name",
+                "vg-xen-sdc",
+            ),
+            ("XENGUEST_VOLUME_NAME=vg-$(basename /dev/sdc) # unquoted", "vg-sdc"),
+            ("XENGUEST_VOLUME_NAME='vg0'", "vg0"),
+            // A comment is a comment, whatever it holds.
+            (
+                "XENGUEST_VOLUME_NAME=\"vg-$(basename /dev/sdc)\" # not run: $(reboot)",
+                "vg-sdc",
+            ),
         ] {
             let text = format!("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n{line}\n");
             let c = Config::parse(&text, Path::new("c")).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -580,12 +625,40 @@ mod tests {
                 "not a KEY=\"VALUE\" setting",
             ),
             ("XENGUEST_VOLUME_NAME=\"$(dirname /a)\"\n", "$(basename PATH)"),
+            ("XENGUEST_VOLUME_NAME='vg-$(basename /dev/sdc)'\n", "single-quoted"),
         ] {
             let text = format!("# comment\n{text}");
             let e = Config::parse(&text, Path::new("/etc/x.conf")).unwrap_err().to_string();
             assert!(e.contains("`/etc/x.conf` line 2: "), "{text}: {e}");
             assert!(e.contains(needle), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn odd_lines_never_panic() {
+        let earlier = BTreeMap::from([("A".to_owned(), "/dev/é".to_owned())]);
+        for line in [
+            "X=\"",
+            "X='",
+            "X=$(basename",
+            "X=$(basename é",
+            "X=é$(basename /a)é",
+            "X=\"é$(basename $A)\"",
+            "X=$(basename )",
+            "X=\"$(basename ${A)\"",
+            "X=''",
+            "=$(basename /a)",
+            "X=$(basename /a)\u{a0}",
+            "\tX='é' #",
+            "X=$(basename $(basename /a))",
+        ] {
+            let _ = classic_line(line, &earlier);
+            let _ = Config::parse(line, Path::new("c"));
+        }
+        assert_eq!(
+            classic_line("X=\"é$(basename $A)\"", &earlier).unwrap().as_deref(),
+            Some("X=\"éé\"")
+        );
     }
 
     #[test]
