@@ -12,10 +12,10 @@
 //! - [`disk`]: logical volumes or sparse files, partitions and contents;
 //! - [`init`]: the init scripts' contract;
 //! - [`xl`]: Xen's toolstack;
-//! - [`run`]: external tools, always from argument vectors;
+//! - [`run`](mod@run): external tools, always from argument vectors;
 //! - [`log`]: the log file.
 //!
-//! The command line is [`cli`] (one enum of actions); each action family
+//! The command line is `cli` (one enum of actions); each action family
 //! has its own file: `create`, `lifecycle` (start, stop, kill), `remove`,
 //! `query` (list, status) and `boot` (boot-start, boot-stop); `classic`
 //! adopts the guests the classic manager created.

@@ -95,7 +95,7 @@ pub fn destroy_if_present(r: &Runner, name: &str) -> Result<()> {
 /// How long a stopped domain may stay listed.
 const GONE_WAIT: Duration = Duration::from_secs(30);
 
-/// Waits until `xl list` no longer lists `name` (at most [`GONE_WAIT`]);
+/// Waits until `xl list` no longer lists `name` (at most `GONE_WAIT`);
 /// returns whether it is gone.
 pub fn wait_gone(r: &Runner, name: &str) -> Result<bool> {
     let start = Instant::now();
