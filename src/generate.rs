@@ -3,6 +3,11 @@
 //! parses the command line and prints `--help` ([`crate::cli::command`]),
 //! so they cannot disagree with the tool. The operation is hidden (packagers
 //! run it, users do not need it), as ripgrep's `--generate` is.
+//!
+//! `--program xenguest-manager` writes the manager's instead, from the
+//! manager's own command ([`crate::manager::command`]): one native tool
+//! makes both programs' pages, as a cross build needs (the target's
+//! manager cannot run on the build host).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,8 +18,31 @@ use clap_complete::Shell;
 use crate::error::{Error, IoContext, Result};
 use crate::image::writer::atomic_write;
 
-/// Name of the program in man pages and completion scripts.
-const BIN: &str = "xenguest-mkimage";
+/// The programs whose pages and completions `generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// `xenguest-mkimage`.
+    Tool,
+    /// `xenguest-manager`.
+    Manager,
+}
+
+impl Program {
+    /// The program's name (file names, synopses).
+    pub fn bin(self) -> &'static str {
+        match self {
+            Program::Tool => "xenguest-mkimage",
+            Program::Manager => "xenguest-manager",
+        }
+    }
+
+    fn command(self) -> Command {
+        match self {
+            Program::Tool => crate::cli::command(),
+            Program::Manager => crate::manager::command(),
+        }
+    }
+}
 
 /// The hidden `generate` operation (not part of [`crate::cli::command`],
 /// so it appears in neither the help nor what it generates).
@@ -30,9 +58,18 @@ pub(crate) fn command() -> Command {
         .hide(true)
         .about("Write man pages or shell completions generated from the option table (for packagers)")
         .subcommand_required(true)
+        .arg(
+            Arg::new("program")
+                .long("program")
+                .value_name("PROGRAM")
+                .global(true)
+                .value_parser([Program::Tool.bin(), Program::Manager.bin()])
+                .default_value(Program::Tool.bin())
+                .help("Whose pages or completions to write"),
+        )
         .subcommand(
             Command::new("man")
-                .about("Write xenguest-mkimage.1 and one xenguest-mkimage-OPERATION.1 per operation")
+                .about("Write PROGRAM.1 and one PROGRAM-ACTION.1 per operation or action")
                 .arg(dir()),
         )
         .subcommand(
@@ -53,39 +90,48 @@ pub(crate) fn command() -> Command {
 pub(crate) fn run(m: &ArgMatches) -> Result<()> {
     let (what, m) = m.subcommand().expect("subcommand_required");
     let dir = m.get_one::<PathBuf>("dir").expect("required");
+    let program = match m.get_one::<String>("program").map(String::as_str) {
+        Some(p) if p == Program::Manager.bin() => Program::Manager,
+        _ => Program::Tool,
+    };
     std::fs::create_dir_all(dir).with_path("cannot create directory", dir)?;
     match what {
         "man" => {
-            for (name, text) in man_pages()? {
+            for (name, text) in man_pages(program)? {
                 write(&dir.join(name), &text)?;
             }
             Ok(())
         }
         "completions" => {
             let shell = *m.get_one::<Shell>("shell").expect("required");
-            write(&dir.join(completion_file_name(shell)), &completions(shell))
+            write(
+                &dir.join(completion_file_name(program, shell)),
+                &completions(program, shell),
+            )
         }
         other => Err(Error::Usage(format!("unknown generate target `{other}`"))),
     }
 }
 
-/// Every man page: (file name, roff text). The first is the tool's page
-/// (operations listed), then one page per operation with its options.
-pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
-    let mut cmd = crate::cli::command();
+/// Every man page of `program`: (file name, roff text). The first is the
+/// program's page (operations listed), then one page per operation with
+/// its options.
+pub fn man_pages(program: Program) -> Result<Vec<(String, Vec<u8>)>> {
+    let bin = program.bin();
+    let mut cmd = program.command();
     cmd.build();
-    let mut pages = vec![(format!("{BIN}.1"), render(cmd.clone())?)];
+    let mut pages = vec![(format!("{bin}.1"), render(cmd.clone())?)];
     for sub in cmd.get_subcommands() {
         if sub.is_hide_set() || sub.get_name() == "help" {
             continue;
         }
         // Names the page and its synopsis after the full command, as
         // `man xenguest-mkimage-create` expects.
-        let name = format!("{BIN}-{}", sub.get_name());
+        let name = format!("{bin}-{}", sub.get_name());
         let sub = sub
             .clone()
             .display_name(name.clone())
-            .bin_name(format!("{BIN} {}", sub.get_name()));
+            .bin_name(format!("{bin} {}", sub.get_name()));
         pages.push((format!("{name}.1"), render(sub)?));
     }
     Ok(pages)
@@ -99,25 +145,26 @@ fn render(cmd: Command) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The completion script of `shell`.
-pub fn completions(shell: Shell) -> Vec<u8> {
-    let mut cmd = crate::cli::command();
+/// The completion script of `program` for `shell`.
+pub fn completions(program: Program, shell: Shell) -> Vec<u8> {
+    let mut cmd = program.command();
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut cmd, BIN, &mut out);
+    clap_complete::generate(shell, &mut cmd, program.bin(), &mut out);
     out
 }
 
-/// Where each shell's completion loader looks for the script of `BIN`:
-/// bash-completion loads `completions/NAME`, zsh `_NAME` from `$fpath`,
-/// fish `NAME.fish`.
-pub fn completion_file_name(shell: Shell) -> String {
+/// Where each shell's completion loader looks for the script of
+/// `program`: bash-completion loads `completions/NAME`, zsh `_NAME` from
+/// `$fpath`, fish `NAME.fish`.
+pub fn completion_file_name(program: Program, shell: Shell) -> String {
+    let bin = program.bin();
     match shell {
-        Shell::Bash => BIN.to_owned(),
-        Shell::Zsh => format!("_{BIN}"),
-        Shell::Fish => format!("{BIN}.fish"),
-        Shell::Elvish => format!("{BIN}.elv"),
-        Shell::PowerShell => format!("_{BIN}.ps1"),
-        _ => format!("{BIN}.{shell}"),
+        Shell::Bash => bin.to_owned(),
+        Shell::Zsh => format!("_{bin}"),
+        Shell::Fish => format!("{bin}.fish"),
+        Shell::Elvish => format!("{bin}.elv"),
+        Shell::PowerShell => format!("_{bin}.ps1"),
+        _ => format!("{bin}.{shell}"),
     }
 }
 

@@ -3,10 +3,15 @@
 //!
 //! The classic manager sourced its configuration with bash; this one reads
 //! the same `KEY="VALUE"` lines with the library's parser for such files
-//! ([`crate::config::ShellVars`]) and never runs a shell on them. Every key
-//! is declared once, in [`KEYS`], with its default and its documentation
-//! (`xenguest-manager help` and docs/manager.md show the same table).
+//! ([`crate::config::ShellVars`]) and never runs a shell on them. The one
+//! command the classic recipe wrote into the file,
+//! `XENGUEST_VOLUME_NAME="vg-xen-$(basename /dev/sda2)"`, is evaluated
+//! here ([`classic_line`]); every other shell form is refused, naming the
+//! line. Every key is declared once, in [`KEYS`], with its default and its
+//! documentation (`xenguest-manager help` and docs/manager.md show the
+//! same table).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -181,6 +186,8 @@ pub struct Config {
     vars: ShellVars,
     /// The file it came from (`None`: defaults only).
     pub file: Option<PathBuf>,
+    /// The line (1-based) of each key's assignment in the file.
+    lines: BTreeMap<String, usize>,
 }
 
 impl Config {
@@ -193,40 +200,60 @@ impl Config {
                 return Ok(Config {
                     vars: ShellVars::default(),
                     file: None,
+                    lines: BTreeMap::new(),
                 })
             }
             Err(e) => return Err(Error::io("cannot read the configuration", path, e)),
         };
-        let config = Config::parse(&text, path)?;
-        Ok(Config {
-            file: Some(path.to_path_buf()),
-            ..config
-        })
+        Config::parse(&text, path)
     }
 
     /// Parses configuration text (`path` names it in messages). Unknown
     /// keys and lines that are not a plain `KEY="VALUE"` are refused: the
     /// classic file was a shell script, and a line this parser would skip
-    /// silently is a setting the user thinks is in effect.
+    /// silently is a setting the user thinks is in effect. The classic
+    /// recipe's `$(basename PATH)` is evaluated ([`classic_line`]).
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let vars = ShellVars::parse(text);
-        if let Some(line) = vars.unparsed_lines().next() {
-            return Err(Error::Refused(format!(
-                "`{}`: line `{}` is not a KEY=\"VALUE\" setting (the file is read, not run by a shell)",
-                path.display(),
-                line.escape_debug()
-            )));
-        }
-        for (key, _) in vars.vars() {
-            if !KEYS.iter().any(|k| k.name == key) {
+        let mut read = String::new();
+        let mut lines = BTreeMap::new();
+        let mut so_far = BTreeMap::<String, String>::new();
+        for (i, line) in text.split_terminator('\n').enumerate() {
+            let number = i + 1;
+            let at = || format!("`{}` line {number}", path.display());
+            let line = match classic_line(line, &so_far) {
+                Ok(Some(rewritten)) => rewritten,
+                Ok(None) => line.to_owned(),
+                Err(why) => return Err(Error::Refused(format!("{}: {why}", at()))),
+            };
+            let one = ShellVars::parse(&line);
+            if one.unparsed_lines().next().is_some() {
                 return Err(Error::Refused(format!(
-                    "`{}`: unknown key `{key}` - known keys: {}",
-                    path.display(),
-                    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                    "{}: `{}` is not a KEY=\"VALUE\" setting - the file is read, not run by a shell: write \
+                     the value itself (e.g. XENGUEST_VOLUME_NAME=\"vg-xen-sda2\"); the only command read is \
+                     $(basename PATH) or $(basename $KEY) inside a value",
+                    at(),
+                    line.escape_debug()
                 )));
             }
+            for (key, value) in one.vars() {
+                if !KEYS.iter().any(|k| k.name == key) {
+                    return Err(Error::Refused(format!(
+                        "{}: unknown key `{key}` - known keys: {}",
+                        at(),
+                        KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+                lines.insert(key.to_owned(), number);
+                so_far.insert(key.to_owned(), value.to_owned());
+            }
+            read.push_str(&line);
+            read.push('\n');
         }
-        let config = Config { vars, file: None };
+        let config = Config {
+            vars: ShellVars::parse(&read),
+            file: Some(path.to_path_buf()),
+            lines,
+        };
         config.log_level()?;
         config.require_manifest()?;
         config.allow_image_device()?;
@@ -243,10 +270,14 @@ impl Config {
         }
     }
 
-    fn where_(&self) -> String {
-        self.file
-            .as_ref()
-            .map_or_else(|| "the defaults".to_owned(), |p| format!("`{}`", p.display()))
+    /// Where `key`'s value comes from, for messages: the file and the
+    /// line setting it, else the defaults.
+    fn where_(&self, key: &str) -> String {
+        match (&self.file, self.lines.get(key)) {
+            (Some(p), Some(line)) => format!("`{}` line {line}", p.display()),
+            (Some(p), None) => format!("`{}` (not set there: the default)", p.display()),
+            (None, _) => "the defaults".to_owned(),
+        }
     }
 
     /// The log level of the file.
@@ -256,7 +287,7 @@ impl Config {
             Error::invalid(
                 LOG_LEVEL,
                 v,
-                format!("in {}: use ERROR, INFO or VERBOSE", self.where_()),
+                format!("in {}: use ERROR, INFO or VERBOSE", self.where_(LOG_LEVEL)),
             )
         })
     }
@@ -265,7 +296,7 @@ impl Config {
         match self.get(key) {
             "1" => Ok(true),
             "0" => Ok(false),
-            v => Err(Error::invalid(key, v, format!("in {}: use 1 or 0", self.where_()))),
+            v => Err(Error::invalid(key, v, format!("in {}: use 1 or 0", self.where_(key)))),
         }
     }
 
@@ -299,7 +330,7 @@ impl Config {
                     "1",
                     format!(
                         "in {}: requires signatures but {TRUSTED_KEYS} names no trusted key - set {TRUSTED_KEYS} too",
-                        self.where_()
+                        self.where_(key)
                     ),
                 ));
             }
@@ -318,7 +349,7 @@ impl Config {
                     key,
                     format!(
                         "in {}: not an xl key or permission name (e.g. `pci dtdev vif-script`)",
-                        self.where_()
+                        self.where_(ALLOW_XL_KEYS)
                     ),
                 ));
             }
@@ -357,8 +388,130 @@ impl Config {
 
 /// `vg-xen-$(basename DEVICE)`.
 pub fn default_group(device: &str) -> String {
-    let base = device.trim_end_matches('/').rsplit('/').next().unwrap_or(device);
-    format!("vg-xen-{base}")
+    format!("vg-xen-{}", basename(device))
+}
+
+/// What `basename PATH` prints: the last component, trailing slashes
+/// ignored (`/` for a path of slashes only).
+fn basename(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() && !path.is_empty() {
+        return "/";
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+/// Evaluates the classic forms on one line of the configuration, as bash
+/// sourcing it did, without running anything:
+///
+/// - each `$(basename WORD)` in the value of a `KEY="VALUE"` (or unquoted
+///   `KEY=VALUE`) assignment, `WORD` being a path (letters, digits,
+///   `_-./:+@%`) or `$KEY` / `${KEY}` naming a key set on an earlier line,
+///   is replaced by its result (the classic recipe wrote
+///   `XENGUEST_VOLUME_NAME="vg-xen-$(basename /dev/sda2)"`);
+/// - a single-quoted `KEY='VALUE'` (literal to bash) becomes
+///   `KEY="VALUE"`.
+///
+/// `Ok(None)`: no such form on the line (it is read as it is);
+/// `Ok(Some(line))`: the line with the results; `Err`: one of these forms
+/// that cannot be read, saying how to write it. The result is read by the
+/// strict grammar, so any other shell syntax on the line (a second
+/// command, an expansion, a quote) is still refused.
+pub fn classic_line(line: &str, earlier: &BTreeMap<String, String>) -> std::result::Result<Option<String>, String> {
+    const CALL: &str = "$(basename ";
+    let body = line.trim_start_matches([' ', '\t']);
+    let indent = &line[..line.len() - body.len()];
+    let Some((key, raw)) = body.split_once('=') else {
+        return Ok(None);
+    };
+    let key_ok = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !key_ok || !(raw.contains(CALL) || raw.starts_with('\'')) {
+        return Ok(None);
+    }
+    let how = "write the value itself (e.g. XENGUEST_VOLUME_NAME=\"vg-xen-sda2\") or `$(basename PATH)` / \
+               `$(basename $KEY)` with one path or an earlier key";
+    // The value as bash delimits it, and what follows it on the line.
+    let (quote, inner, tail) = if let Some(q @ ('"' | '\'')) = raw.chars().next() {
+        match raw[1..].find(q) {
+            Some(end) => (Some(q), &raw[1..=end], &raw[end + 2..]),
+            None => return Ok(None),
+        }
+    } else {
+        // Unquoted: up to the first blank outside a `$(basename ...)`.
+        let mut end = 0;
+        while end < raw.len() {
+            if raw[end..].starts_with(CALL) {
+                end += raw[end..].find(')').map_or(raw.len() - end, |c| c + 1);
+            } else if raw[end..].starts_with([' ', '\t']) {
+                break;
+            } else {
+                end += raw[end..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        (None, &raw[..end], &raw[end..])
+    };
+    let out = if quote == Some('\'') {
+        if inner.contains(['"', '$', '`', '\\']) {
+            return Err(format!(
+                "`{}`: the single-quoted value holds `\"`, `$`, a backtick or `\\` - write the value itself \
+                 in double quotes, without them",
+                line.escape_debug()
+            ));
+        }
+        inner.to_owned()
+    } else {
+        let mut out = String::new();
+        let mut rest = inner;
+        while let Some(start) = rest.find(CALL) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + CALL.len()..];
+            let Some(end) = after.find(')') else {
+                return Err(format!("`{}`: `$(basename` is not closed - {how}", line.escape_debug()));
+            };
+            let word = after[..end].trim_matches(' ');
+            let path_char = |c: char| c.is_ascii_alphanumeric() || "_-./:+@%".contains(c);
+            let value = if let Some(name) = word
+                .strip_prefix("${")
+                .and_then(|w| w.strip_suffix('}'))
+                .or_else(|| word.strip_prefix('$'))
+            {
+                match earlier.get(name) {
+                    Some(v) if !v.is_empty() => v.as_str(),
+                    _ => {
+                        return Err(format!(
+                            "`{}`: `{name}` is not set to a value on an earlier line - {how}",
+                            line.escape_debug()
+                        ))
+                    }
+                }
+            } else if !word.is_empty() && word.chars().all(path_char) {
+                word
+            } else {
+                return Err(format!(
+                    "`{}`: `$(basename {})` takes one path or `$KEY` - {how}",
+                    line.escape_debug(),
+                    word.escape_debug()
+                ));
+            };
+            out.push_str(basename(value));
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    };
+    // What bash would read as more than the value (another command, an
+    // expansion, a quote): the grammar refuses the line as written.
+    let plain = if quote.is_some() {
+        !out.contains(['"', '$', '`', '\\'])
+    } else {
+        out.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:,+@%".contains(c))
+    };
+    if !plain {
+        return Ok(None);
+    }
+    Ok(Some(format!("{indent}{key}=\"{out}\"{tail}")))
 }
 
 #[cfg(test)]
@@ -403,6 +556,129 @@ mod tests {
             let e = Config::parse(bad, Path::new("/etc/x.conf")).unwrap_err().to_string();
             assert!(e.contains("x.conf") || e.contains("XENGUEST_"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_classic_recipe_s_file_is_read_as_bash_read_it() {
+        // What the classic recipe's do_compile wrote, with its defaults.
+        let classic = "XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n\
+                       XENGUEST_VOLUME_NAME=\"vg-xen-$(basename /dev/sda2)\"\n\
+                       XENGUEST_GUEST_DIR=\"/usr/share/guests/\"\n\
+                       XENGUEST_LOG_LEVEL=\"ERROR\"\n";
+        let c = Config::parse(classic, Path::new("c")).unwrap();
+        assert_eq!(c.get(VOLUME_NAME), "vg-xen-sda2");
+        assert_eq!(c.volume_group("/dev/sda2"), "vg-xen-sda2");
+        assert_eq!(c.get(GUEST_DIR), "/usr/share/guests/");
+        // The forms a user could have written around it.
+        for (line, group) in [
+            ("XENGUEST_VOLUME_NAME=\"vg-$(basename /dev/mapper/x/)-1\"", "vg-x-1"),
+            ("XENGUEST_VOLUME_NAME=vg-xen-$(basename /dev/sdb1)", "vg-xen-sdb1"),
+            (
+                "  XENGUEST_VOLUME_NAME=\"vg-xen-$(basename $XENGUEST_VOLUME_DEVICE)\"",
+                "vg-xen-sda2",
+            ),
+            (
+                "XENGUEST_VOLUME_NAME=\"vg-xen-$(basename ${XENGUEST_VOLUME_DEVICE})\"",
+                "vg-xen-sda2",
+            ),
+            ("XENGUEST_VOLUME_NAME=\"$(basename /)\"", "/"),
+            (
+                "XENGUEST_VOLUME_NAME=\"vg-xen-$(basename /dev/sdc)\"  # the classic name",
+                "vg-xen-sdc",
+            ),
+            ("XENGUEST_VOLUME_NAME=vg-$(basename /dev/sdc) # unquoted", "vg-sdc"),
+            ("XENGUEST_VOLUME_NAME='vg0'", "vg0"),
+            // A comment is a comment, whatever it holds.
+            (
+                "XENGUEST_VOLUME_NAME=\"vg-$(basename /dev/sdc)\" # not run: $(reboot)",
+                "vg-sdc",
+            ),
+        ] {
+            let text = format!("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n{line}\n");
+            let c = Config::parse(&text, Path::new("c")).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(c.get(VOLUME_NAME), group, "{line}");
+        }
+        // Anything else is refused, naming the file and the line.
+        for (text, needle) in [
+            ("XENGUEST_VOLUME_NAME=\"vg-$(basename $(reboot))\"\n", "is not set"),
+            (
+                "XENGUEST_VOLUME_NAME=\"$(basename $XENGUEST_VOLUME_DEVICE)\"\n",
+                "`XENGUEST_VOLUME_DEVICE` is not set",
+            ),
+            ("XENGUEST_VOLUME_NAME=\"$(basename /dev/sd*)\"\n", "takes one path"),
+            ("XENGUEST_VOLUME_NAME=\"$(basename a b)\"\n", "takes one path"),
+            ("XENGUEST_VOLUME_NAME=\"$(basename /a\"\n", "not closed"),
+            (
+                "XENGUEST_VOLUME_NAME=\"$(basename /a)$(reboot)\"\n",
+                "not a KEY=\"VALUE\" setting",
+            ),
+            (
+                "XENGUEST_VOLUME_NAME=\"$(basename /a)\"; reboot\n",
+                "not a KEY=\"VALUE\" setting",
+            ),
+            (
+                "XENGUEST_VOLUME_NAME=$(basename /a);reboot\n",
+                "not a KEY=\"VALUE\" setting",
+            ),
+            (
+                "XENGUEST_VOLUME_NAME=\"$(basename /a)\" ; reboot\"\n",
+                "not a KEY=\"VALUE\" setting",
+            ),
+            ("XENGUEST_VOLUME_NAME=\"$(dirname /a)\"\n", "$(basename PATH)"),
+            ("XENGUEST_VOLUME_NAME='vg-$(basename /dev/sdc)'\n", "single-quoted"),
+        ] {
+            let text = format!("# comment\n{text}");
+            let e = Config::parse(&text, Path::new("/etc/x.conf")).unwrap_err().to_string();
+            assert!(e.contains("`/etc/x.conf` line 2: "), "{text}: {e}");
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn odd_lines_never_panic() {
+        let earlier = BTreeMap::from([("A".to_owned(), "/dev/é".to_owned())]);
+        for line in [
+            "X=\"",
+            "X='",
+            "X=$(basename",
+            "X=$(basename é",
+            "X=é$(basename /a)é",
+            "X=\"é$(basename $A)\"",
+            "X=$(basename )",
+            "X=\"$(basename ${A)\"",
+            "X=''",
+            "=$(basename /a)",
+            "X=$(basename /a)\u{a0}",
+            "\tX='é' #",
+            "X=$(basename $(basename /a))",
+        ] {
+            let _ = classic_line(line, &earlier);
+            let _ = Config::parse(line, Path::new("c"));
+        }
+        assert_eq!(
+            classic_line("X=\"é$(basename $A)\"", &earlier).unwrap().as_deref(),
+            Some("X=\"éé\"")
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_file_and_its_line() {
+        let e = Config::parse(
+            "XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n\nXENGUEST_LOG_LEVEL=\"DEBUG\"\n",
+            Path::new("/etc/xenguest/xenguest-manager.conf"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("in `/etc/xenguest/xenguest-manager.conf` line 3"), "{e}");
+        assert!(!e.contains("the defaults"), "{e}");
+        let e = Config::parse("XENGUEST_REQUIRE_SIGNATURE=\"1\"\n", Path::new("m.conf"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`m.conf` line 1"), "{e}");
+        let e = Config::parse("\nXENGUEST_VOLUME_DEVCE=\"/dev/sda2\"\n", Path::new("m.conf"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`m.conf` line 2: unknown key"), "{e}");
     }
 
     #[test]

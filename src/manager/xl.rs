@@ -4,11 +4,33 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::run::{self, Runner};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Whether `xl info` succeeds (a Xen control domain with its toolstack).
-pub fn info(r: &Runner) -> Result<bool> {
-    r.succeeds("xl", &["info"])
+/// Fails unless `xl info` succeeds (a Xen control domain with its
+/// toolstack), with xl's own reason: what it printed on stderr (else on
+/// stdout) and its exit status.
+pub fn check_info(r: &Runner) -> Result<()> {
+    let out = r.output(r.command("xl", &["info"]))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let said = if stderr.trim().is_empty() {
+        stdout.trim()
+    } else {
+        stderr.trim()
+    };
+    // The last lines say why; a whole dump would bury it.
+    let lines: Vec<&str> = said.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let reason = lines[lines.len().saturating_sub(3)..].join(" / ");
+    Err(Error::Refused(format!(
+        "Xen environment is not valid: `xl info` failed ({}){}{} - run the manager as root in a Xen control \
+         domain (Dom0) with the toolstack started (xencommons)",
+        out.status,
+        if reason.is_empty() { "" } else { ": " },
+        reason
+    )))
 }
 
 /// Names of the running domains: the first column of `xl list` below its
@@ -73,7 +95,7 @@ pub fn destroy_if_present(r: &Runner, name: &str) -> Result<()> {
 /// How long a stopped domain may stay listed.
 const GONE_WAIT: Duration = Duration::from_secs(30);
 
-/// Waits until `xl list` no longer lists `name` (at most [`GONE_WAIT`]);
+/// Waits until `xl list` no longer lists `name` (at most `GONE_WAIT`);
 /// returns whether it is gone.
 pub fn wait_gone(r: &Runner, name: &str) -> Result<bool> {
     let start = Instant::now();

@@ -18,6 +18,7 @@ mod host;
 mod hostile;
 mod interop;
 mod manager;
+mod migration;
 mod release;
 mod repro;
 mod rules;

@@ -69,7 +69,7 @@ impl Host {
         self.s.join("root")
     }
 
-    fn state(&self, rel: &str) -> PathBuf {
+    pub fn state(&self, rel: &str) -> PathBuf {
         self.s.join("state").join(rel)
     }
 
@@ -77,7 +77,7 @@ impl Host {
         self.s.write("root/etc/xenguest/xenguest-manager.conf", text);
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(manager_bin());
         let path = format!(
             "{}:{}",
@@ -100,7 +100,7 @@ impl Host {
 
     /// The recorded calls, with scratch paths shortened to `STATE`,
     /// `ROOT` and `TMP` (the manager's mount points).
-    fn calls(&self) -> Vec<String> {
+    pub fn calls(&self) -> Vec<String> {
         let text = fs::read_to_string(self.state("calls")).unwrap_or_default();
         let state = self.s.join("state").display().to_string();
         let root = self.root().display().to_string();
@@ -115,11 +115,11 @@ impl Host {
             .collect()
     }
 
-    fn clear_calls(&self) {
+    pub fn clear_calls(&self) {
         let _ = fs::remove_file(self.state("calls"));
     }
 
-    fn fail(&self, what: &str) {
+    pub fn fail(&self, what: &str) {
         fs::write(self.state(&format!("fail-{what}")), "").unwrap();
     }
 
@@ -127,11 +127,11 @@ impl Host {
         self.root().join("etc/xenguest/guests").join(name)
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         fs::read_to_string(self.root().join("var/log/xenguest")).unwrap_or_default()
     }
 
-    fn running(&self) -> Vec<String> {
+    pub fn running(&self) -> Vec<String> {
         fs::read_to_string(self.state("running"))
             .unwrap_or_default()
             .lines()
@@ -165,7 +165,7 @@ impl Host {
 
     /// The standard disk image: 100M disk, partition 1 ext4 with a
     /// rootfs, partition 3 swap (partition 2 becomes a placeholder).
-    fn disk_image(&self, name: &str) -> PathBuf {
+    pub fn disk_image(&self, name: &str) -> PathBuf {
         self.rootfs("rootfs.tar.gz");
         self.image(
             name,
@@ -1573,4 +1573,157 @@ fn a_disk_directory_other_users_can_write_is_refused() {
     assert!(h.s.ls("root/etc/xenguest/guests").is_empty());
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     h.run(&["create", img.to_str().unwrap()]).success();
+}
+
+#[test]
+fn a_user_other_than_root_is_asked_for_root_before_anything_else() {
+    use std::os::unix::process::CommandExt;
+    let h = Host::new();
+    // A configuration that would fail if it were read, and a Xen that
+    // would fail if `xl info` ran: neither is reached.
+    h.conf("XENGUEST_LOG_LEVEL=\"DEBUG\"\n");
+    h.fail("xl-info");
+    let as_user = |args: &[&str]| {
+        let mut cmd = h.cmd(args);
+        // The scratch directory is root's alone; the user starts in /.
+        cmd.current_dir("/");
+        if rustix::process::geteuid().is_root() {
+            cmd.uid(65534).gid(65534);
+        }
+        Run::new(&mut cmd)
+    };
+    for args in [
+        &["list"][..],
+        &["check-xen"],
+        &["start", "g"],
+        &["create", "x.xenguest"],
+    ] {
+        let r = as_user(args);
+        r.failure(
+            1,
+            &["xenguest-manager: error: must run as root (effective user id ", "sudo"],
+        );
+        assert!(!r.stderr().contains("Xen environment"), "{}", r.stderr());
+        assert!(!r.stderr().contains("DEBUG"), "{}", r.stderr());
+    }
+    // JSON mode answers with a JSON document, as for every error.
+    let r = as_user(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout()).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("must run as root"), "{v}");
+    // Help and the version need no root.
+    as_user(&["--help"]).success().stdout_has(&["Actions:"]);
+    as_user(&["--version"]).success().stdout_has(&["xenguest-manager "]);
+    assert!(h.calls().is_empty(), "{:?}", h.calls());
+    assert!(!h.root().join("var/log/xenguest").exists());
+}
+
+#[test]
+fn xl_s_own_reason_is_shown_when_xen_is_not_usable() {
+    let h = Host::new();
+    h.fail("xl-info");
+    h.run(&["status"]).failure(
+        1,
+        &[
+            "Xen environment is not valid: `xl info` failed (exit status: 1): standin: xl failed on purpose",
+            "Dom0",
+        ],
+    );
+}
+
+#[test]
+fn version_names_the_revision_as_the_image_tool_does() {
+    let h = Host::new();
+    let tool = h.s.run(&["--version"]).success().stdout();
+    let manager = h.run(&["--version"]).success().stdout();
+    let tool = tool.trim().strip_prefix("xenguest-mkimage ").unwrap().to_owned();
+    assert_eq!(manager.trim(), format!("xenguest-manager {tool}"));
+    // In a checkout the revision is there (release.rs checks which one).
+    if crate::support::repo().join(".git").exists() {
+        assert!(manager.contains(" (git "), "{manager}");
+    }
+}
+
+#[test]
+fn a_bad_configuration_value_names_the_file_and_its_line() {
+    let h = Host::new();
+    h.conf("# Written by hand\nXENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\nXENGUEST_LOG_LEVEL=\"DEBUG\"\n");
+    let r = h.run(&["list"]);
+    r.failure(
+        1,
+        &[
+            "etc/xenguest/xenguest-manager.conf` line 3",
+            "DEBUG",
+            "ERROR, INFO or VERBOSE",
+        ],
+    );
+    assert!(!r.stderr().contains("the defaults"), "{}", r.stderr());
+    h.conf("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\nXENGUEST_VOLUME_NAME=\"vg-$(id -u)\"\n");
+    h.run(&["list"])
+        .failure(1, &["xenguest-manager.conf` line 2", "$(basename PATH)"]);
+}
+
+#[test]
+fn man_pages_and_completions_come_from_the_manager_s_own_command() {
+    let h = Host::new();
+    let dir = h.s.join("man");
+    h.s.run(&[
+        "generate",
+        "man",
+        dir.to_str().unwrap(),
+        "--program",
+        "xenguest-manager",
+    ])
+    .success();
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected = vec!["xenguest-manager.1".to_owned()];
+    for action in [
+        "boot-start",
+        "boot-stop",
+        "check-xen",
+        "create",
+        "kill",
+        "list",
+        "remove",
+        "start",
+        "status",
+        "stop",
+    ] {
+        expected.push(format!("xenguest-manager-{action}.1"));
+    }
+    expected.sort();
+    assert_eq!(names, expected);
+    let top = fs::read_to_string(dir.join("xenguest-manager.1")).unwrap();
+    assert!(
+        top.contains("XENGUEST_VOLUME_DEVICE"),
+        "the configuration keys are missing"
+    );
+    let stop = fs::read_to_string(dir.join("xenguest-manager-stop.1")).unwrap();
+    assert!(stop.contains("nowait") && stop.contains("shutdown"), "{stop}");
+    // The tool's pages stay the default.
+    let tool = h.s.join("tool");
+    h.s.run(&["generate", "man", tool.to_str().unwrap()]).success();
+    assert!(tool.join("xenguest-mkimage.1").exists());
+    assert!(!tool.join("xenguest-manager.1").exists());
+    for (shell, file) in [
+        ("bash", "xenguest-manager"),
+        ("zsh", "_xenguest-manager"),
+        ("fish", "xenguest-manager.fish"),
+    ] {
+        let out = h.s.join(shell);
+        h.s.run(&[
+            "generate",
+            "completions",
+            "--program",
+            "xenguest-manager",
+            shell,
+            out.to_str().unwrap(),
+        ])
+        .success();
+        let text = fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains("boot-start") && text.contains("replace-disk"), "{shell}");
+    }
 }
