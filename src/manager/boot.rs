@@ -6,9 +6,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{config, stop_if_interrupted, store, xl, Manager};
+use super::{config, stop_if_interrupted, xl, Manager};
 use crate::error::{Error, IoContext, Result};
-use crate::image::reader;
 
 impl Manager {
     /// The images `boot-start` creates: `XENGUEST_GUEST_DIR/*.xenguest`,
@@ -45,19 +44,9 @@ impl Manager {
             if self.store.exists(&name) {
                 continue;
             }
-            let autoboot = reader::open(&image, false).map(|o| o.image.params.as_ref().map_or(true, store::autoboot));
-            match autoboot {
-                Ok(false) => {
-                    self.log
-                        .info(&format!("{}: GUEST_AUTOBOOT=\"0\", not created", image.display()));
-                    continue;
-                }
-                Ok(true) => {}
-                Err(e) => {
-                    self.report_boot_error(&mut failed, &name, &e);
-                    continue;
-                }
-            }
+            // Every image is created (verified first, like any create);
+            // only the guests whose GUEST_AUTOBOOT is not 0 are started
+            // below. Its params.cfg is read from the verified copy only.
             if let Err(e) = self.create(&image, Some(&name), false) {
                 self.report_boot_error(&mut failed, &name, &e);
             }

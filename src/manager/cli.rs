@@ -132,10 +132,8 @@ pub(super) enum Action {
     },
     #[command(about = "Exit 0 if `xl info` succeeds (a usable Xen host)")]
     CheckXen,
-    #[command(
-        about = "At boot: create each XENGUEST_GUEST_DIR/*.xenguest not created yet (unless GUEST_AUTOBOOT=\"0\"), \
-                 then start every guest whose GUEST_AUTOBOOT is not 0"
-    )]
+    #[command(about = "At boot: create each XENGUEST_GUEST_DIR/*.xenguest not created yet, \
+                 then start every guest whose GUEST_AUTOBOOT is not 0")]
     BootStart,
     #[command(about = "At shutdown: `stop NAME --kill` for every running guest")]
     BootStop,

@@ -155,11 +155,13 @@ def test_package_holds_both_binaries_and_the_boot_files(deb, tmp_path):
                  "/usr/share/fish/vendor_completions.d/xenguest-mkimage.fish",
                  "/usr/share/doc/xenguest-mkimage/manager.md"):
         assert path in names, path
-    # The manager's own documentation, once it generates it like the tool.
-    if run([MANAGER, "generate", "--help"]).returncode == 0:
-        for path in ("/usr/share/man/man1/xenguest-manager.1.gz",
-                     "/usr/share/bash-completion/completions/xenguest-manager"):
-            assert path in names, path
+    # The manager's own documentation, from its own command definition.
+    for path in ("/usr/share/man/man1/xenguest-manager.1.gz",
+                 "/usr/share/man/man1/xenguest-manager-create.1.gz",
+                 "/usr/share/bash-completion/completions/xenguest-manager",
+                 "/usr/share/zsh/vendor-completions/_xenguest-manager",
+                 "/usr/share/fish/vendor_completions.d/xenguest-manager.fish"):
+        assert path in names, path
     root = tmp_path / "root"
     run(["dpkg-deb", "-x", deb, str(root)], check=True)
     unit = (root / "usr/lib/systemd/system/xenguest-manager.service").read_text()

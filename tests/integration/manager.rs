@@ -870,8 +870,9 @@ fn boot_creates_once_and_starts_autoboot_guests() {
     let c = h.image("c.xenguest", &["--set-param=GUEST_AUTOBOOT=0"]);
     h.run(&["create", c.to_str().unwrap()]).success();
     h.run(&["boot-start"]).success();
-    h.run(&["list"]).success().stdout_has(&["a\nc\n"]);
-    assert!(!h.guest_dir("b").exists());
+    // b is created (ready for `start b`) but, like c, not started.
+    h.run(&["list"]).success().stdout_has(&["a\nb\nc\n"]);
+    assert!(h.guest_dir("b").join("guest.cfg").exists());
     assert_eq!(h.running(), strs(&["a"]));
     // Again: nothing new is created, a is already running.
     h.clear_calls();

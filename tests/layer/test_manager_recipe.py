@@ -365,3 +365,39 @@ def test_signing_flow(bitbake, manager, tool, tmp_path):
     assert result.returncode == 0, result.stderr
     listed = subprocess.run([manager, "list"], capture_output=True, text=True, env=env)
     assert listed.stdout.split() == ["g"], listed
+
+
+MANAGER_SHELLS = {
+    "bash": "/usr/share/bash-completion/completions/xenguest-manager",
+    "zsh": "/usr/share/zsh/site-functions/_xenguest-manager",
+    "fish": "/usr/share/fish/vendor_completions.d/xenguest-manager.fish",
+}
+
+
+def test_manager_recipe_installs_the_managers_own_docs(bitbake, tool, tmp_path):
+    """The manager's man pages and completions come from its own command
+    definition, written by the native image tool (`--program
+    xenguest-manager`), byte for byte as the tool generates them."""
+    d, dest = install(bitbake, {})
+    assert "xenguest-mkimage-native" in d.getVar("DEPENDS").split()
+    out = tmp_path / "expected"
+    subprocess.run([tool, "generate", "man", str(out / "man"), "--program", "xenguest-manager"], check=True)
+    want = {"/usr/share/man/man1/" + n: (out / "man" / n).read_bytes() for n in os.listdir(out / "man")}
+    assert "/usr/share/man/man1/xenguest-manager.1" in want
+    assert "/usr/share/man/man1/xenguest-manager-create.1" in want
+    for shell, path in MANAGER_SHELLS.items():
+        subprocess.run([tool, "generate", "completions", "--program", "xenguest-manager", shell, str(out / shell)], check=True)
+        want[path] = (out / shell / os.path.basename(path)).read_bytes()
+    got = []
+    for top, _, files in os.walk(os.path.join(dest, "usr", "share")):
+        got += ["/" + os.path.relpath(os.path.join(top, f), dest) for f in files]
+    got.sort()
+    assert got == sorted(want), got
+    for path, data in want.items():
+        with open(dest + path, "rb") as f:
+            assert f.read() == data, path
+    packages = d.getVar("PACKAGES").split()
+    for shell, path in MANAGER_SHELLS.items():
+        pkg = "xenguest-manager-%s-completion" % shell
+        assert pkg in packages
+        assert any(path.startswith(p + "/") for p in d.getVar("FILES:" + pkg).split()), pkg

@@ -92,3 +92,4 @@ def test_native_variant_runs_the_binary_it_installed(parsed, tool, tmp_path):
     bb.utils.mkdirhier(d.getVar("B"))
     parsed.run(d, "do_install")
     check_install(d, expected_from_tool(tool, tmp_path))
+

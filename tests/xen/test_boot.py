@@ -6,7 +6,8 @@ with busybox init running the sysvinit links (tests/xen/dom0-sysvinit-init),
 each time after the Debian package that `cargo deb` builds from this
 checkout was installed into it with dpkg. Its configuration points
 XENGUEST_GUEST_DIR at two images of tests/xen/guest.toml, `boot-auto`
-(GUEST_AUTOBOOT="1") and `boot-manual` (GUEST_AUTOBOOT="0"); nothing but the
+(GUEST_AUTOBOOT="1") and `boot-manual` (GUEST_AUTOBOOT="0": created, not
+started); nothing but the
 package's unit or init script acts on them. tests/xen/dom0-boot-check.sh
 records the state once they have run and powers Dom0 off through the init;
 the guest consoles, kept on the share, show whether that shutdown stopped
@@ -135,8 +136,10 @@ def test_autoboot_guest_runs_after_boot(boot: Boot) -> None:
     assert "boot-auto Running" in status, boot.evidence()
 
 
-def test_guest_with_autoboot_0_is_not_started(boot: Boot) -> None:
+def test_guest_with_autoboot_0_is_created_but_not_started(boot: Boot) -> None:
     assert "boot-manual" not in boot.read("results/boot/xl-list.txt").split(), boot.evidence()
+    # Created at boot, ready for `start boot-manual`.
+    assert "boot-manual Stopped" in boot.read("results/boot/manager-list.txt"), boot.evidence()
     assert "boot-manual Running" not in boot.read("results/boot/manager-list.txt"), boot.evidence()
     assert boot.console("boot-manual") == "", boot.evidence()
 
