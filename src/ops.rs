@@ -449,6 +449,14 @@ fn apply_setting(image: &mut Image, option: &str, setting: &Setting, value: &Val
             let text = setting.shell_value(value).unwrap_or_default();
             disk(image).set(option, name, &text)
         }
+        Target::Meta(field) => {
+            let meta = image.meta.get_or_insert_with(Default::default);
+            meta.set(field, setting.meta_value(value));
+            if meta.is_empty() {
+                image.meta = None;
+            }
+            Ok(())
+        }
     }
 }
 

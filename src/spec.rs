@@ -29,6 +29,10 @@ use crate::validate::{self, Partition};
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GuestSpec {
+    /// `[image]`: the image metadata, checked against
+    /// [`settings::SETTINGS`].
+    #[serde(default)]
+    pub image: BTreeMap<String, Spanned<toml::Value>>,
     /// `[guest]`: settings, checked against [`settings::SETTINGS`].
     #[serde(default)]
     pub guest: BTreeMap<String, Spanned<toml::Value>>,
@@ -379,21 +383,25 @@ impl GuestSpec {
             message: format_toml_error(&e, text),
         })?;
         text.clone_into(&mut spec.source);
-        // [guest] is a map so that its keys come from the declarations.
-        for (k, v) in &spec.guest {
-            if settings::by_toml(&format!("guest.{k}")).is_none() {
-                let known: Vec<&str> = settings::SETTINGS
-                    .iter()
-                    .filter_map(|s| s.toml.strip_prefix("guest."))
-                    .collect();
-                return Err(Error::Spec {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "{}: unknown key `guest.{k}` - [guest] takes {}",
-                        position(text, v.span().start),
-                        known.join(", ")
-                    ),
-                });
+        // [image] and [guest] are maps so that their keys come from the
+        // declarations.
+        for (section, table) in [("image", &spec.image), ("guest", &spec.guest)] {
+            for (k, v) in table {
+                if settings::by_toml(&format!("{section}.{k}")).is_none() {
+                    let prefix = format!("{section}.");
+                    let known: Vec<&str> = settings::SETTINGS
+                        .iter()
+                        .filter_map(|s| s.toml.strip_prefix(prefix.as_str()))
+                        .collect();
+                    return Err(Error::Spec {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "{}: unknown key `{section}.{k}` - [{section}] takes {}",
+                            position(text, v.span().start),
+                            known.join(", ")
+                        ),
+                    });
+                }
             }
         }
         Ok(spec)
@@ -447,6 +455,7 @@ impl GuestSpec {
     /// The TOML value of setting `s`, if the TOML gives it.
     fn toml_value(&self, s: &Setting) -> Option<&Spanned<toml::Value>> {
         match s.toml.split_once('.') {
+            Some(("image", k)) => self.image.get(k),
             Some(("guest", k)) => self.guest.get(k),
             Some(("disk", "size")) => self.disk.size.as_ref(),
             Some(("disk", "device")) => self.disk.device.as_ref(),
@@ -476,7 +485,9 @@ impl GuestSpec {
             here: None,
             claimed: BTreeMap::new(),
         };
-        let guest_settings = settings::SETTINGS.iter().filter(|s| s.toml.starts_with("guest."));
+        let guest_settings = settings::SETTINGS
+            .iter()
+            .filter(|s| s.toml.starts_with("image.") || s.toml.starts_with("guest."));
         for s in guest_settings {
             l.setting(s, self.toml_value(s))?;
         }
@@ -707,6 +718,9 @@ fn format_toml_error(e: &toml::de::Error, text: &str) -> String {
 /// a reader expects.
 #[derive(Debug, Default, Serialize)]
 pub struct Exported {
+    /// `[image]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub image: toml::Table,
     /// `[guest]`.
     #[serde(skip_serializing_if = "toml::Table::is_empty")]
     pub guest: toml::Table,
@@ -728,6 +742,7 @@ impl Exported {
     /// The table of `section`.
     fn section(&mut self, section: &str) -> &mut toml::Table {
         match section {
+            "image" => &mut self.image,
             "guest" => &mut self.guest,
             "params" => &mut self.params,
             "xen" => &mut self.xen,
@@ -786,6 +801,15 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
     let mut spec = Exported::default();
     let mut files = Vec::new();
     let mut taken_files = std::collections::BTreeSet::new();
+    if let Some(meta) = &image.meta {
+        for s in settings::SETTINGS {
+            if let Target::Meta(field) = s.target {
+                if let Some(value) = meta.get(field) {
+                    spec.insert(s.toml, s.export_meta(&value));
+                }
+            }
+        }
+    }
     let cfg = image.guest_cfg.clone().unwrap_or_default();
     // Merge guest.d/KEY.cfg files we can express as settings; keep the
     // others as files.
@@ -1038,6 +1062,9 @@ mod tests {
             Kind::Bool => "0".into(),
             Kind::Size => "3G".into(),
             Kind::ShellText => "/dev/vg0".into(),
+            Kind::MetaText => "demo guest 1".into(),
+            Kind::Names => "qemuarm64,rpi4".into(),
+            Kind::Version => "4.17".into(),
         }
     }
 
