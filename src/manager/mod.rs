@@ -256,6 +256,8 @@ struct Manager {
     log: Log,
     runner: Runner,
     store: Store,
+    /// The output of `xl info`, read once before each action.
+    xl_info: std::cell::OnceCell<String>,
 }
 
 impl Manager {
@@ -299,17 +301,19 @@ impl Manager {
             log,
             runner,
             store,
+            xl_info: std::cell::OnceCell::new(),
         })
     }
 
     fn dispatch(&self, m: &ArgMatches) -> Result<()> {
         let (action, sub) = m.subcommand().expect("clap requires an action");
         self.log.info(&format!("action: {action}"));
-        if !xl::info(&self.runner)? {
+        let Some(info) = xl::info(&self.runner)? else {
             return Err(Error::Refused(
                 "Xen environment is not valid: `xl info` failed - run the manager in a Xen control domain (Dom0) with the toolstack started".into(),
             ));
-        }
+        };
+        let _ = self.xl_info.set(info);
         let name = || sub.get_one::<String>("name").map(String::as_str);
         let json = || sub.get_flag("json");
         match action {
@@ -390,7 +394,8 @@ impl Manager {
                 file.display()
             )));
         }
-        let policy = self.config.policy()?;
+        let mut policy = self.config.policy()?;
+        policy.xen_host = self.xl_info.get().map(|info| xl::host(info));
         let trusted = self.trusted_keys()?;
         let stored = Stored {
             opened: &opened,
@@ -406,6 +411,9 @@ impl Manager {
                 .map(|p| p.message.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
+            if report.problems.iter().all(|p| p.rule == admit::Rule::HostCompatibility) {
+                return Err(Error::Refused(format!("`{}`: {reason}", file.display())));
+            }
             // A valid image this host has not allowed (what `check` lists
             // as needed permissions) is refused as such.
             if report.image_problems().next().is_none() {
