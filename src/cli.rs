@@ -153,6 +153,12 @@ pub fn command() -> Command {
                 .arg(json_arg()),
         )
         .subcommand(
+            Command::new("info")
+                .about("Show what an image is and what it needs: metadata, signature, manifest, members, disk, xl settings, init scripts, host permissions, SBOM")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
             Command::new("verify")
                 .about("Verify an image file: its signature (with --key or --trust), its embedded manifest and its .sha256 sidecar")
                 .arg(image_arg("Image file"))
@@ -518,6 +524,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
         )
         .map(|()| 0),
         "check" => commands::check(g, path(m, "image")).map(|ok| u8::from(!ok)),
+        "info" => commands::info(g, path(m, "image")).map(|()| 0),
         "verify" => {
             let files: Vec<PathBuf> = m.get_many::<PathBuf>("key").into_iter().flatten().cloned().collect();
             let dirs: Vec<PathBuf> = m.get_many::<PathBuf>("trust").into_iter().flatten().cloned().collect();

@@ -142,7 +142,7 @@ pub const SETTINGS: &[Setting] = &[
         cli: "image-name",
         value_name: "NAME",
         heading: META,
-        help: "Name the image (for `info` and the host's log; empty: remove it)",
+        help: "Name the image (shown by `info`; empty: remove it)",
         kind: Kind::MetaText,
         target: Target::Meta("name"),
     },

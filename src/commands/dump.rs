@@ -171,6 +171,12 @@ fn xen_json(opened: &Opened) -> Result<Value> {
     }))
 }
 
+/// The xl settings the host reads (guest.cfg, then guest.d/), a later
+/// setting winning, as JSON values (`info`).
+pub(super) fn xl_settings(opened: &Opened) -> Result<Value> {
+    Ok(xen_json(opened)?["settings"].take())
+}
+
 fn disk_json(opened: &Opened) -> Result<Value> {
     let text = raw_text(opened, "disk.cfg")?.unwrap_or_default();
     let disk = DiskConfig::parse(&text);

@@ -16,6 +16,7 @@ mod differential;
 mod faults;
 mod host;
 mod hostile;
+mod info;
 mod interop;
 mod manager;
 mod release;
