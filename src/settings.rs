@@ -223,7 +223,7 @@ pub const SETTINGS: &[Setting] = &[
         cli: "xen-memory",
         value_name: "MB",
         heading: XEN,
-        help: "Set the guest memory size in MB",
+        help: "Set the guest memory size in MB (empty: xl's default)",
         kind: Kind::Number {
             min: 1,
             max: MAX_MEMORY_MB,
@@ -235,7 +235,7 @@ pub const SETTINGS: &[Setting] = &[
         cli: "xen-vcpus",
         value_name: "N",
         heading: XEN,
-        help: "Set the number of virtual CPUs",
+        help: "Set the number of virtual CPUs (empty: xl's default)",
         kind: Kind::Number { min: 1, max: MAX_VCPUS },
         target: Target::Xl("vcpus"),
     },
@@ -357,13 +357,15 @@ impl Setting {
     /// `build --set KEY=VALUE`. `what` names the source in messages.
     pub fn parse_text(&self, what: &str, text: &str) -> Result<Value> {
         match self.kind {
+            // Empty: unset, as for the text settings (a build system's
+            // knob left empty), and as for files.
+            Kind::Number { .. } | Kind::File { .. } if text.is_empty() => Ok(Value::Unset),
             Kind::Number { min, max } => validate::number(what, text, min, max).map(Value::Number),
             Kind::Bool => match text {
                 "1" | "true" => Ok(Value::Bool(true)),
                 "0" | "false" => Ok(Value::Bool(false)),
                 _ => Err(Error::invalid(what, text, "use 1 or 0 (true or false)")),
             },
-            Kind::File { .. } if text.is_empty() => Ok(Value::Unset),
             Kind::File { .. } => Ok(Value::File(PathBuf::from(text))),
             _ => self.check_text(what, text),
         }
@@ -611,6 +613,7 @@ mod tests {
         let file = |s: &str| Ok(PathBuf::from(s));
         let memory = by_toml("guest.memory").unwrap();
         assert_eq!(memory.parse_text("m", "512").unwrap(), Value::Number(512));
+        assert_eq!(memory.parse_text("m", "").unwrap(), Value::Unset);
         assert_eq!(
             memory
                 .parse_toml("m", &toml::Value::Integer(512), no_subst, file)

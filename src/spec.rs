@@ -518,11 +518,23 @@ impl GuestSpec {
                         Origin::Toml(span) => format!(" (line {})", line_of(&self.source, span.start)),
                         Origin::Set => " (--set)".to_owned(),
                     };
-                    return Err(l.err(
-                        from,
-                        &key,
-                        &format!("`{}`{where_} sets the same value - keep one of the two", s.toml),
-                    ));
+                    // What the setting would store, to say whether the two agree.
+                    let theirs = match &other {
+                        Origin::Set => l.sets(s.toml).last().and_then(|t| s.parse_text(s.toml, t).ok()),
+                        Origin::Toml(_) => self.toml_value(s).and_then(|t| {
+                            s.parse_toml(s.toml, t.get_ref(), |x| Ok(x.to_owned()), |f| Ok(PathBuf::from(f)))
+                                .ok()
+                        }),
+                    }
+                    .and_then(|value| s.shell_value(&value));
+                    let message = match theirs {
+                        Some(theirs) if theirs != *v => format!(
+                            "`{key}` is `{v}` but `{}`{where_} is `{theirs}` - the two set the same {k} and differ: keep one of them",
+                            s.toml
+                        ),
+                        _ => format!("`{}`{where_} sets the same {k} - keep one of the two", s.toml),
+                    };
+                    return Err(l.err(from, &key, &message));
                 }
             }
             let v = l.text(from, &key, v)?;
@@ -616,6 +628,7 @@ impl GuestSpec {
                 }
             })?;
         }
+        self.contents_given(&image, path)?;
         let problems = crate::admit::model_problems(&image);
         if let Some(first) = problems.first() {
             return Err(Error::Spec {
@@ -626,15 +639,64 @@ impl GuestSpec {
         Ok(image)
     }
 
+    /// Refuses a partition whose content the description does not give,
+    /// in TOML words: the partition's table and line, and the
+    /// `[disk.files]` key that would give it.
+    fn contents_given(&self, image: &Image, path: &Path) -> Result<()> {
+        let Some(parts) = image.disk.as_ref().and_then(|d| d.partitions().ok()) else {
+            return Ok(());
+        };
+        for p in parts {
+            if p.content.is_empty() || image.disk_files.contains_key(&p.content) {
+                continue;
+            }
+            let table = self
+                .disk
+                .partitions
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.get_ref().number == i64::from(p.number));
+            let fix = format!("add `\"{}\" = \"SOURCE\"` to [disk.files]", p.content);
+            let message = match table {
+                Some((i, t)) => {
+                    let start = t.span().start;
+                    let header = self
+                        .source
+                        .get(..(start + 2).min(self.source.len()))
+                        .and_then(|text| text.rfind("[["))
+                        .unwrap_or(start);
+                    format!(
+                        "{}: `disk.partitions #{}`: content `{}` is not a [disk.files] key - {fix}",
+                        position(&self.source, header),
+                        i + 1,
+                        p.content
+                    )
+                }
+                None => format!(
+                    "`--set disk.partitions`: partition {} content `{}` is not in the image - {fix}, or `--set disk.files=SOURCE:{}`",
+                    p.number, p.content, p.content
+                ),
+            };
+            return Err(Error::Spec {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
     /// The input files the description reads, in the order it reads them.
     /// It checks the whole description first (builds the image in memory,
     /// which opens every input but reads none).
     pub fn inputs(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
         self.to_image(path, defines)?;
+        // Each input once, where it is first read.
+        let mut seen = std::collections::BTreeSet::new();
         Ok(self
             .lower(path, defines)?
             .iter()
             .filter_map(|(_, op)| op.input().map(Path::to_path_buf))
+            .filter(|p| seen.insert(p.clone()))
             .collect())
     }
 }
@@ -1135,7 +1197,17 @@ mod tests {
         );
         let e = lower("[guest]\nautoboot = true\n[params]\nGUEST_AUTOBOOT = \"0\"\n");
         assert!(
-            e.contains("guest.autoboot") && e.contains("params.GUEST_AUTOBOOT") && e.contains("line 4"),
+            e.contains("guest.autoboot")
+                && e.contains("params.GUEST_AUTOBOOT")
+                && e.contains("line 4")
+                && e.contains("`0`")
+                && e.contains("`1`")
+                && e.contains("differ"),
+            "{e}"
+        );
+        let e = lower("[guest]\nautoboot = true\n[params]\nGUEST_AUTOBOOT = \"1\"\n");
+        assert!(
+            e.contains("sets the same GUEST_AUTOBOOT") && !e.contains("differ"),
             "{e}"
         );
         let e = lower("[params]\nXENGUEST_NETWORK_TYPE = \"brdge\"\n");

@@ -103,7 +103,15 @@ fn dump_files(
     writeln!(out, "{title}").map_err(stdout_error)?;
     for f in files {
         if let Some(text) = raw_text(opened, f)? {
+            // Each guest.d file under an xl comment naming it: where a
+            // setting comes from (`--merged` prints what xl reads).
+            if f.starts_with("guest.d/") {
+                writeln!(out, "# --- {f} ---").map_err(stdout_error)?;
+            }
             out.write_all(text.as_bytes()).map_err(stdout_error)?;
+            if !text.is_empty() && !text.ends_with('\n') {
+                writeln!(out).map_err(stdout_error)?;
+            }
         }
     }
     if trailing_newline {

@@ -21,6 +21,7 @@ mod interop;
 mod manager;
 mod release;
 mod repro;
+mod rough_edges;
 mod rules;
 mod settings;
 mod sign;
