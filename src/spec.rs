@@ -685,6 +685,24 @@ impl GuestSpec {
         Ok(())
     }
 
+    /// Where each image member a list item writes comes from, for
+    /// messages about the member: `` `init.d/net.sh` `` maps to
+    /// `` in `net.sh`, `init.scripts[1]` (`guest.toml` line 9, column 12) ``.
+    pub fn member_sources(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (key, at, op) in self.lower_at(path, defines)? {
+            let (Some(member), Some(src)) = (list_target(&op), op.input()) else {
+                continue;
+            };
+            let item = match at {
+                Some(at) => format!("`{key}` (`{}` {at})", path.display()),
+                None => format!("`{key}`"),
+            };
+            out.insert(member, format!("in `{}`, {item}", src.display()));
+        }
+        Ok(out)
+    }
+
     /// The input files the description reads, in the order it reads them.
     /// It checks the whole description first (builds the image in memory,
     /// which opens every input but reads none).

@@ -142,3 +142,27 @@ fn print_inputs_lists_each_input_once() {
     assert_eq!(lines.len(), 1, "{out}");
     assert!(lines[0].ends_with("Image"), "{out}");
 }
+
+/// A refused `guest.d` file or init script names the file it was made
+/// from and the TOML item and line, not only the image member.
+#[test]
+fn errors_in_sources_name_the_file_and_the_toml_line() {
+    let s = Scratch::new();
+    s.write("conf/s.sh", "#!/bin/sh\r\necho hi\r\n");
+    s.write("conf/bad.cfg", "vif = [\"a\"\n");
+    s.write("t.toml", "[init]\nscripts = [\"conf/s.sh\"]\n");
+    s.run(&["build", "t.toml", "-o", "t.xenguest"]).error(&[
+        "`init.d/s.sh`",
+        "carriage return",
+        "conf/s.sh",
+        "`init.scripts[1]`",
+        "line 2",
+    ]);
+    s.write("u.toml", "# net\n[xen]\nconfig = [\"conf/bad.cfg\"]\n");
+    s.run(&["build", "u.toml", "-o", "u.xenguest"]).error(&[
+        "`guest.d/bad.cfg:1`",
+        "conf/bad.cfg",
+        "`xen.config[1]`",
+        "line 3",
+    ]);
+}
