@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{DiskConfig, Params, XlConfig, XlValue, DEFAULT_GUEST_CFG};
 use crate::error::{Error, Result};
 use crate::image::{Blob, Image, Stage};
-use crate::settings::{self, Kind, Setting, Target, Value, DISK, FILES, GUEST, INIT, XEN};
+use crate::settings::{self, Kind, Setting, Target, Value, DISK, FILES, GUEST, INIT, META, XEN};
 use crate::validate::{self, Partition};
 
 /// One modification of an image.
@@ -80,6 +80,8 @@ pub enum Op {
     },
     /// `--disk-rm-file=DST`.
     DiskRmFile(String),
+    /// `--image-add-sbom=F`: copy the SBOM document F into `sbom/`.
+    AddSbom(PathBuf),
 }
 
 /// How an option takes its value.
@@ -121,6 +123,7 @@ macro_rules! opt {
 
 /// The options that are not settings (lists, resets), in help order.
 const OTHER_OPTIONS: &[OptionDef] = &[
+    opt!("image-add-sbom", "FILE", Value, META, "Add the SBOM document FILE (SPDX, CycloneDX) as sbom/ plus its basename: listed in the manifest, so signed"),
     opt!("guest-reset-config", "", Flag, GUEST, "Reset params.cfg to the default (also spelt --guest-config-reset)"),
     opt!("guest-config-reset", "", Flag, GUEST, "Same as --guest-reset-config (the classic tool's spelling)"),
     opt!("set-param", "PARAM[=VALUE]", Value, GUEST, "Set PARAM to VALUE in params.cfg; without =VALUE (or with an empty one), remove PARAM. E.g. GUEST_AUTOBOOT=0, XENGUEST_NETWORK_TYPE=bridge"),
@@ -150,6 +153,7 @@ pub const LIST_KEYS: &[(&str, &str)] = &[
     ("init.post", "init-post"),
     ("disk.files", "disk-add-file"),
     ("disk.partitions", "disk-add-part"),
+    ("image.sbom", "image-add-sbom"),
 ];
 
 /// Every image-modifying option, in help order: per heading, the
@@ -289,6 +293,11 @@ impl Op {
                 Op::DiskAddFile { src, dst }
             }
             "disk-rm-file" => Op::DiskRmFile(validate::member_name(option, v)?.to_owned()),
+            "image-add-sbom" => {
+                non_empty("a file")?;
+                validate::file_name(option, &basename(option, v)?)?;
+                Op::AddSbom(PathBuf::from(v))
+            }
             _ => return Err(Error::Usage(format!("unknown option `{option}`"))),
         })
     }
@@ -328,6 +337,7 @@ impl Op {
             Op::DiskAddPart(_) => "disk-add-part",
             Op::DiskRmPart(_) => "disk-rm-part",
             Op::DiskAddFile { .. } => "disk-add-file",
+            Op::AddSbom(_) => "image-add-sbom",
             Op::DiskRmFile(_) => "disk-rm-file",
         };
         opt_name(name)
@@ -342,6 +352,7 @@ impl Op {
             | Op::XenAppend(p)
             | Op::XenAddFile { src: p, .. }
             | Op::Init { src: p, .. }
+            | Op::AddSbom(p)
             | Op::DiskAddFile { src: p, .. } => Some(p),
             _ => None,
         }
@@ -419,6 +430,12 @@ impl Op {
             }
             Op::DiskRmFile(dst) => {
                 image.disk_files.remove(dst);
+            }
+            Op::AddSbom(src) => {
+                let name = basename(option, &src.to_string_lossy())?;
+                validate::file_name(option, &name)?;
+                let blob = Blob::from_input(option, src)?;
+                image.others.insert(format!("{}{name}", crate::image::SBOM_DIR), blob);
             }
         }
         Ok(())

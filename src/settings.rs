@@ -78,7 +78,8 @@ pub enum Kind {
     /// removes it.
     MetaText,
     /// A list of names (TOML: an array of strings; text: separated by
-    /// commas); each name of letters, digits and `._+-`. Empty removes it.
+    /// commas or blanks); each name of letters, digits and `._+-`. Empty
+    /// removes it.
     Names,
     /// A version: one to three numbers separated by dots (`4.17`); empty
     /// removes it.
@@ -169,7 +170,7 @@ pub const SETTINGS: &[Setting] = &[
         cli: "image-compatible",
         value_name: "NAMES",
         heading: META,
-        help: "Hosts the image may be installed on: names matched against the host's XENGUEST_COMPATIBLE, separated by commas (empty: any host)",
+        help: "Hosts the image may be installed on: names matched against the host's XENGUEST_COMPATIBLE, separated by commas or spaces (empty: any host)",
         kind: Kind::Names,
         target: Target::Meta("compatible"),
     },
@@ -449,7 +450,7 @@ impl Setting {
             }),
             Kind::Names => {
                 let names = text
-                    .split(',')
+                    .split(|c: char| c == ',' || c.is_whitespace())
                     .map(str::trim)
                     .filter(|n| !n.is_empty())
                     .map(|n| check_name_item(what, n))

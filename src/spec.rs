@@ -387,7 +387,8 @@ impl GuestSpec {
         // declarations.
         for (section, table) in [("image", &spec.image), ("guest", &spec.guest)] {
             for (k, v) in table {
-                if settings::by_toml(&format!("{section}.{k}")).is_none() {
+                let list = LIST_KEYS.iter().any(|(key, _)| *key == format!("{section}.{k}"));
+                if settings::by_toml(&format!("{section}.{k}")).is_none() && !list {
                     let prefix = format!("{section}.");
                     let known: Vec<&str> = settings::SETTINGS
                         .iter()
@@ -452,6 +453,31 @@ impl GuestSpec {
         Ok(())
     }
 
+    /// `image.sbom`: a list of files, each item spanning the list (the TOML
+    /// library keeps no span per item of a table read as values).
+    fn sbom_items(&self, path: &Path) -> Result<Vec<Spanned<String>>> {
+        let Some(v) = self.image.get("sbom") else {
+            return Ok(Vec::new());
+        };
+        let bad = || Error::Spec {
+            path: path.to_path_buf(),
+            message: format!(
+                "{}: `image.sbom`: expected a list of file names",
+                position(&self.source, v.span().start)
+            ),
+        };
+        let toml::Value::Array(items) = v.get_ref() else {
+            return Err(bad());
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                toml::Value::String(s) => Ok(Spanned::new(v.span(), s.clone())),
+                _ => Err(bad()),
+            })
+            .collect()
+    }
+
     /// The TOML value of setting `s`, if the TOML gives it.
     fn toml_value(&self, s: &Setting) -> Option<&Spanned<toml::Value>> {
         match s.toml.split_once('.') {
@@ -491,6 +517,7 @@ impl GuestSpec {
         for s in guest_settings {
             l.setting(s, self.toml_value(s))?;
         }
+        l.files("image.sbom", &self.sbom_items(path)?, "image-add-sbom")?;
         // params: the TOML's, then --set params.NAME (empty: remove).
         let mut params: BTreeMap<String, (Origin, String)> = self
             .params
@@ -730,6 +757,7 @@ fn list_target(op: &Op) -> Option<String> {
         Op::XenAddFile { dst, .. } => Some(format!("files/{dst}")),
         Op::DiskAddFile { dst, .. } => Some(format!("disk/{dst}")),
         Op::DiskAddPart(part) => Some(format!("DISK_PART{}", part.number)),
+        Op::AddSbom(src) => Some(format!("{}{}", crate::image::SBOM_DIR, name(src)?)),
         _ => None,
     }
 }
@@ -1027,8 +1055,18 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
         files.push((format!("disk/{name}"), blob.clone()));
         spec.insert_file("disk", name, format!("disk/{name}"));
     }
-    if !image.others.is_empty() {
-        let names: Vec<&str> = image.others.keys().map(String::as_str).collect();
+    let mut others: Vec<&str> = Vec::new();
+    for (name, blob) in &image.others {
+        match name.strip_prefix(crate::image::SBOM_DIR) {
+            Some(file) if !file.contains('/') => {
+                files.push((name.clone(), blob.clone()));
+                spec.push("image.sbom", toml::Value::String(name.clone()));
+            }
+            _ => others.push(name),
+        }
+    }
+    if !others.is_empty() {
+        let names = others;
         return Err(Error::Refused(format!(
             "the image has members the TOML cannot express: `{}`",
             names.join("`, `")

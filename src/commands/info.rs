@@ -11,11 +11,8 @@ use crate::admit::{self, Candidate, Policy, Rule, Signature, Stored};
 use crate::error::{Error, Result};
 use crate::image::meta::{Metadata, FORMAT};
 use crate::image::reader;
-use crate::image::{Member, Stage, TRAILER};
+use crate::image::{Member, Stage, SBOM_DIR, TRAILER};
 use crate::progress::Progress;
-
-/// Directory of the SBOM documents in an image.
-pub(crate) const SBOM_DIR: &str = "sbom/";
 
 /// Prints what the image at `path` is: its metadata, signature, manifest,
 /// members, disk, xl settings, init scripts, the host permissions it

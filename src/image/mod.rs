@@ -34,6 +34,10 @@ pub const SIGNER: &str = "manifest.sha256.pub";
 /// archive order: the manifest itself, then the signature members.
 pub const TRAILER: [&str; 3] = [MANIFEST, SIGNER, SIGNATURE];
 
+/// The directory of the SBOM documents (`sbom/NAME`), kept among
+/// [`Image::others`].
+pub const SBOM_DIR: &str = "sbom/";
+
 /// The three init script stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {

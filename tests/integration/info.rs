@@ -158,3 +158,44 @@ fn an_image_of_a_newer_format_is_refused_clearly() {
             .error(&["metadata.json", "format 2", "newer than format 1"]);
     }
 }
+
+/// SBOM documents go under `sbom/`, are listed in the manifest (so
+/// signed), shown by `info`, and exported and rebuilt like every input.
+#[test]
+fn sbom_documents_are_signed_members_info_names() {
+    let s = Scratch::new();
+    s.write("deploy/core-image.spdx.json", "{\"spdxVersion\": \"SPDX-2.2\"}\n");
+    s.write("deploy/kernel.spdx.json", "{\"spdxVersion\": \"SPDX-2.2\"}\n");
+    s.write(
+        "g.toml",
+        "[image]\nname = \"g\"\nsbom = [\"deploy/core-image.spdx.json\"]\n[guest]\nmemory = 64\n",
+    );
+    s.run(&[
+        "build",
+        "g.toml",
+        "--set",
+        "image.sbom=deploy/kernel.spdx.json",
+        "-o",
+        "g.xenguest",
+    ])
+    .success();
+    let manifest = String::from_utf8(s.member("g.xenguest", "manifest.sha256")).unwrap();
+    for name in ["core-image.spdx.json", "kernel.spdx.json"] {
+        assert!(manifest.contains(&format!("./sbom/{name}")), "{manifest}");
+    }
+    let doc = s.run(&["info", "--json", "g.xenguest"]).success().json();
+    let sbom: Vec<&str> = doc["sbom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(sbom, ["sbom/core-image.spdx.json", "sbom/kernel.spdx.json"]);
+    s.run(&["export", "g.xenguest", "out"]).success();
+    assert!(s.read_text("out/guest.toml").contains("sbom = ["));
+    s.run(&["build", "out/guest.toml", "-o", "again.xenguest"]).success();
+    s.run(&["diff", "-q", "g.xenguest", "again.xenguest"]).success();
+    s.run(&["create", "c.xenguest", "--image-add-sbom=deploy/kernel.spdx.json"])
+        .success();
+    assert!(s.has_member("c.xenguest", "sbom/kernel.spdx.json"));
+}
