@@ -80,8 +80,14 @@ pub enum Op {
     },
     /// `--disk-rm-file=DST`.
     DiskRmFile(String),
-    /// `--image-add-sbom=F`: copy the SBOM document F into `sbom/`.
-    AddSbom(PathBuf),
+    /// `--image-add-sbom=SRC[:DST]`: copy the SBOM document SRC into
+    /// `sbom/DST`.
+    AddSbom {
+        /// Input file.
+        src: PathBuf,
+        /// Name under `sbom/`.
+        dst: String,
+    },
 }
 
 /// How an option takes its value.
@@ -123,7 +129,7 @@ macro_rules! opt {
 
 /// The options that are not settings (lists, resets), in help order.
 const OTHER_OPTIONS: &[OptionDef] = &[
-    opt!("image-add-sbom", "FILE", Value, META, "Add the SBOM document FILE (SPDX, CycloneDX) as sbom/ plus its basename: listed in the manifest, so signed"),
+    opt!("image-add-sbom", "SRC[:DST]", Value, META, "Add the SBOM document SRC (SPDX, CycloneDX) as sbom/DST (DST defaults to SRC's basename): listed in the manifest, so signed"),
     opt!("guest-reset-config", "", Flag, GUEST, "Reset params.cfg to the default (also spelt --guest-config-reset)"),
     opt!("guest-config-reset", "", Flag, GUEST, "Same as --guest-reset-config (the classic tool's spelling)"),
     opt!("set-param", "PARAM[=VALUE]", Value, GUEST, "Set PARAM to VALUE in params.cfg; without =VALUE (or with an empty one), remove PARAM. E.g. GUEST_AUTOBOOT=0, XENGUEST_NETWORK_TYPE=bridge"),
@@ -294,9 +300,9 @@ impl Op {
             }
             "disk-rm-file" => Op::DiskRmFile(validate::member_name(option, v)?.to_owned()),
             "image-add-sbom" => {
-                non_empty("a file")?;
-                validate::file_name(option, &basename(option, v)?)?;
-                Op::AddSbom(PathBuf::from(v))
+                let (src, dst) = src_dst(option, v)?;
+                validate::file_name(option, &dst)?;
+                Op::AddSbom { src, dst }
             }
             _ => return Err(Error::Usage(format!("unknown option `{option}`"))),
         })
@@ -337,7 +343,7 @@ impl Op {
             Op::DiskAddPart(_) => "disk-add-part",
             Op::DiskRmPart(_) => "disk-rm-part",
             Op::DiskAddFile { .. } => "disk-add-file",
-            Op::AddSbom(_) => "image-add-sbom",
+            Op::AddSbom { .. } => "image-add-sbom",
             Op::DiskRmFile(_) => "disk-rm-file",
         };
         opt_name(name)
@@ -352,7 +358,7 @@ impl Op {
             | Op::XenAppend(p)
             | Op::XenAddFile { src: p, .. }
             | Op::Init { src: p, .. }
-            | Op::AddSbom(p)
+            | Op::AddSbom { src: p, .. }
             | Op::DiskAddFile { src: p, .. } => Some(p),
             _ => None,
         }
@@ -431,11 +437,9 @@ impl Op {
             Op::DiskRmFile(dst) => {
                 image.disk_files.remove(dst);
             }
-            Op::AddSbom(src) => {
-                let name = basename(option, &src.to_string_lossy())?;
-                validate::file_name(option, &name)?;
+            Op::AddSbom { src, dst } => {
                 let blob = Blob::from_input(option, src)?;
-                image.others.insert(format!("{}{name}", crate::image::SBOM_DIR), blob);
+                image.others.insert(format!("{}{dst}", crate::image::SBOM_DIR), blob);
             }
         }
         Ok(())

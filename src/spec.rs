@@ -757,7 +757,7 @@ fn list_target(op: &Op) -> Option<String> {
         Op::XenAddFile { dst, .. } => Some(format!("files/{dst}")),
         Op::DiskAddFile { dst, .. } => Some(format!("disk/{dst}")),
         Op::DiskAddPart(part) => Some(format!("DISK_PART{}", part.number)),
-        Op::AddSbom(src) => Some(format!("{}{}", crate::image::SBOM_DIR, name(src)?)),
+        Op::AddSbom { dst, .. } => Some(format!("{}{dst}", crate::image::SBOM_DIR)),
         _ => None,
     }
 }
