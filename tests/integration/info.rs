@@ -199,3 +199,46 @@ fn sbom_documents_are_signed_members_info_names() {
         .success();
     assert!(s.has_member("c.xenguest", "sbom/kernel.spdx.json"));
 }
+
+/// The classic host's flows do not see the new members: its validity
+/// check lists the three configuration files, it reads `params.cfg` with
+/// `tar -xOf`, and it appends every `guest.d` file to `guest.cfg`
+/// (`metadata.json` and `sbom/` are outside both).
+#[test]
+fn the_classic_host_flows_ignore_metadata_and_sbom() {
+    let s = Scratch::new();
+    s.write("Image", b"KERNEL");
+    s.write("r.spdx.json", "{}\n");
+    s.create(
+        "g.xenguest",
+        &[
+            "--xen-kernel=Image",
+            "--set-param=XENGUEST_NETWORK_TYPE=nat",
+            "--image-name=g",
+            "--image-arch=aarch64",
+            "--image-compatible=qemuarm64",
+            "--image-add-sbom=r.spdx.json",
+        ],
+    );
+    assert!(s.has_member("g.xenguest", "metadata.json") && s.has_member("g.xenguest", "sbom/r.spdx.json"));
+    let out = s.ext(
+        "tar",
+        &["-tvf", "g.xenguest", "./guest.cfg", "./disk.cfg", "./params.cfg"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let out = s.ext("tar", &["-xOf", "g.xenguest", "./params.cfg"]);
+    let params = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        params.contains("XENGUEST_NETWORK_TYPE=\"nat\"") && !params.contains("aarch64"),
+        "{params}"
+    );
+    s.mkdir("x");
+    assert!(s.ext("tar", &["-C", "x", "-xf", "g.xenguest"]).status.success());
+    let out = s.ext("sh", &["-c", "cat x/guest.cfg x/guest.d/*"]);
+    let merged = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        merged.contains("kernel = \"files/kernel\"") && !merged.contains("qemuarm64"),
+        "{merged}"
+    );
+}
