@@ -436,6 +436,23 @@ fn model(image: &Image, report: &mut Report) {
         }
         report.problems.extend(params.0.problems("params.cfg"));
     }
+    // metadata.json as the settings that write it would take it: an image
+    // made elsewhere may hold any JSON string.
+    if let Some(meta) = &image.meta {
+        for s in crate::settings::SETTINGS {
+            let crate::settings::Target::Meta(field) = s.target else {
+                continue;
+            };
+            let text = match meta.get(field) {
+                Some(crate::image::meta::Field::Text(t)) => t,
+                Some(crate::image::meta::Field::List(items)) => items.join(","),
+                None => continue,
+            };
+            if let Err(e) = s.parse_text(&format!("metadata.json: {field}"), &text) {
+                report.push(Rule::Model, crate::image::meta::MEMBER, e.to_string());
+            }
+        }
+    }
     // Names that would change what the host's root shell runs once the file
     // is sourced (PATH, IFS, LD_*, …) are refused when written; an image
     // made elsewhere may still hold them.

@@ -242,3 +242,27 @@ fn the_classic_host_flows_ignore_metadata_and_sbom() {
         "{merged}"
     );
 }
+
+/// A `metadata.json` made elsewhere is held to the rules of the settings
+/// that write it.
+#[test]
+fn metadata_made_elsewhere_is_checked_like_the_settings() {
+    let s = Scratch::new();
+    s.create("g.xenguest", &["--image-name=g"]);
+    s.mkdir("dir");
+    s.run(&["extract", "g.xenguest", "dir"]).success();
+    s.write(
+        "dir/metadata.json",
+        "{\"format\": 1, \"arch\": \"mips\", \"xen\": \"four\", \"compatible\": [\"a;b\"]}\n",
+    );
+    s.run(&["check", "dir"]).failure(
+        1,
+        &[
+            "metadata.json: arch",
+            "`mips`",
+            "metadata.json: xen",
+            "`four`",
+            "metadata.json: compatible",
+        ],
+    );
+}
