@@ -266,3 +266,18 @@ fn metadata_made_elsewhere_is_checked_like_the_settings() {
         ],
     );
 }
+
+/// `diff` shows a metadata change as a line diff of `metadata.json`.
+#[test]
+fn diff_shows_metadata_changes() {
+    let s = Scratch::new();
+    s.create("a.xenguest", &["--image-name=g", "--image-version=1"]);
+    s.create("b.xenguest", &["--image-name=g", "--image-version=2"]);
+    s.run(&["diff", "a.xenguest", "b.xenguest"])
+        .failure(1, &[])
+        .stdout_has(&[
+            "changed: ./metadata.json",
+            "-  \"version\": \"1\"",
+            "+  \"version\": \"2\"",
+        ]);
+}
