@@ -13,6 +13,7 @@ import pytest
 import bb
 
 import bbharness as h
+from test_guest_recipes import deploy, fake_deploy
 from test_image_type import fake_inputs
 from test_sign import keypair
 
@@ -105,3 +106,19 @@ def test_sbom_knob_adds_deployed_documents(bitbake, tool):
         f.write(SPDX30)
     bitbake.run(d, "do_image_xenguest")
     assert [s["member"] for s in info(tool, image_path(d))["sbom"]] == ["sbom/linux-qemuarm64.spdx.json"]
+
+
+def test_guest_recipe_carries_metadata_and_a_deployed_sbom(bitbake, tool):
+    """A guest recipe: name and version from PN/PV, arch from TARGET_ARCH,
+    compatible from MACHINE, and an SBOM a rootfs recipe deployed, under
+    the name XENGUEST_IMAGE_SBOM gives it."""
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_SBOM", "core-image-minimal-qemuarm64.rootfs.spdx.json")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed",
+                    "core-image-minimal-qemuarm64.rootfs.spdx.json": SPDX30})
+    deploydir = deploy(bitbake, d)
+    image = os.path.join(deploydir, "xenguest-test-vars-qemuarm64.xenguest")
+    doc = info(tool, image)
+    assert (doc["name"], doc["version"], doc["arch"]) == ("xenguest-test-vars", "1.0", "aarch64")
+    assert doc["compatible"] == ["qemuarm64"]
+    assert [s["member"] for s in doc["sbom"]] == ["sbom/core-image-minimal-qemuarm64.rootfs.spdx.json"]
