@@ -25,6 +25,12 @@
 # IMAGE_NAME_SUFFIX (.rootfs) and outputs are named ${IMAGE_NAME}.TYPE (before,
 # ${IMAGE_NAME}${IMAGE_NAME_SUFFIX}.TYPE), which is what this class writes.
 #
+# SBOM: with OE's create-spdx inherited, the SBOM of this image's root file
+# system goes into the image as sbom/rootfs.spdx.tar.zst (SPDX 2.2,
+# scarthgap: written by do_rootfs) or sbom/rootfs.spdx.json (SPDX 3.0,
+# master: do_image_xenguest depends on do_create_rootfs_spdx), listed in the
+# manifest and so signed; XENGUEST_IMAGE_SBOM adds more (e.g. the kernel's).
+#
 # Kernel and INITRAMFS_IMAGE: do_image_xenguest depends on
 # virtual/kernel:do_deploy to take the kernel from DEPLOY_DIR_IMAGE. When this
 # image is itself the kernel's INITRAMFS_IMAGE, the kernel depends on this
@@ -100,6 +106,47 @@ def xenguest_image_types_epoch(d):
                             "leave it to REPRODUCIBLE_TIMESTAMP_ROOTFS or set e.g. 1520598896")
     return value
 
+def xenguest_image_types_sbom_path(d):
+    """(path, name under sbom/) of this image's root file system SBOM that
+    OE's create-spdx writes before do_image_xenguest runs, or None when
+    create-spdx is not inherited (SPDX_VERSION unset).
+    SPDX 2.2 (scarthgap): image_combine_spdx, run at the end of do_rootfs,
+    writes ${IMGDEPLOYDIR}/${IMAGE_NAME}.spdx.tar.zst (every document of the
+    image). SPDX 3.0 (master): the image's own SBOM comes after
+    do_image_complete, so the image type takes the root file system's
+    document that do_create_rootfs_spdx deploys (before do_image):
+    ${DEPLOY_DIR_SPDX}/${SSTATE_PKGARCH}/rootfs/${IMAGE_BASENAME}-${MACHINE}-rootfs.spdx.json.
+    The name under sbom/ is fixed, so the image stays reproducible."""
+    import os
+    version = (d.getVar('SPDX_VERSION') or '').strip()
+    if not version:
+        return None
+    if version.startswith('2.'):
+        return (os.path.join(d.getVar('IMGDEPLOYDIR'), d.getVar('IMAGE_NAME') + '.spdx.tar.zst'),
+                'rootfs.spdx.tar.zst')
+    name = '%s-%s-rootfs.spdx.json' % (d.getVar('IMAGE_BASENAME'), d.getVar('MACHINE'))
+    return (os.path.join(d.getVar('DEPLOY_DIR_SPDX'), d.getVar('SSTATE_PKGARCH'), 'rootfs', name),
+            'rootfs.spdx.json')
+
+def xenguest_image_types_sbom(d):
+    """The --set image.sbom values of the root file system SBOM (see
+    xenguest_image_types_sbom_path); a missing one stops the task."""
+    import os
+    found = xenguest_image_types_sbom_path(d)
+    if not found:
+        return []
+    path, name = found
+    if not os.path.isfile(path):
+        xenguest_image_fail(d, 'SPDX_VERSION', d.getVar('SPDX_VERSION'),
+                            "is set (create-spdx is inherited) but %s does not exist" % path,
+                            "check that create-spdx runs for this image, or remove it from INHERIT")
+    return ['%s:%s' % (path, name)]
+
+def xenguest_image_types_sbom_depends(d):
+    """SPDX 3.0 writes the root file system document in a task of its own."""
+    version = (d.getVar('SPDX_VERSION') or '').strip()
+    return '${PN}:do_create_rootfs_spdx' if version.startswith('3') else ''
+
 # nooelint: oelint.vars.specific - "xenguest" is the image type this class defines (image.bbclass reads IMAGE_CMD:<type>)
 IMAGE_CMD:xenguest = "${@xenguest_image_types_shell_cmd(d)}"
 
@@ -120,6 +167,7 @@ python xenguest_image_types_prepare() {
         disk_files['rootfs.' + typedep] = rootfs
     import shlex
     sets = xenguest_image_sets(d, kernel=not xenguest_image_is_initramfs(d), disk_files=disk_files)
+    sets += [('XENGUEST_IMAGE_SBOM', 'image.sbom', item) for item in xenguest_image_types_sbom(d)]
     args = xenguest_image_spec_args(d, '', sets)
     xenguest_image_check_inputs(d, args, sets, 'do_image_xenguest')
     # Read by IMAGE_CMD:xenguest, as IMAGE_CMD:ext4 reads set_image_size's ROOTFS_SIZE.
@@ -154,6 +202,6 @@ python xenguest_image_types_add_prefunc() {
 }
 xenguest_image_types_add_prefunc[doc] = "Adds the specification writer to do_image_xenguest's prefuncs"
 
-do_image_xenguest[depends] += "xenguest-mkimage-native:do_populate_sysroot ${@xenguest_image_types_kernel_depends(d)}"
-do_image_xenguest[vardeps] += "${_XENGUEST_IMAGE_KNOBS} INITRAMFS_IMAGE"
+do_image_xenguest[depends] += "xenguest-mkimage-native:do_populate_sysroot ${@xenguest_image_types_kernel_depends(d)} ${@xenguest_image_types_sbom_depends(d)}"
+do_image_xenguest[vardeps] += "${_XENGUEST_IMAGE_KNOBS} INITRAMFS_IMAGE SPDX_VERSION"
 do_image_xenguest[file-checksums] += "${@xenguest_image_file_checksums(d)}"

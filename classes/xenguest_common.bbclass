@@ -27,6 +27,20 @@
 # Recipes written for meta-arm-autonomy stop with the successor's name.
 inherit xenguest_migration
 
+# Name of the image in its metadata (metadata.json; `xenguest-mkimage info`)
+XENGUEST_IMAGE_NAME ??= "${PN}"
+# Version of the image in its metadata
+XENGUEST_IMAGE_VERSION ??= "${PV}"
+# One line about the guest in its metadata (text; empty: none)
+XENGUEST_IMAGE_DESCRIPTION ??= ""
+# Hosts the image may be installed on: names one of which a host's XENGUEST_COMPATIBLE must list (space-separated; empty: any host)
+XENGUEST_IMAGE_COMPATIBLE ??= "${MACHINE}"
+# Architecture of the guest kernel, checked by the host: x86_64, aarch64 or arm (default: from TARGET_ARCH; empty: unchecked)
+XENGUEST_IMAGE_ARCH ??= "${@xenguest_image_arch(d)}"
+# Oldest Xen version the guest runs on, checked by the host (e.g. 4.17; empty: unchecked)
+XENGUEST_IMAGE_XEN_VERSION ??= ""
+# SBOM documents stored under sbom/ (space-separated file names in DEPLOY_DIR_IMAGE or absolute paths; the image type adds its own root file system's SPDX output when create-spdx is inherited)
+XENGUEST_IMAGE_SBOM ??= ""
 # Guest memory size, in MB
 XENGUEST_IMAGE_MEMORY_SIZE ??= "512"
 # Number of virtual CPUs of the guest (a count)
@@ -76,6 +90,7 @@ XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${SOURCE_DATE_EPOCH}"
 # `xenguest-mkimage build --set`, unit (how the class passes the value):
 #   value       the knob's value, as it is
 #   deploy-file a file name in DEPLOY_DIR_IMAGE or an absolute path; empty: none
+#   deploy-files space-separated deploy-file names, one --set each
 #   src-files   space-separated files from SRC_URI, one --set each
 #   src-pairs   space-separated SRC[:DST], SRC from SRC_URI, one --set each
 #   items       space-separated items, one --set each
@@ -86,6 +101,13 @@ XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${SOURCE_DATE_EPOCH}"
 # Signatures (vardeps), the documentation and the tests take the knob list
 # from here.
 _XENGUEST_IMAGE_KNOB_TABLE = "\
+    XENGUEST_IMAGE_NAME:image.name:value \
+    XENGUEST_IMAGE_VERSION:image.version:value \
+    XENGUEST_IMAGE_DESCRIPTION:image.description:value \
+    XENGUEST_IMAGE_COMPATIBLE:image.compatible:value \
+    XENGUEST_IMAGE_ARCH:image.arch:value \
+    XENGUEST_IMAGE_XEN_VERSION:image.xen:value \
+    XENGUEST_IMAGE_SBOM:image.sbom:deploy-files \
     XENGUEST_IMAGE_MEMORY_SIZE:guest.memory:value \
     XENGUEST_IMAGE_NUM_VCPUS:guest.vcpus:value \
     XENGUEST_IMAGE_AUTOBOOT:guest.autoboot:value \
@@ -214,6 +236,16 @@ def xenguest_image_local_path(d, value):
             return found
     return os.path.join(d.getVar('_XENGUEST_IMAGE_SRCDIR'), value)
 
+def xenguest_image_arch(d):
+    """The architecture of the guest kernel in the tool's words, from
+    TARGET_ARCH; '' (unchecked) for another architecture."""
+    arch = d.getVar('TARGET_ARCH') or ''
+    if arch == 'x86_64' or arch == 'aarch64':
+        return arch
+    if arch.startswith('arm'):
+        return 'arm'
+    return ''
+
 def xenguest_image_deploy_path(d, value):
     """Where a file name in DEPLOY_DIR_IMAGE (or an absolute path) is."""
     import os
@@ -254,6 +286,8 @@ def xenguest_image_sets(d, kernel=True, disk_files=None):
         elif unit == 'deploy-file':
             if value and (kernel or knob != 'XENGUEST_IMAGE_KERNEL'):
                 sets.append((knob, key, xenguest_image_deploy_path(d, value)))
+        elif unit == 'deploy-files':
+            sets += [(knob, key, xenguest_image_deploy_path(d, v)) for v in value.split()]
         elif unit == 'src-files':
             sets += [(knob, key, xenguest_image_local_path(d, v)) for v in value.split()]
         elif unit == 'src-pairs':
@@ -272,7 +306,7 @@ def xenguest_image_sets(d, kernel=True, disk_files=None):
                                         "use e.g. guest.type=pvh (a TOML key of xenguest-mkimage build)")
                 sets.append((knob, item_key, item_value))
         else:
-            bb.fatal("_XENGUEST_IMAGE_KNOB_TABLE: %s has unit '%s' - use value, deploy-file, src-files, src-pairs, items, disk or assignments" % (knob, unit))
+            bb.fatal("_XENGUEST_IMAGE_KNOB_TABLE: %s has unit '%s' - use value, deploy-file, deploy-files, src-files, src-pairs, items, disk or assignments" % (knob, unit))
     if has_disk:
         for dst in sorted(disk_files or {}):
             sets.append(('XENGUEST_IMAGE_DISK_PARTITIONS', 'disk.files', '%s:%s' % (disk_files[dst], dst)))

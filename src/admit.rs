@@ -49,6 +49,9 @@ pub enum Rule {
     Manifest,
     /// The signature is missing, untrusted or does not match.
     Signature,
+    /// The image's metadata says it is made for another host: another
+    /// architecture, a newer Xen, other machines.
+    HostCompatibility,
 }
 
 impl Rule {
@@ -63,6 +66,7 @@ impl Rule {
             Rule::HostPermission => "host-permission",
             Rule::Manifest => "manifest",
             Rule::Signature => "signature",
+            Rule::HostCompatibility => "host-compatibility",
         }
     }
 }
@@ -128,6 +132,22 @@ pub struct Policy {
     /// `init.post/`) unless signed by a trusted key
     /// (`XENGUEST_REQUIRE_SIGNED_SCRIPTS="1"`).
     pub require_signed_scripts: bool,
+    /// The names this host answers to (`XENGUEST_COMPATIBLE="rpi4"`): an
+    /// image whose metadata lists `compatible` names must list one of
+    /// them. Empty: any image.
+    pub compatible: Vec<String>,
+    /// The Xen host the image is to run on (the manager fills it from
+    /// `xl info`); `None`: architecture and Xen version are not compared.
+    pub xen_host: Option<XenHost>,
+}
+
+/// What `xl info` says about the host, for [`Rule::HostCompatibility`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct XenHost {
+    /// `machine` (`x86_64`, `aarch64`, `armv7l`); `None` when not shown.
+    pub machine: Option<String>,
+    /// `xen_version` (`4.18.0`); `None` when not shown.
+    pub xen_version: Option<String>,
 }
 
 /// Host configuration key that grants xl keys reaching host resources.
@@ -141,6 +161,9 @@ pub const REQUIRE_SIGNATURE: &str = "XENGUEST_REQUIRE_SIGNATURE";
 /// Host configuration key that requires a trusted signature on images
 /// with host-side scripts.
 pub const REQUIRE_SIGNED_SCRIPTS: &str = "XENGUEST_REQUIRE_SIGNED_SCRIPTS";
+/// Host configuration key naming the machines this host is compatible
+/// with.
+pub const COMPATIBLE: &str = "XENGUEST_COMPATIBLE";
 /// Host configuration key naming the trusted public keys.
 pub const TRUSTED_KEYS: &str = "XENGUEST_TRUSTED_KEYS";
 
@@ -239,10 +262,13 @@ impl Report {
     }
 
     /// What is wrong with the image itself, whatever a host allows: every
-    /// problem but the host permissions it lacks. `check` and the writers
-    /// refuse an image for these; the host also for the others.
+    /// problem but the host permissions it lacks and the host it is not
+    /// made for. `check` and the writers refuse an image for these; the
+    /// host also for the others.
     pub fn image_problems(&self) -> impl Iterator<Item = &Problem> {
-        self.problems.iter().filter(|p| p.rule != Rule::HostPermission)
+        self.problems
+            .iter()
+            .filter(|p| !matches!(p.rule, Rule::HostPermission | Rule::HostCompatibility))
     }
 
     /// The host permissions the image needs, by host configuration key.
@@ -271,7 +297,8 @@ impl Report {
 /// Judges `candidate` under `policy`: the one admission function. Rules,
 /// in order: the model ([`Rule::Model`]), text members ([`Rule::Text`]),
 /// the host disk layout ([`Rule::HostLayout`]), the xl policy
-/// ([`Rule::XlPolicy`], [`Rule::HostPermission`]), and for a stored image
+/// ([`Rule::XlPolicy`], [`Rule::HostPermission`]), the host the metadata
+/// asks for ([`Rule::HostCompatibility`]), and for a stored image
 /// the signature ([`Rule::Signature`]) and the manifest and sidecar
 /// ([`Rule::Manifest`]).
 ///
@@ -294,10 +321,64 @@ pub fn admit(candidate: Candidate<'_>, policy: &Policy) -> Result<Report> {
     let xl = crate::xl_policy::check(image, policy);
     report.problems.extend(xl.problems);
     report.xl_keys = xl.permissions;
+    report.problems.extend(host_compatibility(image, policy));
     if let Some(stored) = stored {
         provenance(stored, policy, &mut report)?;
     }
     Ok(report)
+}
+
+/// Whether the image's metadata fits the host ([`Rule::HostCompatibility`]):
+/// its architecture the machine of `xl info`, its minimum Xen the version
+/// `xl info` shows, its `compatible` names the host's
+/// [`Policy::compatible`]. An image without metadata, or a value the image
+/// or the host does not give, passes.
+pub fn host_compatibility(image: &Image, policy: &Policy) -> Vec<Problem> {
+    use crate::image::meta::{self, arch_of_machine, version_at_least, version_numbers};
+    let mut out = Vec::new();
+    let Some(m) = &image.meta else {
+        return out;
+    };
+    let problem = |key: &str, message: String| {
+        Problem::new(
+            Rule::HostCompatibility,
+            format!("{}:{key}", meta::MEMBER),
+            format!("the image is not made for this host: {message}"),
+        )
+    };
+    if let Some(host) = &policy.xen_host {
+        if let (Some(arch), Some(machine)) = (&m.arch, &host.machine) {
+            if arch_of_machine(machine) != Some(arch.as_str()) {
+                out.push(problem(
+                    "arch",
+                    format!("its kernel is for `{arch}` (`arch` in metadata.json) but this host's machine is `{machine}` (`xl info`)"),
+                ));
+            }
+        }
+        if let (Some(need), Some(have)) = (&m.xen, &host.xen_version) {
+            let have_n = version_numbers(have);
+            if !have_n.is_empty() && !version_at_least(&have_n, &version_numbers(need)) {
+                out.push(problem(
+                    "xen",
+                    format!("it needs Xen `{need}` or newer (`xen` in metadata.json) but this host runs Xen `{have}` (`xl info`)"),
+                ));
+            }
+        }
+    }
+    if !policy.compatible.is_empty()
+        && !m.compatible.is_empty()
+        && !m.compatible.iter().any(|c| policy.compatible.contains(c))
+    {
+        out.push(problem(
+            "compatible",
+            format!(
+                "it is compatible with `{}` (`compatible` in metadata.json) but this host is `{}` ({COMPATIBLE})",
+                m.compatible.join("`, `"),
+                policy.compatible.join("`, `")
+            ),
+        ));
+    }
+    out
 }
 
 /// The model rules alone ([`Rule::Model`]), for a front end that reports
@@ -354,6 +435,23 @@ fn model(image: &Image, report: &mut Report) {
             }
         }
         report.problems.extend(params.0.problems("params.cfg"));
+    }
+    // metadata.json as the settings that write it would take it: an image
+    // made elsewhere may hold any JSON string.
+    if let Some(meta) = &image.meta {
+        for s in crate::settings::SETTINGS {
+            let crate::settings::Target::Meta(field) = s.target else {
+                continue;
+            };
+            let text = match meta.get(field) {
+                Some(crate::image::meta::Field::Text(t)) => t,
+                Some(crate::image::meta::Field::List(items)) => items.join(","),
+                None => continue,
+            };
+            if let Err(e) = s.parse_text(&format!("metadata.json: {field}"), &text) {
+                report.push(Rule::Model, crate::image::meta::MEMBER, e.to_string());
+            }
+        }
     }
     // Names that would change what the host's root shell runs once the file
     // is sourced (PATH, IFS, LD_*, …) are refused when written; an image

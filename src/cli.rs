@@ -153,9 +153,15 @@ pub fn command() -> Command {
                 .arg(json_arg()),
         )
         .subcommand(
+            Command::new("info")
+                .about("Show what an image is and what it needs: metadata, signature, manifest, members, disk, xl settings, init scripts, host permissions, SBOM")
+                .arg(image_arg("Image file or directory"))
+                .arg(json_arg()),
+        )
+        .subcommand(
             Command::new("verify")
-                .about("Verify an image file: its signature (with --key or --trust), its embedded manifest and its .sha256 sidecar")
-                .arg(image_arg("Image file"))
+                .about("Verify an image file or directory: its signature (with --key or --trust), its embedded manifest and (for a file) its .sha256 sidecar")
+                .arg(image_arg("Image file or directory"))
                 .arg(
                     Arg::new("key")
                         .long("key")
@@ -197,7 +203,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("diff")
-                .about("List members added, removed and changed between two images, with line diffs of text files (exit 0: identical, 1: different, 2: trouble)")
+                .about("List members added, removed and changed between two images, with line diffs of text files (exit 0: identical, 1: different, 2: trouble; -q: print nothing, as cmp -s)")
                 .arg(path_arg("a", "A", "First image"))
                 .arg(path_arg("b", "B", "Second image"))
                 .arg(json_arg())
@@ -230,7 +236,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("dump-xenconfig")
-                .about("Print the xen configuration: guest.cfg, then each guest.d file")
+                .about("Print the xen configuration: guest.cfg, then each guest.d file under a line naming it")
                 .arg(image_arg("Image file or directory"))
                 .arg(
                     Arg::new("merged")
@@ -388,6 +394,9 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
             }
             ExitCode::from(crate::interrupt::EXIT_CODE)
         }
+        // A reader that stopped reading (`dump-init IMG | head -1`): no
+        // message, and the status of a tool that SIGPIPE ends (128 + 13).
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
         Err(e) => {
             report(&e);
             if json {
@@ -518,6 +527,7 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
         )
         .map(|()| 0),
         "check" => commands::check(g, path(m, "image")).map(|ok| u8::from(!ok)),
+        "info" => commands::info(g, path(m, "image")).map(|()| 0),
         "verify" => {
             let files: Vec<PathBuf> = m.get_many::<PathBuf>("key").into_iter().flatten().cloned().collect();
             let dirs: Vec<PathBuf> = m.get_many::<PathBuf>("trust").into_iter().flatten().cloned().collect();
@@ -568,8 +578,10 @@ fn dispatch(matches: &ArgMatches) -> Result<u8> {
             // Messages about a description given only by --set name it so.
             let shown = spec_path.map_or_else(|| PathBuf::from("--set"), PathBuf::clone);
             if m.get_flag("print-inputs") {
+                let out = &mut std::io::stdout().lock();
                 for input in spec.inputs(&shown, &defines)? {
-                    println!("{}", input.display());
+                    std::io::Write::write_all(out, format!("{}\n", input.display()).as_bytes())
+                        .map_err(|e| Error::io("cannot write to", "standard output", e))?;
                 }
                 return Ok(0);
             }

@@ -55,7 +55,6 @@ pub(crate) fn command() -> Command {
             .help("Directory to write into (created if missing)")
     };
     Command::new("generate")
-        .hide(true)
         .about("Write man pages or shell completions generated from the option table (for packagers)")
         .subcommand_required(true)
         .arg(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::config::{DiskConfig, Params, XlConfig, XlValue, DEFAULT_GUEST_CFG};
 use crate::error::{Error, Result};
 use crate::image::{Blob, Image, Stage};
-use crate::settings::{self, Kind, Setting, Target, Value, DISK, FILES, GUEST, INIT, XEN};
+use crate::settings::{self, Kind, Setting, Target, Value, DISK, FILES, GUEST, INIT, META, XEN};
 use crate::validate::{self, Partition};
 
 /// One modification of an image.
@@ -80,6 +80,14 @@ pub enum Op {
     },
     /// `--disk-rm-file=DST`.
     DiskRmFile(String),
+    /// `--image-add-sbom=SRC[:DST]`: copy the SBOM document SRC into
+    /// `sbom/DST`.
+    AddSbom {
+        /// Input file.
+        src: PathBuf,
+        /// Name under `sbom/`.
+        dst: String,
+    },
 }
 
 /// How an option takes its value.
@@ -121,6 +129,7 @@ macro_rules! opt {
 
 /// The options that are not settings (lists, resets), in help order.
 const OTHER_OPTIONS: &[OptionDef] = &[
+    opt!("image-add-sbom", "SRC[:DST]", Value, META, "Add the SBOM document SRC (SPDX, CycloneDX) as sbom/DST (DST defaults to SRC's basename): listed in the manifest, so signed"),
     opt!("guest-reset-config", "", Flag, GUEST, "Reset params.cfg to the default (also spelt --guest-config-reset)"),
     opt!("guest-config-reset", "", Flag, GUEST, "Same as --guest-reset-config (the classic tool's spelling)"),
     opt!("set-param", "PARAM[=VALUE]", Value, GUEST, "Set PARAM to VALUE in params.cfg; without =VALUE (or with an empty one), remove PARAM. E.g. GUEST_AUTOBOOT=0, XENGUEST_NETWORK_TYPE=bridge"),
@@ -150,6 +159,7 @@ pub const LIST_KEYS: &[(&str, &str)] = &[
     ("init.post", "init-post"),
     ("disk.files", "disk-add-file"),
     ("disk.partitions", "disk-add-part"),
+    ("image.sbom", "image-add-sbom"),
 ];
 
 /// Every image-modifying option, in help order: per heading, the
@@ -289,6 +299,11 @@ impl Op {
                 Op::DiskAddFile { src, dst }
             }
             "disk-rm-file" => Op::DiskRmFile(validate::member_name(option, v)?.to_owned()),
+            "image-add-sbom" => {
+                let (src, dst) = src_dst(option, v)?;
+                validate::file_name(option, &dst)?;
+                Op::AddSbom { src, dst }
+            }
             _ => return Err(Error::Usage(format!("unknown option `{option}`"))),
         })
     }
@@ -328,6 +343,7 @@ impl Op {
             Op::DiskAddPart(_) => "disk-add-part",
             Op::DiskRmPart(_) => "disk-rm-part",
             Op::DiskAddFile { .. } => "disk-add-file",
+            Op::AddSbom { .. } => "image-add-sbom",
             Op::DiskRmFile(_) => "disk-rm-file",
         };
         opt_name(name)
@@ -342,6 +358,7 @@ impl Op {
             | Op::XenAppend(p)
             | Op::XenAddFile { src: p, .. }
             | Op::Init { src: p, .. }
+            | Op::AddSbom { src: p, .. }
             | Op::DiskAddFile { src: p, .. } => Some(p),
             _ => None,
         }
@@ -420,6 +437,10 @@ impl Op {
             Op::DiskRmFile(dst) => {
                 image.disk_files.remove(dst);
             }
+            Op::AddSbom { src, dst } => {
+                let blob = Blob::from_input(option, src)?;
+                image.others.insert(format!("{}{dst}", crate::image::SBOM_DIR), blob);
+            }
         }
         Ok(())
     }
@@ -448,6 +469,14 @@ fn apply_setting(image: &mut Image, option: &str, setting: &Setting, value: &Val
         Target::Disk(name) => {
             let text = setting.shell_value(value).unwrap_or_default();
             disk(image).set(option, name, &text)
+        }
+        Target::Meta(field) => {
+            let meta = image.meta.get_or_insert_with(Default::default);
+            meta.set(field, setting.meta_value(value));
+            if meta.is_empty() {
+                image.meta = None;
+            }
+            Ok(())
         }
     }
 }

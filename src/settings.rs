@@ -36,8 +36,10 @@ pub const FILES: &str = "Xen files (files/)";
 pub const INIT: &str = "Init scripts (init.pre/, init.d/, init.post/)";
 /// Help heading of the disk.
 pub const DISK: &str = "Disk (disk.cfg, disk/)";
+/// Help heading of the image metadata.
+pub const META: &str = "Image metadata (metadata.json)";
 /// Help headings, in help order.
-pub const HEADINGS: &[&str] = &[GUEST, XEN, FILES, INIT, DISK];
+pub const HEADINGS: &[&str] = &[META, GUEST, XEN, FILES, INIT, DISK];
 
 /// What values a setting takes: its parser and checker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,16 @@ pub enum Kind {
     Size,
     /// A value sourced by bash on the host (a device path); may be empty.
     ShellText,
+    /// A free text of the image metadata (no control characters); empty
+    /// removes it.
+    MetaText,
+    /// A list of names (TOML: an array of strings; text: separated by
+    /// commas or blanks); each name of letters, digits and `._+-`. Empty
+    /// removes it.
+    Names,
+    /// A version: one to three numbers separated by dots (`4.17`); empty
+    /// removes it.
+    Version,
 }
 
 /// Where a setting lives in the image.
@@ -84,6 +96,8 @@ pub enum Target {
     Param(&'static str),
     /// A `disk.cfg` variable.
     Disk(&'static str),
+    /// A field of `metadata.json` ([`crate::image::meta::Metadata`]).
+    Meta(&'static str),
 }
 
 /// One setting (see the module documentation).
@@ -118,10 +132,66 @@ pub enum Value {
     Bool(bool),
     /// An input file.
     File(PathBuf),
+    /// A list of names.
+    List(Vec<String>),
 }
 
 /// Every setting, in help order within each heading.
 pub const SETTINGS: &[Setting] = &[
+    Setting {
+        toml: "image.name",
+        cli: "image-name",
+        value_name: "NAME",
+        heading: META,
+        help: "Name the image (shown by `info`; empty: remove it)",
+        kind: Kind::MetaText,
+        target: Target::Meta("name"),
+    },
+    Setting {
+        toml: "image.version",
+        cli: "image-version",
+        value_name: "VERSION",
+        heading: META,
+        help: "Set the image version (empty: remove it)",
+        kind: Kind::MetaText,
+        target: Target::Meta("version"),
+    },
+    Setting {
+        toml: "image.description",
+        cli: "image-description",
+        value_name: "TEXT",
+        heading: META,
+        help: "Describe the image in one line (empty: remove it)",
+        kind: Kind::MetaText,
+        target: Target::Meta("description"),
+    },
+    Setting {
+        toml: "image.compatible",
+        cli: "image-compatible",
+        value_name: "NAMES",
+        heading: META,
+        help: "Hosts the image may be installed on: names matched against the host's XENGUEST_COMPATIBLE, separated by commas or spaces (empty: any host)",
+        kind: Kind::Names,
+        target: Target::Meta("compatible"),
+    },
+    Setting {
+        toml: "image.arch",
+        cli: "image-arch",
+        value_name: "ARCH",
+        heading: META,
+        help: "Architecture of the guest kernel: x86_64, aarch64 or arm; the host refuses another (empty: unchecked)",
+        kind: Kind::Word(crate::image::meta::ARCHES),
+        target: Target::Meta("arch"),
+    },
+    Setting {
+        toml: "image.xen",
+        cli: "image-xen",
+        value_name: "VERSION",
+        heading: META,
+        help: "Oldest Xen the guest runs on, e.g. 4.17; the host refuses an older one (empty: unchecked)",
+        kind: Kind::Version,
+        target: Target::Meta("xen"),
+    },
     Setting {
         toml: "guest.autoboot",
         cli: "",
@@ -154,7 +224,7 @@ pub const SETTINGS: &[Setting] = &[
         cli: "xen-memory",
         value_name: "MB",
         heading: XEN,
-        help: "Set the guest memory size in MB",
+        help: "Set the guest memory size in MB (empty: xl's default)",
         kind: Kind::Number {
             min: 1,
             max: MAX_MEMORY_MB,
@@ -166,7 +236,7 @@ pub const SETTINGS: &[Setting] = &[
         cli: "xen-vcpus",
         value_name: "N",
         heading: XEN,
-        help: "Set the number of virtual CPUs",
+        help: "Set the number of virtual CPUs (empty: xl's default)",
         kind: Kind::Number { min: 1, max: MAX_VCPUS },
         target: Target::Xl("vcpus"),
     },
@@ -288,13 +358,15 @@ impl Setting {
     /// `build --set KEY=VALUE`. `what` names the source in messages.
     pub fn parse_text(&self, what: &str, text: &str) -> Result<Value> {
         match self.kind {
+            // Empty: unset, as for the text settings (a build system's
+            // knob left empty), and as for files.
+            Kind::Number { .. } | Kind::File { .. } if text.is_empty() => Ok(Value::Unset),
             Kind::Number { min, max } => validate::number(what, text, min, max).map(Value::Number),
             Kind::Bool => match text {
                 "1" | "true" => Ok(Value::Bool(true)),
                 "0" | "false" => Ok(Value::Bool(false)),
                 _ => Err(Error::invalid(what, text, "use 1 or 0 (true or false)")),
             },
-            Kind::File { .. } if text.is_empty() => Ok(Value::Unset),
             Kind::File { .. } => Ok(Value::File(PathBuf::from(text))),
             _ => self.check_text(what, text),
         }
@@ -318,6 +390,21 @@ impl Setting {
             (Kind::Number { .. }, _) => Err(expected("a whole number")),
             (Kind::Bool, toml::Value::Boolean(b)) => Ok(Value::Bool(*b)),
             (Kind::Bool, _) => Err(expected("true or false")),
+            (Kind::Names, toml::Value::Array(items)) => {
+                let mut names = Vec::new();
+                for item in items {
+                    let toml::Value::String(s) = item else {
+                        return Err(expected("a list of strings"));
+                    };
+                    names.push(check_name_item(what, &text(s)?)?);
+                }
+                Ok(if names.is_empty() {
+                    Value::Unset
+                } else {
+                    Value::List(names)
+                })
+            }
+            (Kind::Names, _) => Err(expected("a list of strings, e.g. [\"qemuarm64\"]")),
             (Kind::File { .. }, toml::Value::String(s)) => {
                 let s = text(s)?;
                 if s.is_empty() {
@@ -353,6 +440,30 @@ impl Setting {
             Kind::PhyDisk => unset_if_empty(validate::xl_list_item(what, text).map(|t| Value::Text(t.to_owned()))),
             Kind::Size => validate::size_mb(what, text).map(Value::Number),
             Kind::ShellText => validate::shell_value(what, text).map(|t| Value::Text(t.to_owned())),
+            Kind::MetaText => unset_if_empty(match text.chars().find(|c| c.is_control()) {
+                Some(c) => Err(Error::invalid(
+                    what,
+                    text.escape_debug().to_string(),
+                    format!("contains the control character {c:?} - use one line of text"),
+                )),
+                None => Ok(Value::Text(text.to_owned())),
+            }),
+            Kind::Names => {
+                let names = text
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| check_name_item(what, n))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(if names.is_empty() {
+                    Value::Unset
+                } else {
+                    Value::List(names)
+                })
+            }
+            Kind::Version => {
+                unset_if_empty(crate::image::meta::check_version(what, text).map(|()| Value::Text(text.to_owned())))
+            }
             Kind::Number { .. } | Kind::Bool | Kind::File { .. } => {
                 unreachable!("parse_text and parse_toml handle these kinds")
             }
@@ -369,6 +480,7 @@ impl Setting {
             (_, Value::Text(s)) => Some(XlValue::Str(s.clone())),
             (_, Value::Bool(b)) => Some(XlValue::Number(u64::from(*b))),
             (_, Value::File(p)) => Some(XlValue::Str(p.display().to_string())),
+            (_, Value::List(items)) => Some(XlValue::List(items.clone())),
         }
     }
 
@@ -381,6 +493,27 @@ impl Setting {
             Value::Number(n) => Some(n.to_string()),
             Value::Text(s) => Some(s.clone()),
             Value::File(p) => Some(p.display().to_string()),
+            Value::List(items) => Some(items.join(",")),
+        }
+    }
+
+    /// The metadata field stored for `value` (settings with a metadata
+    /// target).
+    pub fn meta_value(&self, value: &Value) -> Option<crate::image::meta::Field> {
+        use crate::image::meta::Field;
+        match value {
+            Value::Unset => None,
+            Value::List(items) => Some(Field::List(items.clone())),
+            other => self.shell_value(other).map(Field::Text),
+        }
+    }
+
+    /// How `export` writes back a metadata field.
+    pub fn export_meta(&self, field: &crate::image::meta::Field) -> toml::Value {
+        use crate::image::meta::Field;
+        match field {
+            Field::Text(t) => toml::Value::String(t.clone()),
+            Field::List(items) => toml::Value::Array(items.iter().cloned().map(toml::Value::String).collect()),
         }
     }
 
@@ -409,6 +542,23 @@ impl Setting {
             }
             _ => (!text.is_empty()).then(|| toml::Value::String(text.to_owned())),
         })
+    }
+}
+
+/// Checks one name of a [`Kind::Names`] list.
+fn check_name_item(what: &str, name: &str) -> Result<String> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(Error::invalid(
+            what,
+            name.escape_debug().to_string(),
+            "use names of letters, digits and `._+-`, separated by commas",
+        ))
     }
 }
 
@@ -448,8 +598,10 @@ mod tests {
             if !s.toml.is_empty() {
                 let (section, key) = s.toml.split_once('.').expect("section.key");
                 assert!(
-                    section == "guest" || (section == "disk" && ["size", "device"].contains(&key)),
-                    "{}: spec.rs reads settings from [guest] and disk.size/disk.device only",
+                    section == "guest"
+                        || section == "image"
+                        || (section == "disk" && ["size", "device"].contains(&key)),
+                    "{}: spec.rs reads settings from [image], [guest] and disk.size/disk.device only",
                     s.toml
                 );
             }
@@ -462,6 +614,7 @@ mod tests {
         let file = |s: &str| Ok(PathBuf::from(s));
         let memory = by_toml("guest.memory").unwrap();
         assert_eq!(memory.parse_text("m", "512").unwrap(), Value::Number(512));
+        assert_eq!(memory.parse_text("m", "").unwrap(), Value::Unset);
         assert_eq!(
             memory
                 .parse_toml("m", &toml::Value::Integer(512), no_subst, file)

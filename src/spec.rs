@@ -29,6 +29,10 @@ use crate::validate::{self, Partition};
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GuestSpec {
+    /// `[image]`: the image metadata, checked against
+    /// [`settings::SETTINGS`].
+    #[serde(default)]
+    pub image: BTreeMap<String, Spanned<toml::Value>>,
     /// `[guest]`: settings, checked against [`settings::SETTINGS`].
     #[serde(default)]
     pub guest: BTreeMap<String, Spanned<toml::Value>>,
@@ -379,21 +383,26 @@ impl GuestSpec {
             message: format_toml_error(&e, text),
         })?;
         text.clone_into(&mut spec.source);
-        // [guest] is a map so that its keys come from the declarations.
-        for (k, v) in &spec.guest {
-            if settings::by_toml(&format!("guest.{k}")).is_none() {
-                let known: Vec<&str> = settings::SETTINGS
-                    .iter()
-                    .filter_map(|s| s.toml.strip_prefix("guest."))
-                    .collect();
-                return Err(Error::Spec {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "{}: unknown key `guest.{k}` - [guest] takes {}",
-                        position(text, v.span().start),
-                        known.join(", ")
-                    ),
-                });
+        // [image] and [guest] are maps so that their keys come from the
+        // declarations.
+        for (section, table) in [("image", &spec.image), ("guest", &spec.guest)] {
+            for (k, v) in table {
+                let list = LIST_KEYS.iter().any(|(key, _)| *key == format!("{section}.{k}"));
+                if settings::by_toml(&format!("{section}.{k}")).is_none() && !list {
+                    let prefix = format!("{section}.");
+                    let known: Vec<&str> = settings::SETTINGS
+                        .iter()
+                        .filter_map(|s| s.toml.strip_prefix(prefix.as_str()))
+                        .collect();
+                    return Err(Error::Spec {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "{}: unknown key `{section}.{k}` - [{section}] takes {}",
+                            position(text, v.span().start),
+                            known.join(", ")
+                        ),
+                    });
+                }
             }
         }
         Ok(spec)
@@ -444,9 +453,35 @@ impl GuestSpec {
         Ok(())
     }
 
+    /// `image.sbom`: a list of files, each item spanning the list (the TOML
+    /// library keeps no span per item of a table read as values).
+    fn sbom_items(&self, path: &Path) -> Result<Vec<Spanned<String>>> {
+        let Some(v) = self.image.get("sbom") else {
+            return Ok(Vec::new());
+        };
+        let bad = || Error::Spec {
+            path: path.to_path_buf(),
+            message: format!(
+                "{}: `image.sbom`: expected a list of file names",
+                position(&self.source, v.span().start)
+            ),
+        };
+        let toml::Value::Array(items) = v.get_ref() else {
+            return Err(bad());
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                toml::Value::String(s) => Ok(Spanned::new(v.span(), s.clone())),
+                _ => Err(bad()),
+            })
+            .collect()
+    }
+
     /// The TOML value of setting `s`, if the TOML gives it.
     fn toml_value(&self, s: &Setting) -> Option<&Spanned<toml::Value>> {
         match s.toml.split_once('.') {
+            Some(("image", k)) => self.image.get(k),
             Some(("guest", k)) => self.guest.get(k),
             Some(("disk", "size")) => self.disk.size.as_ref(),
             Some(("disk", "device")) => self.disk.device.as_ref(),
@@ -476,10 +511,13 @@ impl GuestSpec {
             here: None,
             claimed: BTreeMap::new(),
         };
-        let guest_settings = settings::SETTINGS.iter().filter(|s| s.toml.starts_with("guest."));
+        let guest_settings = settings::SETTINGS
+            .iter()
+            .filter(|s| s.toml.starts_with("image.") || s.toml.starts_with("guest."));
         for s in guest_settings {
             l.setting(s, self.toml_value(s))?;
         }
+        l.files("image.sbom", &self.sbom_items(path)?, "image-add-sbom")?;
         // params: the TOML's, then --set params.NAME (empty: remove).
         let mut params: BTreeMap<String, (Origin, String)> = self
             .params
@@ -507,11 +545,23 @@ impl GuestSpec {
                         Origin::Toml(span) => format!(" (line {})", line_of(&self.source, span.start)),
                         Origin::Set => " (--set)".to_owned(),
                     };
-                    return Err(l.err(
-                        from,
-                        &key,
-                        &format!("`{}`{where_} sets the same value - keep one of the two", s.toml),
-                    ));
+                    // What the setting would store, to say whether the two agree.
+                    let theirs = match &other {
+                        Origin::Set => l.sets(s.toml).last().and_then(|t| s.parse_text(s.toml, t).ok()),
+                        Origin::Toml(_) => self.toml_value(s).and_then(|t| {
+                            s.parse_toml(s.toml, t.get_ref(), |x| Ok(x.to_owned()), |f| Ok(PathBuf::from(f)))
+                                .ok()
+                        }),
+                    }
+                    .and_then(|value| s.shell_value(&value));
+                    let message = match theirs {
+                        Some(theirs) if theirs != *v => format!(
+                            "`{key}` is `{v}` but `{}`{where_} is `{theirs}` - the two set the same {k} and differ: keep one of them",
+                            s.toml
+                        ),
+                        _ => format!("`{}`{where_} sets the same {k} - keep one of the two", s.toml),
+                    };
+                    return Err(l.err(from, &key, &message));
                 }
             }
             let v = l.text(from, &key, v)?;
@@ -605,6 +655,7 @@ impl GuestSpec {
                 }
             })?;
         }
+        self.contents_given(&image, path)?;
         let problems = crate::admit::model_problems(&image);
         if let Some(first) = problems.first() {
             return Err(Error::Spec {
@@ -615,15 +666,82 @@ impl GuestSpec {
         Ok(image)
     }
 
+    /// Refuses a partition whose content the description does not give,
+    /// in TOML words: the partition's table and line, and the
+    /// `[disk.files]` key that would give it.
+    fn contents_given(&self, image: &Image, path: &Path) -> Result<()> {
+        let Some(parts) = image.disk.as_ref().and_then(|d| d.partitions().ok()) else {
+            return Ok(());
+        };
+        for p in parts {
+            if p.content.is_empty() || image.disk_files.contains_key(&p.content) {
+                continue;
+            }
+            let table = self
+                .disk
+                .partitions
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.get_ref().number == i64::from(p.number));
+            let fix = format!("add `\"{}\" = \"SOURCE\"` to [disk.files]", p.content);
+            let message = match table {
+                Some((i, t)) => {
+                    let start = t.span().start;
+                    let header = self
+                        .source
+                        .get(..(start + 2).min(self.source.len()))
+                        .and_then(|text| text.rfind("[["))
+                        .unwrap_or(start);
+                    format!(
+                        "{}: `disk.partitions #{}`: content `{}` is not a [disk.files] key - {fix}",
+                        position(&self.source, header),
+                        i + 1,
+                        p.content
+                    )
+                }
+                None => format!(
+                    "`--set disk.partitions`: partition {} content `{}` is not in the image - {fix}, or `--set disk.files=SOURCE:{}`",
+                    p.number, p.content, p.content
+                ),
+            };
+            return Err(Error::Spec {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where each image member a list item writes comes from, for
+    /// messages about the member: `` `init.d/net.sh` `` maps to
+    /// `` in `net.sh`, `init.scripts[1]` (`guest.toml` line 9, column 12) ``.
+    pub fn member_sources(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (key, at, op) in self.lower_at(path, defines)? {
+            let (Some(member), Some(src)) = (list_target(&op), op.input()) else {
+                continue;
+            };
+            let item = match at {
+                Some(at) => format!("`{key}` (`{}` {at})", path.display()),
+                None => format!("`{key}`"),
+            };
+            out.insert(member, format!("in `{}`, {item}", src.display()));
+        }
+        Ok(out)
+    }
+
     /// The input files the description reads, in the order it reads them.
     /// It checks the whole description first (builds the image in memory,
     /// which opens every input but reads none).
     pub fn inputs(&self, path: &Path, defines: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
         self.to_image(path, defines)?;
+        // Each input once, where it is first read.
+        let mut seen = std::collections::BTreeSet::new();
         Ok(self
             .lower(path, defines)?
             .iter()
             .filter_map(|(_, op)| op.input().map(Path::to_path_buf))
+            .filter(|p| seen.insert(p.clone()))
             .collect())
     }
 }
@@ -639,6 +757,7 @@ fn list_target(op: &Op) -> Option<String> {
         Op::XenAddFile { dst, .. } => Some(format!("files/{dst}")),
         Op::DiskAddFile { dst, .. } => Some(format!("disk/{dst}")),
         Op::DiskAddPart(part) => Some(format!("DISK_PART{}", part.number)),
+        Op::AddSbom { dst, .. } => Some(format!("{}{dst}", crate::image::SBOM_DIR)),
         _ => None,
     }
 }
@@ -707,6 +826,9 @@ fn format_toml_error(e: &toml::de::Error, text: &str) -> String {
 /// a reader expects.
 #[derive(Debug, Default, Serialize)]
 pub struct Exported {
+    /// `[image]`.
+    #[serde(skip_serializing_if = "toml::Table::is_empty")]
+    pub image: toml::Table,
     /// `[guest]`.
     #[serde(skip_serializing_if = "toml::Table::is_empty")]
     pub guest: toml::Table,
@@ -728,6 +850,7 @@ impl Exported {
     /// The table of `section`.
     fn section(&mut self, section: &str) -> &mut toml::Table {
         match section {
+            "image" => &mut self.image,
             "guest" => &mut self.guest,
             "params" => &mut self.params,
             "xen" => &mut self.xen,
@@ -786,6 +909,15 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
     let mut spec = Exported::default();
     let mut files = Vec::new();
     let mut taken_files = std::collections::BTreeSet::new();
+    if let Some(meta) = &image.meta {
+        for s in settings::SETTINGS {
+            if let Target::Meta(field) = s.target {
+                if let Some(value) = meta.get(field) {
+                    spec.insert(s.toml, s.export_meta(&value));
+                }
+            }
+        }
+    }
     let cfg = image.guest_cfg.clone().unwrap_or_default();
     // Merge guest.d/KEY.cfg files we can express as settings; keep the
     // others as files.
@@ -923,8 +1055,18 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
         files.push((format!("disk/{name}"), blob.clone()));
         spec.insert_file("disk", name, format!("disk/{name}"));
     }
-    if !image.others.is_empty() {
-        let names: Vec<&str> = image.others.keys().map(String::as_str).collect();
+    let mut others: Vec<&str> = Vec::new();
+    for (name, blob) in &image.others {
+        match name.strip_prefix(crate::image::SBOM_DIR) {
+            Some(file) if !file.contains('/') => {
+                files.push((name.clone(), blob.clone()));
+                spec.push("image.sbom", toml::Value::String(name.clone()));
+            }
+            _ => others.push(name),
+        }
+    }
+    if !others.is_empty() {
+        let names = others;
         return Err(Error::Refused(format!(
             "the image has members the TOML cannot express: `{}`",
             names.join("`, `")
@@ -1038,6 +1180,9 @@ mod tests {
             Kind::Bool => "0".into(),
             Kind::Size => "3G".into(),
             Kind::ShellText => "/dev/vg0".into(),
+            Kind::MetaText => "demo guest 1".into(),
+            Kind::Names => "qemuarm64,rpi4".into(),
+            Kind::Version => "4.17".into(),
         }
     }
 
@@ -1108,7 +1253,17 @@ mod tests {
         );
         let e = lower("[guest]\nautoboot = true\n[params]\nGUEST_AUTOBOOT = \"0\"\n");
         assert!(
-            e.contains("guest.autoboot") && e.contains("params.GUEST_AUTOBOOT") && e.contains("line 4"),
+            e.contains("guest.autoboot")
+                && e.contains("params.GUEST_AUTOBOOT")
+                && e.contains("line 4")
+                && e.contains("`0`")
+                && e.contains("`1`")
+                && e.contains("differ"),
+            "{e}"
+        );
+        let e = lower("[guest]\nautoboot = true\n[params]\nGUEST_AUTOBOOT = \"1\"\n");
+        assert!(
+            e.contains("sets the same GUEST_AUTOBOOT") && !e.contains("differ"),
             "{e}"
         );
         let e = lower("[params]\nXENGUEST_NETWORK_TYPE = \"brdge\"\n");

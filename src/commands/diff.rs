@@ -71,32 +71,53 @@ pub(crate) fn diff(g: Global, a: &Path, b: &Path) -> Result<bool> {
         )?;
         return Ok(same);
     }
+    // `-q`: the exit status alone, as `cmp -s`.
+    if g.quiet {
+        return Ok(same);
+    }
+    match print_text(&removed, &added, &changed, order_differs, same) {
+        // A reader that stopped reading (`diff A B | head -1`) has what
+        // it wanted: the status still says whether the images differ.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(Error::io("cannot write to", "standard output", e)),
+        Ok(()) => {}
+    }
+    Ok(same)
+}
+
+/// The text form of `diff`.
+fn print_text(
+    removed: &[String],
+    added: &[String],
+    changed: &[serde_json::Value],
+    order_differs: bool,
+    same: bool,
+) -> io::Result<()> {
     let out = &mut io::stdout().lock();
-    let stdout = |e| Error::io("cannot write to", "standard output", e);
-    for name in &removed {
-        writeln!(out, "removed: ./{name}").map_err(stdout)?;
+    for name in removed {
+        writeln!(out, "removed: ./{name}")?;
     }
-    for name in &added {
-        writeln!(out, "added:   ./{name}").map_err(stdout)?;
+    for name in added {
+        writeln!(out, "added:   ./{name}")?;
     }
-    for c in &changed {
+    for c in changed {
         let name = c["member"].as_str().unwrap_or_default();
         if c["what"] == "metadata" {
-            writeln!(out, "changed: ./{name} (metadata: {} -> {})", c["a"], c["b"]).map_err(stdout)?;
+            writeln!(out, "changed: ./{name} (metadata: {} -> {})", c["a"], c["b"])?;
         } else {
-            writeln!(out, "changed: ./{name}").map_err(stdout)?;
+            writeln!(out, "changed: ./{name}")?;
             if let Some(d) = c["diff"].as_str() {
-                out.write_all(d.as_bytes()).map_err(stdout)?;
+                out.write_all(d.as_bytes())?;
             }
         }
     }
     if order_differs {
-        writeln!(out, "member order differs").map_err(stdout)?;
+        writeln!(out, "member order differs")?;
     }
     if same {
-        writeln!(out, "identical").map_err(stdout)?;
+        writeln!(out, "identical")?;
     }
-    Ok(same)
+    out.flush()
 }
 
 #[derive(Debug)]

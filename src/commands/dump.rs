@@ -103,7 +103,15 @@ fn dump_files(
     writeln!(out, "{title}").map_err(stdout_error)?;
     for f in files {
         if let Some(text) = raw_text(opened, f)? {
+            // Each guest.d file under an xl comment naming it: where a
+            // setting comes from (`--merged` prints what xl reads).
+            if f.starts_with("guest.d/") {
+                writeln!(out, "# --- {f} ---").map_err(stdout_error)?;
+            }
             out.write_all(text.as_bytes()).map_err(stdout_error)?;
+            if !text.is_empty() && !text.ends_with('\n') {
+                writeln!(out).map_err(stdout_error)?;
+            }
         }
     }
     if trailing_newline {
@@ -169,6 +177,12 @@ fn xen_json(opened: &Opened) -> Result<Value> {
         "settings": settings,
         "raw_settings": raw_settings,
     }))
+}
+
+/// The xl settings the host reads (guest.cfg, then guest.d/), a later
+/// setting winning, as JSON values (`info`).
+pub(super) fn xl_settings(opened: &Opened) -> Result<Value> {
+    Ok(xen_json(opened)?["settings"].take())
 }
 
 fn disk_json(opened: &Opened) -> Result<Value> {

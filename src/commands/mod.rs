@@ -7,6 +7,7 @@
 //! - [`extract`] holds `extract`, `extract-config`, `extract-disk-file`;
 //! - [`export`] turns an image back into a TOML specification;
 //! - [`diff`] compares two images;
+//! - [`info`] shows what an image is and what it needs;
 //! - [`lock`] is the advisory lock writers take on an image.
 
 use std::io::{self, Write};
@@ -26,6 +27,7 @@ mod diff;
 mod dump;
 mod export;
 mod extract;
+mod info;
 mod lock;
 mod write;
 
@@ -34,6 +36,7 @@ pub(crate) use diff::diff;
 pub(crate) use dump::{dump, Dump};
 pub(crate) use export::export;
 pub(crate) use extract::{extract, extract_disk_file};
+pub(crate) use info::info;
 pub(crate) use write::{build, create, file_options, pack, partial, sign, update, BuildOutput};
 
 /// Version of every `--json` document's layout (its `schema` field; see

@@ -317,7 +317,29 @@ pub(crate) fn build(
             out.display()
         )));
     }
-    refuse_problems(out, &image, &[])?;
+    // What `check` would refuse, each problem about a member the TOML
+    // names pointing at its source file and TOML line.
+    let found = super::problems(&image, None)?;
+    if !found.is_empty() {
+        let sources = spec.member_sources(spec_path, defines)?;
+        let found: Vec<String> = found
+            .into_iter()
+            .map(|p| {
+                let about = sources
+                    .iter()
+                    .find(|(member, _)| p.starts_with(&format!("`{member}`")) || p.starts_with(&format!("`{member}:")));
+                match about {
+                    Some((_, source)) => format!("{p} - {source}"),
+                    None => p,
+                }
+            })
+            .collect();
+        return Err(Error::Refused(format!(
+            "not writing `{}`: {}",
+            out.display(),
+            found.join("; ")
+        )));
+    }
     let w = writer::write_file(&image, out, options)?;
     g.wrote(&w);
     Ok(())

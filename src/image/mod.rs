@@ -5,6 +5,7 @@
 //! `create`) and whatever it is written to.
 
 mod blob;
+pub mod meta;
 pub mod reader;
 pub mod tar;
 pub mod writer;
@@ -32,6 +33,10 @@ pub const SIGNER: &str = "manifest.sha256.pub";
 /// The members that follow the manifest and that it does not list, in
 /// archive order: the manifest itself, then the signature members.
 pub const TRAILER: [&str; 3] = [MANIFEST, SIGNER, SIGNATURE];
+
+/// The directory of the SBOM documents (`sbom/NAME`), kept among
+/// [`Image::others`].
+pub const SBOM_DIR: &str = "sbom/";
 
 /// The three init script stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +84,9 @@ pub struct Image {
     pub disk_files: BTreeMap<String, Blob>,
     /// `init.pre/`, `init.d/`, `init.post/` scripts.
     pub init: [BTreeMap<String, Blob>; 3],
+    /// `metadata.json`: what the image says about itself (`None`: no
+    /// metadata, as in images made before it existed).
+    pub meta: Option<meta::Metadata>,
     /// Any other member, kept as it is.
     pub others: BTreeMap<String, Blob>,
     /// The embedded manifest as read (dropped and regenerated on write).
@@ -164,6 +172,7 @@ impl Image {
             "params.cfg" => self.params = Some(Params::parse(&blob.read_text(&path)?)),
             "guest.cfg" => self.guest_cfg = Some(XlConfig::parse(&blob.read_text(&path)?)),
             "disk.cfg" => self.disk = Some(DiskConfig::parse(&blob.read_text(&path)?)),
+            meta::MEMBER => self.meta = Some(meta::Metadata::parse(blob.read_text(&path)?.as_bytes())?),
             MANIFEST => self.manifest = Some(blob),
             SIGNATURE => self.signature = Some(blob),
             SIGNER => self.signer = Some(blob),
@@ -203,6 +212,9 @@ impl Image {
         }
         if let Some(d) = &self.disk {
             add("disk.cfg".into(), MODE_FILE, Blob::bytes(d.render()));
+        }
+        if let Some(m) = self.meta.as_ref().filter(|m| !m.is_empty()) {
+            add(meta::MEMBER.into(), MODE_FILE, Blob::bytes(m.render()));
         }
         for (dir, map, mode) in [
             ("guest.d", &self.guest_d, MODE_FILE),

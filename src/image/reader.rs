@@ -289,7 +289,7 @@ fn copy_private(input: impl Read, len: u64, mut copy: File, path: &Path, dir: &P
 fn is_held(name: &str) -> bool {
     matches!(
         name,
-        "params.cfg" | "guest.cfg" | "disk.cfg" | MANIFEST | SIGNATURE | SIGNER
+        "params.cfg" | "guest.cfg" | "disk.cfg" | super::meta::MEMBER | MANIFEST | SIGNATURE | SIGNER
     )
 }
 

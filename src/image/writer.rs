@@ -729,6 +729,29 @@ impl Write for HashingFile {
     }
 }
 
+/// The error of a temporary file that could not be made in `dir`, in the
+/// user's words: the directory, never the temporary file's name (tempfile
+/// adds it to its errors).
+fn temp_file_error(dir: &Path, e: &std::io::Error) -> Error {
+    let kind = e.kind();
+    if kind == std::io::ErrorKind::NotFound && !dir.exists() {
+        return Error::io(
+            "cannot write into",
+            dir,
+            std::io::Error::new(kind, "the directory does not exist - create it first"),
+        );
+    }
+    let cause = e
+        .get_ref()
+        .and_then(|inner| inner.source())
+        .map_or_else(|| e.to_string(), ToString::to_string);
+    Error::io(
+        "cannot create a temporary file in",
+        dir,
+        std::io::Error::new(kind, cause),
+    )
+}
+
 /// Writes a file atomically: `produce` fills a temporary file in the same
 /// directory and returns it; it is then fsynced and renamed over `dest`.
 /// On any error the temporary file is removed and `dest` is untouched.
@@ -754,7 +777,7 @@ pub fn atomic_write_locked<T>(
         .prefix(&temp_prefix(dest))
         .suffix(".tmp")
         .tempfile_in(dir)
-        .with_path("cannot create a temporary file in", dir)?;
+        .map_err(|e| temp_file_error(dir, &e))?;
     let (file, tmp_path) = tmp.into_parts();
     let (file, value) = produce(file)?;
     // Temporary files are created 0600: a replaced file keeps its mode, a

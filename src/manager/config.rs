@@ -49,6 +49,8 @@ pub const ALLOW_IMAGE_DEVICE: &str = admit::ALLOW_IMAGE_DEVICE;
 pub const TRUSTED_KEYS: &str = admit::TRUSTED_KEYS;
 /// xl keys reaching host resources that images may set.
 pub const ALLOW_XL_KEYS: &str = admit::ALLOW_XL_KEYS;
+/// Names (machines) this host is compatible with.
+pub const COMPATIBLE: &str = admit::COMPATIBLE;
 /// Whether every image must be signed by a trusted key.
 pub const REQUIRE_SIGNATURE: &str = admit::REQUIRE_SIGNATURE;
 /// Whether images with host-side scripts must be signed by a trusted key.
@@ -122,6 +124,12 @@ pub const KEYS: &[Key] = &[
         doc: "Space-separated xl keys that reach host resources (pci, dtdev, iomem, bootloader, ...) and \
               permissions (disk, vif-script, vif-backend, coredump) that images may use on this host \
               (docs/manager.md lists them). Empty: images may set only keys that affect their own guest.",
+    },
+    Key {
+        name: COMPATIBLE,
+        default: "",
+        doc: "Space-separated names (for example the machine name) this host answers to: an image whose \
+              metadata lists compatible names must list one of them. Empty: any image.",
     },
 ];
 
@@ -362,6 +370,8 @@ impl Config {
             require_manifest: self.require_manifest()?,
             require_signature,
             require_signed_scripts,
+            compatible: self.get(COMPATIBLE).split_whitespace().map(str::to_owned).collect(),
+            xen_host: None,
         })
     }
 

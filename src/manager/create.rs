@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::config;
 use super::store::{self, Disk};
-use super::{disk, Manager};
+use super::{disk, xl, Manager};
 use crate::admit::{self, Candidate, Stored};
 use crate::config::XlValue;
 use crate::error::{Error, IoContext, Result};
@@ -50,7 +50,9 @@ impl Manager {
                 file.display()
             )));
         }
-        let policy = self.config.policy()?;
+        let mut policy = self.config.policy()?;
+        // What this host is, from the `xl info` read once per action.
+        policy.xen_host = self.xl_info.get().map(|info| xl::host(info));
         let trusted = self.trusted_keys()?;
         let stored = Stored {
             opened: &opened,
@@ -66,6 +68,11 @@ impl Manager {
                 .map(|p| p.message.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
+            // An image made for another host (architecture, Xen,
+            // machine) is refused as such, naming both values.
+            if report.problems.iter().all(|p| p.rule == admit::Rule::HostCompatibility) {
+                return Err(Error::Refused(format!("`{}`: {reason}", file.display())));
+            }
             // A valid image this host has not allowed (what `check` lists
             // as needed permissions) is refused as such.
             if report.image_problems().next().is_none() {

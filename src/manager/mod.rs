@@ -134,6 +134,8 @@ struct Manager {
     log: Log,
     runner: Runner,
     store: Store,
+    /// The output of `xl info`, read once before each action.
+    xl_info: std::cell::OnceCell<String>,
 }
 
 impl Manager {
@@ -177,12 +179,14 @@ impl Manager {
             log,
             runner,
             store,
+            xl_info: std::cell::OnceCell::new(),
         })
     }
 
     fn dispatch(&self, action: &Action) -> Result<()> {
         self.log.info(&format!("action: {}", action.name()));
-        xl::check_info(&self.runner)?;
+        let info = xl::check_info(&self.runner)?;
+        let _ = self.xl_info.set(info);
         let _lock = if action.changes() { Some(self.lock()?) } else { None };
         match action {
             Action::CheckXen => Ok(()),

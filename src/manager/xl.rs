@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 use super::run::{self, Runner};
 use crate::error::{Error, Result};
 
-/// Fails unless `xl info` succeeds (a Xen control domain with its
-/// toolstack), with xl's own reason: what it printed on stderr (else on
-/// stdout) and its exit status.
-pub fn check_info(r: &Runner) -> Result<()> {
+/// The output of `xl info` (`KEY : VALUE` lines, see [`host`]); an error
+/// unless it succeeds (a Xen control domain with its toolstack), with
+/// xl's own reason: what it printed on stderr (else on stdout) and its
+/// exit status.
+pub fn check_info(r: &Runner) -> Result<String> {
     let out = r.output(r.command("xl", &["info"]))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -31,6 +32,21 @@ pub fn check_info(r: &Runner) -> Result<()> {
         if reason.is_empty() { "" } else { ": " },
         reason
     )))
+}
+
+/// The host as `xl info` describes it (`KEY : VALUE` lines): its
+/// `machine` and `xen_version`.
+pub fn host(info: &str) -> crate::admit::XenHost {
+    let field = |key: &str| {
+        info.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == key && !v.trim().is_empty()).then(|| v.trim().to_owned())
+        })
+    };
+    crate::admit::XenHost {
+        machine: field("machine"),
+        xen_version: field("xen_version"),
+    }
 }
 
 /// Names of the running domains: the first column of `xl list` below its
@@ -108,5 +124,20 @@ pub fn wait_gone(r: &Runner, name: &str) -> Result<bool> {
         }
         crate::interrupt::check().map_err(|e| crate::error::Error::io("interrupted while waiting for", name, e))?;
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xl_info_gives_machine_and_version() {
+        let text = "host                   : dom0\nrelease                : 6.6.0\nmachine                : aarch64\n\
+                    xen_major              : 4\nxen_version            : 4.18.0\nxen_caps               : xen-3.0-aarch64\n";
+        let h = host(text);
+        assert_eq!(h.machine.as_deref(), Some("aarch64"));
+        assert_eq!(h.xen_version.as_deref(), Some("4.18.0"));
+        assert_eq!(host("host : standin\n"), crate::admit::XenHost::default());
     }
 }

@@ -24,6 +24,7 @@ pub(crate) const OPERATIONS: &[&str] = &[
     "diff",
     "build",
     "export",
+    "info",
 ];
 
 /// Every image-modifying option of the classic tool.

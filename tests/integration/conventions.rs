@@ -10,6 +10,7 @@ use crate::support::Scratch;
 const JSON_OPERATIONS: &[&str] = &[
     "check",
     "verify",
+    "info",
     "diff",
     "dump-xenconfig",
     "dump-diskconfig",

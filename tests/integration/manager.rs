@@ -115,6 +115,16 @@ impl Host {
             .collect()
     }
 
+    /// Makes the stand-in `xl info` describe a host of `machine` running
+    /// Xen `version`.
+    fn xl_info(&self, machine: &str, version: &str) {
+        let text = format!(
+            "host                   : dom0\nrelease                : 6.6.0\nmachine                : {machine}\n\
+             xen_major              : 4\nxen_version            : {version}\nxen_caps               : xen-3.0-{machine}\n"
+        );
+        fs::write(self.state("xl-info"), text).unwrap();
+    }
+
     pub fn clear_calls(&self) {
         let _ = fs::remove_file(self.state("calls"));
     }
@@ -1727,4 +1737,55 @@ fn man_pages_and_completions_come_from_the_manager_s_own_command() {
         let text = fs::read_to_string(out.join(file)).unwrap();
         assert!(text.contains("boot-start") && text.contains("replace-disk"), "{shell}");
     }
+}
+
+/// The host compares an image's metadata with itself (`xl info` and
+/// `XENGUEST_COMPATIBLE`) before anything is created, naming both values;
+/// an image without metadata is accepted as before.
+#[test]
+fn an_image_made_for_another_host_is_refused_before_anything_is_created() {
+    let h = Host::new();
+    h.xl_info("x86_64", "4.18.0");
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "arm.xenguest",
+            &["--image-arch=aarch64"],
+            &["`aarch64`", "`x86_64`", "xl info"],
+        ),
+        ("new.xenguest", &["--image-xen=4.99"], &["`4.99`", "`4.18.0`", "Xen"]),
+        (
+            "rpi.xenguest",
+            &["--image-compatible=rpi4,rpi5"],
+            &["`rpi4`, `rpi5`", "`genericx86-64`", "XENGUEST_COMPATIBLE"],
+        ),
+    ];
+    h.conf("XENGUEST_COMPATIBLE=\"genericx86-64 qemux86-64\"\n");
+    for (name, options, needles) in cases {
+        let img = h.image(name, options);
+        h.clear_calls();
+        let r = h.run(&["create", img.to_str().unwrap()]);
+        r.failure(1, needles);
+        r.failure(1, &["not made for this host"]);
+        assert_eq!(h.calls(), strs(&["xl info"]), "{name}");
+        assert!(!h.guest_dir(name.trim_end_matches(".xenguest")).exists(), "{name}");
+    }
+    // What fits is created: the right arch, an older minimum Xen, one
+    // compatible name in common; and an image that says nothing.
+    let fits = h.image(
+        "fits.xenguest",
+        &[
+            "--image-arch=x86_64",
+            "--image-xen=4.17",
+            "--image-compatible=qemux86-64",
+        ],
+    );
+    h.run(&["create", fits.to_str().unwrap()]).success();
+    assert!(h.guest_dir("fits").exists());
+    let plain = h.image("plain.xenguest", &[]);
+    h.run(&["create", plain.to_str().unwrap()]).success();
+    assert!(h.guest_dir("plain").exists());
+    // A host that does not restrict names accepts any compatible list.
+    h.conf("");
+    let rpi = h.s.join("rpi.xenguest");
+    h.run(&["create", rpi.to_str().unwrap()]).success();
 }

@@ -38,7 +38,8 @@ touch "$running"
 case $tool in
 xl)
     case $1 in
-    info) echo "host : standin" ;;
+    # $STANDIN_STATE/xl-info, when present, is what `xl info` prints.
+    info) if [ -e "$state/xl-info" ]; then cat "$state/xl-info"; else echo "host : standin"; fi ;;
     list)
         echo "Name                                        ID   Mem VCPUs      State   Time(s)"
         echo "Domain-0                                     0  1024     1     r-----      10.0"

@@ -105,7 +105,8 @@ def test_knob_table_matches_the_tools_keys(parsed, tool):
     rows = [row.split(":") for row in d.getVar("_XENGUEST_IMAGE_KNOB_TABLE").split()]
     assert len(rows) >= 18 and all(len(r) == 3 for r in rows)
     for knob, key, unit in rows:
-        assert unit in ("value", "deploy-file", "src-files", "src-pairs", "items", "disk", "assignments"), knob
+        assert unit in ("value", "deploy-file", "deploy-files", "src-files", "src-pairs", "items", "disk",
+                        "assignments"), knob
         if unit == "assignments":
             assert key == "*", knob
             continue

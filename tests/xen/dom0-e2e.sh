@@ -55,9 +55,9 @@ run_case() {
     local conf=/etc/xenguest/xenguest-manager.conf
     mkdir -p /etc/xenguest
     if [ "$case" = lvm ]; then
-        printf 'XENGUEST_VOLUME_DEVICE="/dev/vda"\nXENGUEST_VOLUME_NAME="vg-e2e"\n' >"$conf"
+        printf 'XENGUEST_VOLUME_DEVICE="/dev/vda"\nXENGUEST_VOLUME_NAME="vg-e2e"\nXENGUEST_COMPATIBLE="xen-e2e"\n' >"$conf"
     else
-        printf 'XENGUEST_VOLUME_DEVICE=""\n' >"$conf"
+        printf 'XENGUEST_VOLUME_DEVICE=""\nXENGUEST_COMPATIBLE="xen-e2e"\n' >"$conf"
     fi
     echo "# $conf" >>"$out/steps.log"
     cat "$conf" >>"$out/steps.log"
