@@ -243,6 +243,7 @@ def test_policy_knobs_and_trusted_keys(bitbake, manager, tmp_path):
         "XENGUEST_MANAGER_REQUIRE_SIGNATURE": "1",
         "XENGUEST_MANAGER_REQUIRE_SIGNED_SCRIPTS": "1",
         "XENGUEST_MANAGER_ALLOW_XL_KEYS": "pci  dtdev vif-script",
+        "XENGUEST_MANAGER_COMPATIBLE": "qemux86-64",
     }, unpacked=[from_src_uri])
     keys = os.path.join(dest, "etc", "xenguest", "keys")
     assert sorted(os.listdir(keys)) == ["ops.pub.pem", "release.pub.pem"]
@@ -258,6 +259,7 @@ def test_policy_knobs_and_trusted_keys(bitbake, manager, tmp_path):
         'XENGUEST_REQUIRE_SIGNATURE="1"',
         'XENGUEST_REQUIRE_SIGNED_SCRIPTS="1"',
         'XENGUEST_ALLOW_XL_KEYS="pci dtdev vif-script"',
+        'XENGUEST_COMPATIBLE="qemux86-64"',
     ]
     assert "/etc/xenguest/keys" in d.getVar("FILES:xenguest-manager").split()
     # The real manager loads the installed tree's configuration and policy.
