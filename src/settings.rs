@@ -72,6 +72,9 @@ pub enum Kind {
     Size,
     /// A value sourced by bash on the host (a device path); may be empty.
     ShellText,
+    /// Port forwards of a `nat` guest: space-separated `HOST:GUEST` or
+    /// `HOST:GUEST/udp` ([`validate::port_forwards`]); empty: none.
+    PortForwards,
 }
 
 /// Where a setting lives in the image.
@@ -243,6 +246,16 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::ShellText,
         target: Target::Disk("DISK_DEVICE"),
     },
+    Setting {
+        toml: "guest.port_forwards",
+        cli: "port-forwards",
+        value_name: "PORTS",
+        heading: GUEST,
+        help: "Forward ports of Dom0 to a nat guest: space-separated HOST:GUEST or HOST:GUEST/udp \
+               (params.cfg XENGUEST_PORT_FORWARDS; empty: none)",
+        kind: Kind::PortForwards,
+        target: Target::Param(crate::validate::PORT_FORWARDS_PARAM),
+    },
 ];
 
 /// The setting of command-line option `name` (without `--`).
@@ -353,6 +366,10 @@ impl Setting {
             Kind::PhyDisk => unset_if_empty(validate::xl_list_item(what, text).map(|t| Value::Text(t.to_owned()))),
             Kind::Size => validate::size_mb(what, text).map(Value::Number),
             Kind::ShellText => validate::shell_value(what, text).map(|t| Value::Text(t.to_owned())),
+            Kind::PortForwards => unset_if_empty(
+                validate::port_forwards(what, text)
+                    .map(|f| Value::Text(f.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))),
+            ),
             Kind::Number { .. } | Kind::Bool | Kind::File { .. } => {
                 unreachable!("parse_text and parse_toml handle these kinds")
             }

@@ -1038,6 +1038,7 @@ mod tests {
             Kind::Bool => "0".into(),
             Kind::Size => "3G".into(),
             Kind::ShellText => "/dev/vg0".into(),
+            Kind::PortForwards => "2222:22 5353:53/udp".into(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`disk`]: logical volumes or sparse files, partitions and contents;
 //! - [`init`]: the init scripts' contract;
 //! - [`xl`]: Xen's toolstack;
+//! - [`net`]: the guests' networks on the host;
 //! - [`run`]: external tools, always from argument vectors;
 //! - [`log`]: the log file.
 
@@ -20,6 +21,7 @@ pub mod disk;
 pub mod init;
 pub mod lock;
 pub mod log;
+pub mod net;
 pub mod run;
 pub mod store;
 pub mod xl;
@@ -546,6 +548,7 @@ impl Manager {
         } else {
             cfg.set("disk", &XlValue::List(entries));
         }
+        let network = net::configure(&self.config, &self.store, &mut image, &xl_policy)?;
         fs::create_dir_all(self.store.dir()).with_path("cannot create directory", self.store.dir())?;
         let staging = self.store.dir().join(format!(".{name}.creating"));
         if staging.exists() {
@@ -557,6 +560,8 @@ impl Manager {
             writer::write_dir(&image, &staging, &[])?;
             let state = staging.join(store::STATE_FILE);
             fs::write(&state, store::state_text(&disk)?).with_path("cannot write", &state)?;
+            let net_state = staging.join(net::STATE_FILE);
+            fs::write(&net_state, &network).with_path("cannot write", &net_state)?;
             disk::create(
                 &self.runner,
                 &disk,
@@ -608,6 +613,7 @@ impl Manager {
                 d => d,
             }
         };
+        net::down(&self.runner, &self.paths, name)?;
         disk::remove(&self.runner, &disk, name)?;
         fs::remove_dir_all(&dir).with_path("cannot remove", &dir)?;
         self.log.info(&format!("guest {name} removed"));
@@ -649,7 +655,8 @@ impl Manager {
         };
         self.log.info(&format!("starting guest {name}"));
         init::run_scripts(&self.runner, &self.log, guest, &stages[0])?;
-        xl::create_paused(&self.runner, tmp.path(), &dir)?;
+        net::up(&self.runner, &self.paths, &self.config, name, &dir)?;
+        xl::create_paused(&self.runner, tmp.path(), &dir).map_err(|e| net::undo(&self.runner, &self.paths, name, e))?;
         let running = init::run_scripts(&self.runner, &self.log, guest, &stages[1])
             .and_then(|()| xl::unpause(&self.runner, name));
         if let Err(e) = running {
@@ -659,7 +666,7 @@ impl Manager {
             if let Err(d) = xl::destroy(&self.runner, name) {
                 self.log.error(&format!("cleanup: {}", d.full_message()));
             }
-            return Err(e);
+            return Err(net::undo(&self.runner, &self.paths, name, e));
         }
         init::run_scripts(&self.runner, &self.log, guest, &stages[2]).map_err(|e| {
             Error::Refused(format!(
@@ -700,13 +707,18 @@ impl Manager {
             self.log
                 .info(&format!("guest {name} has shut down but Xen still lists it"));
         }
-        Ok(())
+        if nowait {
+            Ok(())
+        } else {
+            net::down(&self.runner, &self.paths, name)
+        }
     }
 
     fn kill(&self, name: &str) -> Result<()> {
         self.require_running(name)?;
         self.log.info(&format!("destroying guest {name}"));
-        xl::destroy_if_present(&self.runner, name)
+        xl::destroy_if_present(&self.runner, name)?;
+        net::down(&self.runner, &self.paths, name)
     }
 
     fn list(&self, json: bool) -> Result<()> {
@@ -822,6 +834,7 @@ impl Manager {
             }
         }
         let running = xl::running(&self.runner)?;
+        net::sweep(&self.runner, &self.paths, &running);
         for name in self.store.list()? {
             stop_if_interrupted("boot-start")?;
             if !self.store.autoboot(&name)? || running.contains(&name) {
