@@ -34,6 +34,13 @@ INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 79 0 1 6 ."
 FILES:${PN} += "${sysconfdir}/xenguest ${localstatedir}/lib/xenguest"
 CONFFILES:${PN} = "${sysconfdir}/xenguest/xenguest-manager.conf"
 RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip parted tar util-linux-losetup util-linux-lsblk util-linux-mkswap util-linux-mount util-linux-umount xz"
+# For nat guests (docs/manager.md, "Guest network"): busybox (in every
+# OE-core image) brings udhcpd, which serves each guest its address, and
+# ip and sysctl, which set up its link; nftables holds the rules (iptables
+# works too). The bridge of bridge guests comes from xenguest-network.
+# Recommended only: a host with bridge guests alone needs none of it.
+RRECOMMENDS:${PN} = "nftables kernel-module-nft-nat kernel-module-nft-masq kernel-module-nft-chain-nat \
+                     kernel-module-bridge kernel-module-xen-netback xenguest-network"
 
 # Configuration keys written from the knobs of xenguest-manager-config.inc.
 _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE \
@@ -44,12 +51,16 @@ _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE 
                           XENGUEST_REQUIRE_MANIFEST=XENGUEST_MANAGER_REQUIRE_MANIFEST \
                           XENGUEST_ALLOW_IMAGE_DEVICE=XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
                           XENGUEST_TRUSTED_KEYS=XENGUEST_MANAGER_TRUSTED_KEYS \
+                          XENGUEST_NETWORK_BRIDGE=XENGUEST_MANAGER_NETWORK_BRIDGE \
+                          XENGUEST_NAT_SUBNET=XENGUEST_MANAGER_NAT_SUBNET \
+                          XENGUEST_FIREWALL=XENGUEST_MANAGER_FIREWALL \
                           "
 
 def xenguest_manager_conf(d):
     """The text of xenguest-manager.conf, or bb.fatal naming the knob. The
     manager reads KEY="VALUE" lines without a shell and refuses what a
     shell would expand, so such values are refused here already."""
+    import re
     lines = ["# Written by the xenguest-manager recipe from its XENGUEST_MANAGER_* knobs.",
              "# KEY=\"VALUE\" lines, read (not run) by xenguest-manager; see its --help."]
     for pair in d.getVar('_XENGUEST_MANAGER_KEYS').split():
@@ -70,6 +81,12 @@ def xenguest_manager_conf(d):
             for path in value.split():
                 if not path.startswith('/'):
                     bb.fatal("XENGUEST_MANAGER_TRUSTED_KEYS entry '%s' is not an absolute path - give the full path on the host, starting with /" % path)
+        if knob == 'XENGUEST_MANAGER_NETWORK_BRIDGE' and not re.fullmatch(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}', value):
+            bb.fatal("XENGUEST_MANAGER_NETWORK_BRIDGE '%s' is not a network interface name (1 to 15 letters, digits, _ . -)" % value)
+        if knob == 'XENGUEST_MANAGER_NAT_SUBNET' and not re.fullmatch(r'\d{1,3}(\.\d{1,3}){3}/\d{1,2}', value):
+            bb.fatal("XENGUEST_MANAGER_NAT_SUBNET '%s' is not ADDRESS/PREFIX, e.g. 10.201.0.0/16" % value)
+        if knob == 'XENGUEST_MANAGER_FIREWALL' and value not in ('auto', 'nftables', 'iptables'):
+            bb.fatal("XENGUEST_MANAGER_FIREWALL '%s' is not auto, nftables or iptables" % value)
         lines.append('%s="%s"' % (key, value))
     return "\n".join(lines) + "\n"
 
@@ -85,7 +102,8 @@ xenguest_manager_write_conf[doc] = "Writes xenguest-manager.conf from the XENGUE
 xenguest_manager_write_conf[vardeps] += "XENGUEST_MANAGER_VOLUME_DEVICE XENGUEST_MANAGER_VOLUME_NAME \
     XENGUEST_MANAGER_GUEST_DIR XENGUEST_MANAGER_LOG_LEVEL XENGUEST_MANAGER_DISK_DIR \
     XENGUEST_MANAGER_REQUIRE_MANIFEST XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
-    XENGUEST_MANAGER_TRUSTED_KEYS"
+    XENGUEST_MANAGER_TRUSTED_KEYS XENGUEST_MANAGER_NETWORK_BRIDGE XENGUEST_MANAGER_NAT_SUBNET \
+    XENGUEST_MANAGER_FIREWALL"
 
 # Where do_unpack put the boot files: UNPACKDIR on styhead and later,
 # WORKDIR on scarthgap.
