@@ -1729,3 +1729,69 @@ fn an_image_s_own_vif_needs_the_host_s_permission_and_follows_the_managed_one() 
     let vifs: Vec<&str> = created.lines().filter(|l| l.starts_with("vif")).collect();
     assert_eq!(vifs, ["vif = ['bridge=xenbr0', 'bridge=br-dmz']"], "{created}");
 }
+
+/// A `nat` guest's network with the real tools (`ip`, `sysctl`, `nft`,
+/// busybox `udhcpd`), in a network namespace of its own (`unshare -n`) so
+/// that nothing touches the host's network; only xl is a stand-in. After
+/// `start` the link, the table and the DHCP server exist; after `stop`
+/// and after `kill` none of them does. Needs root and nftables (CI runs as
+/// root with nftables installed).
+#[test]
+fn nat_network_is_real() {
+    let h = Host::with_tools(&["xl"]);
+    std::os::unix::fs::symlink("/usr/bin/busybox", h.s.join("standins/udhcpd")).unwrap();
+    let img = h.image(
+        "n.xenguest",
+        &[
+            "--set-param=XENGUEST_NETWORK_TYPE=nat",
+            "--set-param=XENGUEST_PORT_FORWARDS=2222:22",
+        ],
+    );
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let manager = manager_bin();
+    let m = manager.display();
+    let script = format!(
+        r#"set -u
+check() {{ # what exists: link, table, DHCP server
+    ip link show dev xgnat0 >/dev/null 2>&1 && echo link
+    ip -4 -o address show dev xgnat0 2>/dev/null | grep -o '10.201.0.1/30'
+    nft list table ip xenguest_nat0 >/dev/null 2>&1 && echo table
+    nft list table ip xenguest_nat0 2>/dev/null | grep -o 'dnat to 10.201.0.2:22'
+    pid=$(cat "$XENGUEST_MANAGER_ROOT/run/xenguest/net/n/udhcpd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo dhcp
+    pgrep -f "$XENGUEST_MANAGER_ROOT/run/xenguest/net/n/udhcpd.conf" >/dev/null && echo process
+    echo forward=$(cat /proc/sys/net/ipv4/ip_forward)
+}}
+gone() {{ # waits (at most 10 s) for udhcpd to exit after SIGTERM
+    for _ in $(seq 100); do pgrep -f "$XENGUEST_MANAGER_ROOT/run/xenguest/net/n/udhcpd.conf" >/dev/null || return 0; sleep 0.1; done
+}}
+echo "== start"; {m} start n || echo "start failed"; check
+echo "== stop"; {m} stop n || echo "stop failed"; gone; check
+echo "== start"; {m} start n || echo "start failed"; check
+echo "== kill"; {m} kill n || echo "kill failed"; gone; check
+nft list tables
+"#
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .env(
+            "PATH",
+            format!("{}:{}", h.s.join("standins").display(), std::env::var("PATH").unwrap()),
+        )
+        .env("STANDIN_STATE", h.s.join("state"))
+        .env("XENGUEST_MANAGER_ROOT", h.root())
+        .env_remove("XENGUEST_MANAGER_CONF")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "needs root and unshare: {out:?}");
+    let up = "link\n10.201.0.1/30\ntable\ndnat to 10.201.0.2:22\ndhcp\nprocess\nforward=1\n";
+    let down = "forward=1\n";
+    assert_eq!(
+        text,
+        format!("== start\n{up}== stop\n{down}== start\n{up}== kill\n{down}"),
+        "stderr: {err}\nlog: {}",
+        h.log()
+    );
+    assert!(!h.root().join("run/xenguest/net/n").exists());
+}
