@@ -768,16 +768,18 @@ pub fn down(runner: &Runner, paths: &Paths, name: &str) -> Result<()> {
         }
     } else {
         {
+            // Deleted without asking first; a failure counts only when
+            // the table is still there.
             let table = nft_table(link.slot);
-            if runner.succeeds("nft", &["list", "table", "ip", &table])?
-                && !runner.succeeds("nft", &["delete", "table", "ip", &table])?
+            if !runner.succeeds("nft", &["delete", "table", "ip", &table])?
+                && runner.succeeds("nft", &["list", "table", "ip", &table])?
             {
                 failed.push(format!("nft delete table ip {table}"));
             }
         }
     }
-    if runner.succeeds("ip", &["link", "show", "dev", &link.bridge])?
-        && !runner.succeeds("ip", &["link", "delete", "dev", &link.bridge])?
+    if !runner.succeeds("ip", &["link", "delete", "dev", &link.bridge])?
+        && runner.succeeds("ip", &["link", "show", "dev", &link.bridge])?
     {
         failed.push(format!("ip link delete dev {}", link.bridge));
     }
