@@ -1795,3 +1795,19 @@ nft list tables
     );
     assert!(!h.root().join("run/xenguest/net/n").exists());
 }
+
+/// The cleanup deletes the guest's table and link without first asking
+/// whether they exist: a listing that fails (as one did in a real Dom0
+/// after a failed start) must not leave the table behind.
+#[test]
+fn the_cleanup_does_not_trust_a_failing_listing() {
+    let h = Host::new();
+    h.conf("XENGUEST_FIREWALL=\"nftables\"\n");
+    let img = h.image("n.xenguest", &["--set-param=XENGUEST_NETWORK_TYPE=nat"]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    h.run(&["start", "n"]).success();
+    assert!(h.state("net-nft-xenguest_nat0").exists());
+    h.fail("nft-list");
+    h.run(&["stop", "n"]).success();
+    assert_eq!(network_leftovers(&h), Vec::<String>::new());
+}
