@@ -63,6 +63,8 @@ XENGUEST_IMAGE_DISK_DEVICE ??= ""
 XENGUEST_IMAGE_DISK_PARTITIONS ??= ""
 # Guest network set up by the host (a keyword: bridge, nat or none)
 XENGUEST_IMAGE_NETWORK_TYPE ??= "bridge"
+# Ports of Dom0 forwarded to a nat guest (space-separated HOST:GUEST or HOST:GUEST/udp; empty: none)
+XENGUEST_IMAGE_PORT_FORWARDS ??= ""
 # Device tree for the guest (a file name in DEPLOY_DIR_IMAGE or an absolute path; empty: none)
 XENGUEST_EXTRA_DTB ??= ""
 # Initial ramdisk for the guest (a file name in DEPLOY_DIR_IMAGE or an absolute path; empty: none)
@@ -117,6 +119,7 @@ _XENGUEST_IMAGE_KNOB_TABLE = "\
     XENGUEST_EXTRA_DTB:guest.device_tree:deploy-file \
     XENGUEST_EXTRA_RAMDISK:guest.ramdisk:deploy-file \
     XENGUEST_IMAGE_NETWORK_TYPE:params.XENGUEST_NETWORK_TYPE:value \
+    XENGUEST_IMAGE_PORT_FORWARDS:guest.port_forwards:value \
     XENGUEST_EXTRA_XENCONFIG:xen.config:src-files \
     XENGUEST_EXTRA_FILES:xen.files:src-pairs \
     XENGUEST_EXTRA_INIT_PRE:init.pre:src-files \

@@ -14,6 +14,9 @@
 # - XENGUEST_IMAGE_EXTRA_CMD holding classic `create`/`update` options
 #   (--xen-*, --disk-*, --init-*, --set-param, --guest-*): it now holds
 #   `xenguest-mkimage build` arguments; the message names the knob to set.
+# It maps the classic port forward of a nat guest, XENGUEST_IMAGE_HOST_PORT
+# and XENGUEST_IMAGE_GUEST_PORT (default 22), to XENGUEST_IMAGE_PORT_FORWARDS
+# ("HOST:GUEST", added to what that holds), with a warning naming it.
 # It warns when a guest recipe passes root= a disk device but has no disk
 # (the classic default root=/dev/xvda1 with XENGUEST_IMAGE_DISK_SIZE = "0").
 #
@@ -44,6 +47,7 @@ def xenguest_migration_variables():
         'XENGUEST_IMAGE_SRC_URI_INIT_POST': extra % 'XENGUEST_EXTRA_INIT_POST',
         'IMAGE_TYPEDEP_xenguest': 'nothing: IMAGE_TYPEDEP:xenguest follows the rootfs.TYPE partition content of XENGUEST_IMAGE_DISK_PARTITIONS',
         'ARM_AUTONOMY_HOST_IMAGE_EXTERN_GUESTS': 'XENGUEST_GUESTS with one XENGUEST_GUEST_FILE[NAME] per guest (xenguest-guests recipe)',
+        'XENGUEST_IMAGE_NAT_PORT_FORWARD_SCRIPT': 'XENGUEST_IMAGE_PORT_FORWARDS = "HOST:GUEST ..." (xenguest-manager adds and removes the rules itself)',
         'MC_DOIMAGE_MCDEPENDS': 'XENGUEST_GUEST_MULTICONFIG[NAME] (xenguest-guests computes the multiconfig dependency)',
     }
 
@@ -119,6 +123,28 @@ def xenguest_migration_errors(d):
                           % (extra.strip(), word, xenguest_migration_extra_cmd_successor(option, value)))
     return errors
 
+def xenguest_migration_port_forwards(d):
+    """(XENGUEST_IMAGE_PORT_FORWARDS with the classic HOST_PORT/GUEST_PORT
+    mapped into it, message) - (None, '') when neither is set, (None,
+    error) when they cannot be mapped."""
+    host = d.getVar('XENGUEST_IMAGE_HOST_PORT', False)
+    guest = d.getVar('XENGUEST_IMAGE_GUEST_PORT', False)
+    if host is None and guest is None:
+        return None, ''
+    host = (d.getVar('XENGUEST_IMAGE_HOST_PORT') or '').strip()
+    guest = (d.getVar('XENGUEST_IMAGE_GUEST_PORT') or '22').strip()
+    if not host:
+        return None, ("XENGUEST_IMAGE_GUEST_PORT is a setting of the retired meta-arm-autonomy layer, and its host port "
+                      "(1000 + domid, a new one at every start) has no successor - use XENGUEST_IMAGE_PORT_FORWARDS = \"HOST:%s\"" % guest)
+    for name, value in (('XENGUEST_IMAGE_HOST_PORT', host), ('XENGUEST_IMAGE_GUEST_PORT', guest)):
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            return None, "%s '%s' is not a port (1 to 65535) - use XENGUEST_IMAGE_PORT_FORWARDS = \"HOST:GUEST\"" % (name, value)
+    forward = "%d:%d" % (int(host), int(guest))
+    current = (d.getVar('XENGUEST_IMAGE_PORT_FORWARDS') or '').split()
+    value = " ".join(current + ([] if forward in current else [forward]))
+    return value, ("XENGUEST_IMAGE_HOST_PORT and XENGUEST_IMAGE_GUEST_PORT are settings of the retired meta-arm-autonomy layer: "
+                   "mapped to XENGUEST_IMAGE_PORT_FORWARDS = \"%s\" - set that instead" % value)
+
 def xenguest_migration_root_without_disk(d):
     """The warning for a guest recipe whose kernel is told to mount a disk
     device as root while the image has no disk, or ''."""
@@ -137,6 +163,12 @@ def xenguest_migration_root_without_disk(d):
 # nooelint: oelint.task.noanonpython - migration errors must stop the parse
 python __anonymous() {
     errors = xenguest_migration_errors(d)
+    forwards, message = xenguest_migration_port_forwards(d)
+    if forwards is not None:
+        d.setVar('XENGUEST_IMAGE_PORT_FORWARDS', forwards)
+        bb.warn("%s: %s" % (d.getVar('PN'), message))
+    elif message:
+        errors.append(message)
     if errors:
         bb.fatal("%s: written for meta-arm-autonomy (see meta-xenguest-rs/README.md, \"Migrating from meta-arm-autonomy\"):\n  %s"
                  % (d.getVar('PN'), '\n  '.join(errors)))

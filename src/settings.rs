@@ -84,6 +84,9 @@ pub enum Kind {
     /// A version: one to three numbers separated by dots (`4.17`); empty
     /// removes it.
     Version,
+    /// Port forwards of a `nat` guest: space-separated `HOST:GUEST` or
+    /// `HOST:GUEST/udp` ([`validate::port_forwards`]); empty: none.
+    PortForwards,
 }
 
 /// Where a setting lives in the image.
@@ -313,6 +316,16 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::ShellText,
         target: Target::Disk("DISK_DEVICE"),
     },
+    Setting {
+        toml: "guest.port_forwards",
+        cli: "port-forwards",
+        value_name: "PORTS",
+        heading: GUEST,
+        help: "Forward ports of Dom0 to a nat guest: space-separated HOST:GUEST or HOST:GUEST/udp \
+               (params.cfg XENGUEST_PORT_FORWARDS; empty: none)",
+        kind: Kind::PortForwards,
+        target: Target::Param(crate::validate::PORT_FORWARDS_PARAM),
+    },
 ];
 
 /// The setting of command-line option `name` (without `--`).
@@ -464,6 +477,10 @@ impl Setting {
             Kind::Version => {
                 unset_if_empty(crate::image::meta::check_version(what, text).map(|()| Value::Text(text.to_owned())))
             }
+            Kind::PortForwards => unset_if_empty(
+                validate::port_forwards(what, text)
+                    .map(|f| Value::Text(f.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))),
+            ),
             Kind::Number { .. } | Kind::Bool | Kind::File { .. } => {
                 unreachable!("parse_text and parse_toml handle these kinds")
             }

@@ -1183,6 +1183,7 @@ mod tests {
             Kind::MetaText => "demo guest 1".into(),
             Kind::Names => "qemuarm64,rpi4".into(),
             Kind::Version => "4.17".into(),
+            Kind::PortForwards => "2222:22 5353:53/udp".into(),
         }
     }
 

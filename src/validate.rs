@@ -218,9 +218,63 @@ pub const KNOWN_PARAMS: &[(&str, &[&str])] = &[
     ("XENGUEST_NETWORK_TYPE", &["bridge", "nat", "none"]),
 ];
 
+/// The `params.cfg` variable of a `nat` guest's port forwards.
+pub const PORT_FORWARDS_PARAM: &str = "XENGUEST_PORT_FORWARDS";
+
+/// One port forward: connections to `host` on Dom0 reach `guest` in the
+/// guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortForward {
+    /// The port on Dom0.
+    pub host: u16,
+    /// The port in the guest.
+    pub guest: u16,
+    /// `tcp` or `udp`.
+    pub proto: &'static str,
+}
+
+impl std::fmt::Display for PortForward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.guest)?;
+        if self.proto != "tcp" {
+            write!(f, "/{}", self.proto)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses port forwards: space-separated `HOST:GUEST` or
+/// `HOST:GUEST/udp` (`/tcp` is the default), ports 1 to 65535, each host
+/// port and protocol once.
+pub fn port_forwards(option: &str, text: &str) -> Result<Vec<PortForward>> {
+    let mut out: Vec<PortForward> = Vec::new();
+    for word in text.split_whitespace() {
+        let bad = |why: &str| Error::invalid(option, word, why.to_owned());
+        let (ports, proto) = match word.split_once('/') {
+            None => (word, "tcp"),
+            Some((p, "tcp")) => (p, "tcp"),
+            Some((p, "udp")) => (p, "udp"),
+            Some(_) => return Err(bad("the protocol after `/` must be tcp or udp")),
+        };
+        let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n > 0);
+        let (host, guest) = ports
+            .split_once(':')
+            .and_then(|(h, g)| Some((port(h)?, port(g)?)))
+            .ok_or_else(|| bad("use HOST:GUEST or HOST:GUEST/udp, ports 1 to 65535, e.g. 2222:22"))?;
+        if out.iter().any(|f| f.host == host && f.proto == proto) {
+            return Err(bad("this host port is forwarded twice"));
+        }
+        out.push(PortForward { host, guest, proto });
+    }
+    Ok(out)
+}
+
 /// Checks the value of a known `params.cfg` variable. Every writer (through
 /// [`crate::config::Params::set`]) and `check` use this one rule.
 pub fn param_value(option: &str, name: &str, value: &str) -> Result<()> {
+    if name == PORT_FORWARDS_PARAM {
+        return port_forwards(option, value).map(|_| ());
+    }
     match KNOWN_PARAMS.iter().find(|(n, _)| *n == name) {
         Some((_, allowed)) if !allowed.contains(&value) => Err(Error::invalid(
             option,
@@ -373,6 +427,33 @@ fn line_of(bytes: &[u8], at: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn port_forwards_are_host_colon_guest() {
+        let f = port_forwards("o", " 2222:22  5353:53/udp 8080:80/tcp ").unwrap();
+        let shown: Vec<String> = f.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["2222:22", "5353:53/udp", "8080:80"]);
+        assert_eq!(f[1].proto, "udp");
+        assert!(port_forwards("o", "").unwrap().is_empty());
+        for bad in [
+            "22",
+            "0:22",
+            "2222:70000",
+            "2222:22/sctp",
+            "a:b",
+            "2222:22 2222:23",
+            "2222:22;reboot",
+        ] {
+            let e = port_forwards("XENGUEST_PORT_FORWARDS", bad).unwrap_err().to_string();
+            assert!(e.contains("XENGUEST_PORT_FORWARDS"), "{bad}: {e}");
+        }
+        // Both protocols may use one host port.
+        assert_eq!(port_forwards("o", "53:53 53:53/udp").unwrap().len(), 2);
+        assert!(param_value("o", PORT_FORWARDS_PARAM, "2222:x").is_err());
+        assert!(param_value("o", PORT_FORWARDS_PARAM, "2222:22").is_ok());
+    }
+
     #[test]
     fn text_members_are_utf8_without_cr() {
         assert!(is_text_member("params.cfg") && is_text_member("guest.d/net") && is_text_member("init.pre/01"));
@@ -392,8 +473,6 @@ mod tests {
         );
         assert!(e.contains("carriage return"), "{e}");
     }
-
-    use super::*;
 
     #[test]
     fn sizes_follow_the_classic_units() {

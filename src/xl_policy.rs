@@ -20,10 +20,14 @@
 //! 4. **Host resources.** Keys known to affect only the guest
 //!    ([`GUEST_KEYS`]) are allowed; every other key needs the host's
 //!    permission by name ([`crate::admit::Policy::allow_xl_keys`], set on
-//!    the host by `XENGUEST_ALLOW_XL_KEYS`). Within allowed keys, `vif`
-//!    entries with `script=` or `backend=` need [`PERMIT_VIF_SCRIPT`] or
-//!    [`PERMIT_VIF_BACKEND`], and `on_*` actions that dump core on the host
-//!    need [`PERMIT_COREDUMP`].
+//!    the host by `XENGUEST_ALLOW_XL_KEYS`). `on_*` actions that dump core
+//!    on the host need [`PERMIT_COREDUMP`].
+//! 5. **Network interfaces.** The host manager writes the guest's `vif`
+//!    from the image's `XENGUEST_NETWORK_TYPE` (see the manager's `net`
+//!    module). An image's own `vif` line (in any file) needs
+//!    [`PERMIT_VIF`]; the host then adds its entries after the managed one.
+//!    Entries with `script=` or `backend=` also need [`PERMIT_VIF_SCRIPT`]
+//!    or [`PERMIT_VIF_BACKEND`].
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -72,8 +76,6 @@ pub const GUEST_KEYS: &[&str] = &[
     "on_watchdog",
     "on_crash",
     "on_soft_reset",
-    // Network interfaces (script= and backend= need permissions).
-    "vif",
     // Virtual hardware seen only by the guest.
     "gic_version",
     "vuart",
@@ -98,6 +100,9 @@ pub const GUEST_KEYS: &[&str] = &[
 /// The permission an active `disk` line of an image needs (its entries are
 /// host block devices or files given to the guest).
 pub const PERMIT_DISK: &str = "disk";
+/// The permission an image's own `vif` line needs (its interfaces join
+/// host bridges besides the one the manager gives it).
+pub const PERMIT_VIF: &str = "vif";
 /// The permission a `vif` entry with `script=` needs (the script runs as
 /// root on the host).
 pub const PERMIT_VIF_SCRIPT: &str = "vif-script";
@@ -233,6 +238,19 @@ pub fn judge(parts: &[Part<'_>], policy: &Policy, stage: Stage, missing: &dyn Fn
                 }
                 continue;
             }
+            if key == "vif" {
+                // At Stage::Installed the `vif` line of guest.cfg is the
+                // manager's (with the image's entries it admitted).
+                if stage == Stage::Image || part.name != "guest.cfg" {
+                    need(
+                        &mut report,
+                        PERMIT_VIF,
+                        "an image's own `vif` gives the guest network interfaces on host bridges besides the one the manager writes from XENGUEST_NETWORK_TYPE",
+                    );
+                }
+                vif_permissions(&mut report, policy, &at, &value);
+                continue;
+            }
             if !GUEST_KEYS.contains(&key.as_str()) {
                 need(
                     &mut report,
@@ -241,26 +259,7 @@ pub fn judge(parts: &[Part<'_>], policy: &Policy, stage: Stage, missing: &dyn Fn
                 );
                 continue;
             }
-            if key == "vif" {
-                for entry in strings(&value) {
-                    for param in entry.split(',') {
-                        let name = param.split('=').next().unwrap_or("").trim();
-                        if name == "script" {
-                            need(
-                                &mut report,
-                                PERMIT_VIF_SCRIPT,
-                                "a `vif` entry with `script=` runs that script as root on the host",
-                            );
-                        } else if name == "backend" {
-                            need(
-                                &mut report,
-                                PERMIT_VIF_BACKEND,
-                                "a `vif` entry with `backend=` has another domain serve the interface",
-                            );
-                        }
-                    }
-                }
-            } else if key.starts_with("on_") && strings(&value).iter().any(|v| v.contains("coredump")) {
+            if key.starts_with("on_") && strings(&value).iter().any(|v| v.contains("coredump")) {
                 need(
                     &mut report,
                     PERMIT_COREDUMP,
@@ -284,6 +283,59 @@ pub fn image_disks(image: &Image) -> Vec<String> {
         .split_terminator('\n')
         .filter_map(|line| match read_xl_line(line) {
             Ok(XlLine::Assign { key, value }) if key == "disk" => Some(value),
+            _ => None,
+        })
+        .next_back();
+    match last {
+        Some(XlValue::List(items)) => items,
+        Some(XlValue::Str(item)) => vec![item],
+        _ => Vec::new(),
+    }
+}
+
+/// Records the permissions of the `script=` and `backend=` parameters of
+/// the `vif` entries in `value` (set at `at`).
+fn vif_permissions(report: &mut XlReport, policy: &Policy, at: &str, value: &XlValue) {
+    for entry in strings(value) {
+        for param in entry.split(',') {
+            let name = param.split('=').next().unwrap_or("").trim();
+            if name == "script" {
+                need_permission(
+                    report,
+                    policy,
+                    at,
+                    PERMIT_VIF_SCRIPT,
+                    "a `vif` entry with `script=` runs that script as root on the host",
+                );
+            } else if name == "backend" {
+                need_permission(
+                    report,
+                    policy,
+                    at,
+                    PERMIT_VIF_BACKEND,
+                    "a `vif` entry with `backend=` has another domain serve the interface",
+                );
+            }
+        }
+    }
+}
+
+/// The entries of the image's own `vif` (the last active `vif` line of
+/// `guest.cfg` and the `guest.d` files in name order, as xl reads their
+/// concatenation), which the host manager keeps after its managed entry
+/// when the host allows [`PERMIT_VIF`].
+pub fn image_vifs(image: &Image) -> Vec<String> {
+    let mut texts: Vec<String> = image.guest_cfg.iter().map(crate::config::XlConfig::render).collect();
+    for (name, blob) in &image.guest_d {
+        if let Ok(text) = blob.read_text(&format!("guest.d/{name}")) {
+            texts.push(text);
+        }
+    }
+    let last = texts
+        .iter()
+        .flat_map(|t| t.split_terminator('\n'))
+        .filter_map(|line| match read_xl_line(line) {
+            Ok(XlLine::Assign { key, value }) if key == "vif" => Some(value),
             _ => None,
         })
         .next_back();
@@ -409,7 +461,6 @@ mod tests {
             crate::config::DEFAULT_GUEST_CFG,
             &[
                 ("kernel.cfg", "kernel = \"files/kernel\"\n"),
-                ("vif.cfg", "vif = ['bridge=xenbr0,mac=00:16:3e:00:00:01']\n"),
                 ("z.cfg", "on_crash = \"restart\"\ncpus = \"1-3\"\nmaxmem = 2048\n"),
             ],
         );
@@ -528,10 +579,53 @@ mod tests {
         );
         let r = check(&img, &Policy::default());
         let subjects: Vec<&str> = r.problems.iter().map(|p| p.subject.as_str()).collect();
-        assert_eq!(subjects, ["vif-script", "vif-backend", "coredump"]);
-        let r = check(&img, &policy(&["vif-script", "vif-backend", "coredump"]));
+        assert_eq!(subjects, ["vif", "vif-script", "vif", "vif-backend", "coredump"]);
+        let r = check(&img, &policy(&["vif", "vif-script", "vif-backend", "coredump"]));
         assert!(r.problems.is_empty());
-        assert_eq!(r.permissions.len(), 3);
+        assert_eq!(r.permissions.len(), 4);
+    }
+
+    #[test]
+    fn an_image_s_own_vif_needs_the_host_s_permission() {
+        // The manager writes the vif from XENGUEST_NETWORK_TYPE: an image's
+        // own interfaces, in guest.cfg or guest.d, need `vif`.
+        for (cfg, d) in [
+            ("vif = ['bridge=xenbr0']\n", vec![]),
+            ("", vec![("net.cfg", "vif = ['bridge=br-lan']\n")]),
+        ] {
+            let img = image(cfg, &d);
+            let r = check(&img, &Policy::default());
+            assert_eq!(problems(&r), [(Rule::HostPermission, "vif")]);
+            assert!(check(&img, &policy(&["vif"])).problems.is_empty());
+        }
+        // The manager's own line in an installed guest.cfg needs nothing;
+        // script= in it still does.
+        let installed = |text: &str| {
+            judge(
+                &[Part {
+                    name: "guest.cfg",
+                    text,
+                }],
+                &Policy::default(),
+                Stage::Installed,
+                &|_| None,
+            )
+        };
+        assert!(installed("vif = ['bridge=xenbr0']\n").problems.is_empty());
+        assert_eq!(
+            problems(&installed("vif = ['bridge=xenbr0,script=/x']\n")),
+            [(Rule::HostPermission, "vif-script")]
+        );
+    }
+
+    #[test]
+    fn image_vifs_are_the_last_line_xl_reads() {
+        let img = image(
+            "vif = ['bridge=a']\n",
+            &[("b.cfg", "vif = ['bridge=b', 'bridge=c']\n"), ("a.cfg", "memory = 1\n")],
+        );
+        assert_eq!(image_vifs(&img), ["bridge=b", "bridge=c"]);
+        assert!(image_vifs(&image("", &[])).is_empty());
     }
 
     #[test]

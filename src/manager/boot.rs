@@ -6,7 +6,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{config, stop_if_interrupted, xl, Manager};
+use super::{config, net, stop_if_interrupted, xl, Manager};
 use crate::error::{Error, IoContext, Result};
 
 impl Manager {
@@ -52,6 +52,8 @@ impl Manager {
             }
         }
         let running = xl::running(&self.runner)?;
+        // Networks of guests that are gone (a crash, a Dom0 reboot).
+        net::sweep(&self.runner, &self.paths, &running);
         for name in self.store.list()? {
             stop_if_interrupted("boot-start")?;
             if !self.store.autoboot(&name)? || running.contains(&name) {

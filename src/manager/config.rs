@@ -56,6 +56,13 @@ pub const REQUIRE_SIGNATURE: &str = admit::REQUIRE_SIGNATURE;
 /// Whether images with host-side scripts must be signed by a trusted key.
 pub const REQUIRE_SIGNED_SCRIPTS: &str = admit::REQUIRE_SIGNED_SCRIPTS;
 
+/// The host bridge of `bridge` guests.
+pub const NETWORK_BRIDGE: &str = "XENGUEST_NETWORK_BRIDGE";
+/// The IPv4 range the private links of `nat` guests are cut from.
+pub const NAT_SUBNET: &str = "XENGUEST_NAT_SUBNET";
+/// The firewall tool of `nat` guests' rules.
+pub const FIREWALL: &str = "XENGUEST_FIREWALL";
+
 /// Every configuration key: the one declaration of each.
 pub const KEYS: &[Key] = &[
     Key {
@@ -130,6 +137,26 @@ pub const KEYS: &[Key] = &[
         default: "",
         doc: "Space-separated names (for example the machine name) this host answers to: an image whose \
               metadata lists compatible names must list one of them. Empty: any image.",
+    },
+    Key {
+        name: NETWORK_BRIDGE,
+        default: "xenbr0",
+        doc: "Host bridge the interface of a `bridge` guest (XENGUEST_NETWORK_TYPE=\"bridge\") joins, \
+              written into its vif when the guest is created. The bridge must exist (xenguest-network \
+              makes it at boot).",
+    },
+    Key {
+        name: NAT_SUBNET,
+        default: "10.201.0.0/16",
+        doc: "IPv4 range (ADDRESS/PREFIX, PREFIX 8 to 30) cut into one /30 link per `nat` guest: Dom0 \
+              takes the first address of the link, the guest gets the second from Dom0's DHCP server.",
+    },
+    Key {
+        name: FIREWALL,
+        default: "auto",
+        doc: "Firewall tool for the masquerading and port forwards of `nat` guests: nftables (a table \
+              `ip xenguest_natN` per guest), iptables (chains XENGUEST-N-*), or auto (nftables when `nft` \
+              works, else iptables). Rules the manager did not add are never touched.",
     },
 ];
 
@@ -266,6 +293,7 @@ impl Config {
         config.require_manifest()?;
         config.allow_image_device()?;
         config.policy()?;
+        super::net::Host::from_config(&config)?;
         Ok(config)
     }
 

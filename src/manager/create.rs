@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::config;
 use super::store::{self, Disk};
-use super::{disk, xl, Manager};
+use super::{disk, net, xl, Manager};
 use crate::admit::{self, Candidate, Stored};
 use crate::config::XlValue;
 use crate::error::{Error, IoContext, Result};
@@ -213,6 +213,7 @@ impl Manager {
         } else {
             cfg.set("disk", &XlValue::List(entries));
         }
+        let network = net::configure(&self.config, &self.store, &mut image, &xl_policy)?;
         fs::create_dir_all(self.store.dir()).with_path("cannot create directory", self.store.dir())?;
         let staging = self.store.dir().join(format!(".{name}.creating"));
         if staging.exists() {
@@ -224,6 +225,8 @@ impl Manager {
             writer::write_dir(&image, &staging, &[])?;
             let state = staging.join(store::STATE_FILE);
             fs::write(&state, store::state_text(&disk)?).with_path("cannot write", &state)?;
+            let net_state = staging.join(net::STATE_FILE);
+            fs::write(&net_state, &network).with_path("cannot write", &net_state)?;
             disk::create(
                 &self.runner,
                 &disk,

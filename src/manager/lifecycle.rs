@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{init, store, xl, Manager};
+use super::{init, net, store, xl, Manager};
 use crate::error::{Error, IoContext, Result};
 use crate::image::{writer, Stage};
 
@@ -42,7 +42,8 @@ impl Manager {
         };
         self.log.info(&format!("starting guest {name}"));
         init::run_scripts(&self.runner, &self.log, guest, &stages[0])?;
-        xl::create_paused(&self.runner, tmp.path(), &dir)?;
+        net::up(&self.runner, &self.paths, &self.config, name, &dir)?;
+        xl::create_paused(&self.runner, tmp.path(), &dir).map_err(|e| net::undo(&self.runner, &self.paths, name, e))?;
         let running = init::run_scripts(&self.runner, &self.log, guest, &stages[1])
             .and_then(|()| xl::unpause(&self.runner, name));
         if let Err(e) = running {
@@ -52,7 +53,7 @@ impl Manager {
             if let Err(d) = xl::destroy(&self.runner, name) {
                 self.log.error(&format!("cleanup: {}", d.full_message()));
             }
-            return Err(e);
+            return Err(net::undo(&self.runner, &self.paths, name, e));
         }
         init::run_scripts(&self.runner, &self.log, guest, &stages[2]).map_err(|e| {
             Error::Refused(format!(
@@ -93,12 +94,19 @@ impl Manager {
             self.log
                 .info(&format!("guest {name} has shut down but Xen still lists it"));
         }
-        Ok(())
+        // A guest stopped without waiting keeps its network until its next
+        // start (or boot-start) clears it.
+        if nowait {
+            Ok(())
+        } else {
+            net::down(&self.runner, &self.paths, name)
+        }
     }
 
     pub(super) fn kill(&self, name: &str) -> Result<()> {
         self.require_running(name)?;
         self.log.info(&format!("destroying guest {name}"));
-        xl::destroy_if_present(&self.runner, name)
+        xl::destroy_if_present(&self.runner, name)?;
+        net::down(&self.runner, &self.paths, name)
     }
 }

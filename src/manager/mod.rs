@@ -12,6 +12,7 @@
 //! - [`disk`]: logical volumes or sparse files, partitions and contents;
 //! - [`init`]: the init scripts' contract;
 //! - [`xl`]: Xen's toolstack;
+//! - [`net`]: the guests' networks on the host;
 //! - [`run`](mod@run): external tools, always from argument vectors;
 //! - [`log`]: the log file.
 //!
@@ -30,6 +31,7 @@ pub mod init;
 mod lifecycle;
 pub mod lock;
 pub mod log;
+pub mod net;
 mod query;
 mod remove;
 pub mod run;

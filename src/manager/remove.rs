@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use super::{disk, xl, Manager};
+use super::{disk, net, xl, Manager};
 use crate::error::{IoContext, Result};
 
 impl Manager {
@@ -16,6 +16,7 @@ impl Manager {
             self.log.info(&format!("destroying running guest {name}"));
             xl::destroy_if_present(&self.runner, name)?;
         }
+        net::down(&self.runner, &self.paths, name)?;
         disk::remove(&self.runner, &disk, name)?;
         fs::remove_dir_all(&dir).with_path("cannot remove", &dir)?;
         self.log.info(&format!("guest {name} removed"));

@@ -294,7 +294,11 @@ mod tests {
         fs::write(d.path().join("guest.d/b.cfg"), "vif = ['bridge=xenbr0']\n").unwrap();
         fs::write(d.path().join("guest.d/a.cfg"), "# initrd\nramdisk=\"files/initrd\"\n").unwrap();
         let home = Path::new("/etc/xenguest/guests/g");
-        let text = merged_xl(d.path(), home, &Policy::default()).unwrap();
+        let policy = Policy {
+            allow_xl_keys: ["vif".to_owned()].into(),
+            ..Policy::default()
+        };
+        let text = merged_xl(d.path(), home, &policy).unwrap();
         assert_eq!(
             text,
             "memory = 512\nkernel = \"/etc/xenguest/guests/g/files/kernel\"\n# initrd\n\

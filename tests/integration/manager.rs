@@ -35,6 +35,11 @@ const TOOLS: &[&str] = &[
     "mount",
     "umount",
     "dmsetup",
+    "ip",
+    "nft",
+    "iptables",
+    "sysctl",
+    "udhcpd",
 ];
 
 fn manager_bin() -> PathBuf {
@@ -1788,4 +1793,249 @@ fn an_image_made_for_another_host_is_refused_before_anything_is_created() {
     h.conf("");
     let rpi = h.s.join("rpi.xenguest");
     h.run(&["create", rpi.to_str().unwrap()]).success();
+}
+
+/// The stand-ins' record of host network state: bridges, nftables tables,
+/// iptables chains and jumps (see `manager_standin.sh`).
+fn network_leftovers(h: &Host) -> Vec<String> {
+    let mut left: Vec<String> = h.s.ls("state").into_iter().filter(|n| n.starts_with("net-")).collect();
+    let run = h.root().join("run/xenguest/net");
+    if let Ok(entries) = fs::read_dir(&run) {
+        left.extend(entries.map(|e| format!("run/{}", e.unwrap().file_name().to_string_lossy())));
+    }
+    left
+}
+
+#[test]
+fn the_network_type_chooses_the_vif_and_nat_leaves_nothing_behind() {
+    let h = Host::new();
+    h.conf("XENGUEST_NETWORK_BRIDGE=\"br-lan\"\n");
+    h.s.write("root/etc/resolv.conf", "nameserver 127.0.0.53\nnameserver 192.0.2.53\n");
+    for (name, ty) in [("b", "bridge"), ("n", "nat"), ("o", "none"), ("p", "nat")] {
+        let img = h.image(
+            &format!("{name}.xenguest"),
+            &[
+                &format!("--set-param=XENGUEST_NETWORK_TYPE={ty}"),
+                "--set-param=XENGUEST_PORT_FORWARDS=2222:22 5353:53/udp",
+            ],
+        );
+        h.run(&["create", img.to_str().unwrap()]).success();
+    }
+    let cfg = |name: &str| fs::read_to_string(h.guest_dir(name).join("guest.cfg")).unwrap();
+    assert!(cfg("b").contains("\nvif = ['bridge=br-lan']\n"), "{}", cfg("b"));
+    assert!(
+        cfg("n").contains("\nvif = ['mac=00:16:3e:5a:00:00,bridge=xgnat0']\n"),
+        "{}",
+        cfg("n")
+    );
+    // The second NAT guest gets the next link.
+    assert!(cfg("p").contains("bridge=xgnat1']"), "{}", cfg("p"));
+    assert!(!cfg("o").lines().any(|l| l.starts_with("vif")), "{}", cfg("o"));
+
+    // bridge and none: the vif is all; nothing runs on the host network.
+    for name in ["b", "o"] {
+        h.clear_calls();
+        h.run(&["start", name]).success();
+        let calls = h.calls();
+        assert!(
+            !calls.iter().any(|c| ["ip ", "nft", "iptables", "udhcpd", "sysctl"]
+                .iter()
+                .any(|t| c.starts_with(t))),
+            "{calls:?}"
+        );
+    }
+    let created = fs::read_to_string(h.state("created-b.cfg")).unwrap();
+    assert!(created.contains("vif = ['bridge=br-lan']"), "{created}");
+
+    // nat: link, forwarding, rules and DHCP before the guest is created.
+    h.clear_calls();
+    h.run(&["start", "n"]).success();
+    let calls = h.calls();
+    let at = |prefix: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` in {calls:?}"))
+    };
+    let order = [
+        at("ip link add name xgnat0 type bridge"),
+        at("ip address add 10.201.0.1/30 dev xgnat0"),
+        at("ip link set dev xgnat0 up"),
+        at("sysctl -q -w net.ipv4.ip_forward=1"),
+        at("nft -f ROOT/run/xenguest/net/n/nftables.rules"),
+        at("udhcpd -f -S ROOT/run/xenguest/net/n/udhcpd.conf"),
+        at("xl create -p"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{calls:?}");
+    let rules = fs::read_to_string(h.state("net-nft-xenguest_nat0")).unwrap();
+    for rule in [
+        "iifname != \"xgnat0\" tcp dport 2222 dnat to 10.201.0.2:22",
+        "iifname != \"xgnat0\" udp dport 5353 dnat to 10.201.0.2:53",
+        "ip saddr 10.201.0.2 oifname != \"xgnat0\" masquerade",
+    ] {
+        assert!(rules.contains(rule), "{rules}");
+    }
+    let dhcp = fs::read_to_string(h.state("udhcpd.conf")).unwrap();
+    for line in [
+        "start 10.201.0.2\n",
+        "end 10.201.0.2\n",
+        "interface xgnat0\n",
+        "option router 10.201.0.1\n",
+        "option dns 192.0.2.53\n",
+        "static_lease 00:16:3e:5a:00:00 10.201.0.2\n",
+    ] {
+        assert!(dhcp.contains(line), "{dhcp}");
+    }
+    assert!(!network_leftovers(&h).is_empty());
+
+    // A second guest forwarding the same host port is refused, and leaves
+    // nothing of its own.
+    h.run(&["start", "p"]).failure(1, &["2222/tcp", "guest `n`"]);
+    assert!(!h.state("net-link-xgnat1").exists());
+    assert!(!h.root().join("run/xenguest/net/p").exists());
+
+    // stop removes everything; so do kill and remove.
+    h.run(&["stop", "n"]).success();
+    assert_eq!(network_leftovers(&h), Vec::<String>::new());
+    h.run(&["start", "n"]).success();
+    h.run(&["kill", "n"]).success();
+    assert_eq!(network_leftovers(&h), Vec::<String>::new());
+    // A guest that crashed: the next start removes what it left first.
+    h.run(&["start", "n"]).success();
+    fs::write(h.state("running"), "").unwrap();
+    h.clear_calls();
+    h.run(&["start", "n"]).success();
+    let calls = h.calls();
+    let delete = calls.iter().position(|c| c == "nft delete table ip xenguest_nat0");
+    let add = calls.iter().position(|c| c.starts_with("nft -f"));
+    assert!(delete.is_some() && delete < add, "{calls:?}");
+    h.run(&["remove", "n"]).success();
+    assert_eq!(network_leftovers(&h), Vec::<String>::new());
+
+    // iptables: chains of the manager's own, removed with their jumps.
+    h.conf("XENGUEST_FIREWALL=\"iptables\"\n");
+    h.run(&["start", "p"]).success();
+    let mut left = network_leftovers(&h);
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "net-ipt-XENGUEST-1-FWD",
+            "net-ipt-XENGUEST-1-POST",
+            "net-ipt-XENGUEST-1-PRE",
+            "net-jump-XENGUEST-1-FWD",
+            "net-jump-XENGUEST-1-POST",
+            "net-jump-XENGUEST-1-PRE",
+            "net-link-xgnat1",
+            "run/p",
+        ]
+    );
+    assert!(h.calls().iter().any(|c| {
+        c
+        == "iptables -w -t nat -A XENGUEST-1-PRE ! -i xgnat1 -p tcp --dport 2222 -j DNAT --to-destination 10.201.0.6:22"
+    }));
+    h.run(&["stop", "p"]).success();
+    assert_eq!(network_leftovers(&h), Vec::<String>::new());
+}
+
+#[test]
+fn an_image_s_own_vif_needs_the_host_s_permission_and_follows_the_managed_one() {
+    let h = Host::new();
+    h.s.write("net.cfg", "vif = ['bridge=br-dmz']\n");
+    let img = h.image(
+        "g.xenguest",
+        &["--set-param=XENGUEST_NETWORK_TYPE=bridge", "--xen-append=net.cfg"],
+    );
+    h.run(&["create", img.to_str().unwrap()])
+        .failure(1, &["XENGUEST_ALLOW_XL_KEYS=\"vif\""]);
+    assert!(!h.guest_dir("g").exists());
+    h.conf("XENGUEST_ALLOW_XL_KEYS=\"vif\"\n");
+    h.run(&["create", img.to_str().unwrap()]).success();
+    h.run(&["start", "g"]).success();
+    // xl reads one vif line: the manager's entry, then the image's.
+    let created = fs::read_to_string(h.state("created-g.cfg")).unwrap();
+    let vifs: Vec<&str> = created.lines().filter(|l| l.starts_with("vif")).collect();
+    assert_eq!(vifs, ["vif = ['bridge=xenbr0', 'bridge=br-dmz']"], "{created}");
+}
+
+/// A `nat` guest's network with the real tools (`ip`, `sysctl`, `nft`,
+/// busybox `udhcpd`), in a network namespace of its own (`unshare -n`) so
+/// that nothing touches the host's network; only xl is a stand-in. After
+/// `start` the link, the table and the DHCP server exist; after `stop`
+/// and after `kill` none of them does. Needs root and nftables (CI runs as
+/// root with nftables installed).
+#[test]
+fn nat_network_is_real() {
+    let h = Host::with_tools(&["xl"]);
+    std::os::unix::fs::symlink("/usr/bin/busybox", h.s.join("standins/udhcpd")).unwrap();
+    let img = h.image(
+        "n.xenguest",
+        &[
+            "--set-param=XENGUEST_NETWORK_TYPE=nat",
+            "--set-param=XENGUEST_PORT_FORWARDS=2222:22",
+        ],
+    );
+    h.run(&["create", img.to_str().unwrap()]).success();
+    let manager = manager_bin();
+    let m = manager.display();
+    let script = format!(
+        r#"set -u
+check() {{ # what exists: link, table, DHCP server
+    ip link show dev xgnat0 >/dev/null 2>&1 && echo link
+    ip -4 -o address show dev xgnat0 2>/dev/null | grep -o '10.201.0.1/30'
+    nft list table ip xenguest_nat0 >/dev/null 2>&1 && echo table
+    nft list table ip xenguest_nat0 2>/dev/null | grep -o 'dnat to 10.201.0.2:22'
+    pid=$(cat "$XENGUEST_MANAGER_ROOT/run/xenguest/net/n/udhcpd.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo dhcp
+    pgrep -f "$XENGUEST_MANAGER_ROOT/run/xenguest/net/n/udhcpd.conf" >/dev/null && echo process
+    echo forward=$(cat /proc/sys/net/ipv4/ip_forward)
+}}
+gone() {{ # waits (at most 10 s) for udhcpd to exit after SIGTERM
+    for _ in $(seq 100); do pgrep -f "$XENGUEST_MANAGER_ROOT/run/xenguest/net/n/udhcpd.conf" >/dev/null || return 0; sleep 0.1; done
+}}
+echo "== start"; {m} start n || echo "start failed"; check
+echo "== stop"; {m} stop n || echo "stop failed"; gone; check
+echo "== start"; {m} start n || echo "start failed"; check
+echo "== kill"; {m} kill n || echo "kill failed"; gone; check
+nft list tables
+"#
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "bash", "-c", &script])
+        .env(
+            "PATH",
+            format!("{}:{}", h.s.join("standins").display(), std::env::var("PATH").unwrap()),
+        )
+        .env("STANDIN_STATE", h.s.join("state"))
+        .env("XENGUEST_MANAGER_ROOT", h.root())
+        .env_remove("XENGUEST_MANAGER_CONF")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "needs root and unshare: {out:?}");
+    let up = "link\n10.201.0.1/30\ntable\ndnat to 10.201.0.2:22\ndhcp\nprocess\nforward=1\n";
+    let down = "forward=1\n";
+    assert_eq!(
+        text,
+        format!("== start\n{up}== stop\n{down}== start\n{up}== kill\n{down}"),
+        "stderr: {err}\nlog: {}",
+        h.log()
+    );
+    assert!(!h.root().join("run/xenguest/net/n").exists());
+}
+
+/// The cleanup deletes the guest's table and link without first asking
+/// whether they exist: a listing that fails (as one did in a real Dom0
+/// after a failed start) must not leave the table behind.
+#[test]
+fn the_cleanup_does_not_trust_a_failing_listing() {
+    let h = Host::new();
+    h.conf("XENGUEST_FIREWALL=\"nftables\"\n");
+    let img = h.image("n.xenguest", &["--set-param=XENGUEST_NETWORK_TYPE=nat"]);
+    h.run(&["create", img.to_str().unwrap()]).success();
+    h.run(&["start", "n"]).success();
+    assert!(h.state("net-nft-xenguest_nat0").exists());
+    h.fail("nft-list");
+    h.run(&["stop", "n"]).success();
+    assert_eq!(network_leftovers(&h), Vec::<String>::new());
 }

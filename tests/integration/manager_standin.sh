@@ -1,6 +1,7 @@
 #!/bin/bash
 # A recording stand-in for the host tools xenguest-manager runs (xl, LVM,
-# parted, losetup, mkfs, mount, dmsetup). Installed under each tool's name
+# parted, losetup, mkfs, mount, dmsetup, ip, nft, iptables, sysctl,
+# udhcpd). Installed under each tool's name
 # on a PATH prefix by tests/integration/manager.rs.
 #
 # Every call appends one line, `TOOL ARG...`, to $STANDIN_STATE/calls.
@@ -96,5 +97,44 @@ dmsetup)
     fi
     ;;
 umount) find "$1" -mindepth 1 -delete ;; # what was mounted there goes away
+# The host network: bridges (net-link-NAME), nftables tables
+# (net-nft-TABLE, with a copy of the rules), iptables chains
+# (net-ipt-CHAIN) and jumps to them (net-jump-CHAIN), DHCP servers.
+ip)
+    case "$*" in
+    "link add name "*) touch "$state/net-link-$4" ;;
+    "link show dev "*) [ -e "$state/net-link-$4" ]; exit ;;
+    "link delete dev "*) [ -e "$state/net-link-$4" ] && rm "$state/net-link-$4"; exit ;;
+    esac
+    ;;
+nft)
+    case "$*" in
+    "-f "*)
+        table=$(sed -n 's/^table ip \([^ ]*\) {$/\1/p' "$2")
+        cp "$2" "$state/net-nft-$table"
+        ;;
+    "list table ip "*) [ -e "$state/net-nft-$4" ]; exit ;;
+    "delete table ip "*) [ -e "$state/net-nft-$4" ] && rm "$state/net-nft-$4"; exit ;;
+    esac
+    ;;
+iptables)
+    op= chain= jump=
+    while [ $# -gt 0 ]; do
+        case $1 in -N|-X|-L) op=$1; chain=$2 ;; -I|-D) op=$1 ;; -j) jump=$2 ;; esac
+        shift
+    done
+    case $op in
+    -N) touch "$state/net-ipt-$chain" ;;
+    -L) [ -e "$state/net-ipt-$chain" ]; exit ;;
+    -X) rm -f "$state/net-ipt-$chain" ;;
+    -I) touch "$state/net-jump-$jump" ;;
+    -D) [ -e "$state/net-jump-$jump" ] && rm "$state/net-jump-$jump"; exit ;;
+    esac
+    ;;
+udhcpd)
+    conf=$(last "$@")
+    cp "$conf" "$state/udhcpd.conf"
+    echo $$ > "$(sed -n 's/^pidfile //p' "$conf")"
+    ;;
 esac
 exit 0

@@ -197,6 +197,24 @@ def test_tool_rule_violation_is_fatal_with_the_tools_message(bitbake):
     assert "ntfs" in text and "unsupported file system" in text
 
 
+def test_port_forwards_reach_params_cfg(bitbake, tool):
+    """XENGUEST_IMAGE_PORT_FORWARDS is the image's XENGUEST_PORT_FORWARDS,
+    which the host manager forwards to a nat guest."""
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_NETWORK_TYPE", "nat")
+    d.setVar("XENGUEST_IMAGE_PORT_FORWARDS", "2222:22  5353:53/udp")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed"})
+    deploydir = deploy(bitbake, d)
+    image = os.path.join(deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % d.getVar("MACHINE"))
+    params = h.tool_run(tool, "dump-paramsconfig", image)
+    assert 'XENGUEST_NETWORK_TYPE="nat"' in params
+    assert 'XENGUEST_PORT_FORWARDS="2222:22 5353:53/udp"' in params
+    d.setVar("XENGUEST_IMAGE_PORT_FORWARDS", "2222")
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    assert "HOST:GUEST" in bitbake.log.text()
+
+
 def test_further_keys_through_xenguest_image_set(bitbake, tool):
     """XENGUEST_IMAGE_SET gives any key `build --set` takes, after the knobs."""
     d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))

@@ -130,6 +130,7 @@ def test_knobs_write_a_configuration_the_manager_reads(bitbake, manager, tmp_pat
         'XENGUEST_REQUIRE_MANIFEST="1"',
         'XENGUEST_ALLOW_IMAGE_DEVICE="0"',
         'XENGUEST_TRUSTED_KEYS="/etc/xenguest/keys /etc/release.pem"',
+        'XENGUEST_NETWORK_BRIDGE="xenbr0"',
     ]
     for sub in ("guests", "init.pre", "init.d", "init.post"):
         assert os.path.isdir(os.path.join(dest, "etc", "xenguest", sub)), sub
@@ -167,10 +168,12 @@ def test_defaults_agree_with_the_manager(bitbake, manager):
     d, dest = install(bitbake, {}, distro_features="sysvinit")
     with open(os.path.join(dest, "etc", "xenguest", "xenguest-manager.conf")) as f:
         lines = [l for l in f.read().splitlines() if not l.startswith("#")]
-    assert lines == ['XENGUEST_GUEST_DIR="/usr/share/guests"', 'XENGUEST_LOG_LEVEL="ERROR"']
+    assert lines == ['XENGUEST_GUEST_DIR="/usr/share/guests"', 'XENGUEST_LOG_LEVEL="ERROR"',
+                     'XENGUEST_NETWORK_BRIDGE="xenbr0"']
     help_text = subprocess.run([manager, "--help"], capture_output=True, text=True, check=True).stdout
     assert "XENGUEST_GUEST_DIR (default: /usr/share/guests)" in help_text
     assert "XENGUEST_LOG_LEVEL (default: ERROR)" in help_text
+    assert "XENGUEST_NETWORK_BRIDGE (default: xenbr0)" in help_text
     # sysvinit only: no unit.
     assert not os.path.exists(os.path.join(dest, "lib", "systemd"))
     assert os.path.exists(os.path.join(dest, "etc", "init.d", "xenguest-manager"))
@@ -197,6 +200,9 @@ def test_boot_files_run_the_manager_from_bindir(bitbake):
     ("XENGUEST_MANAGER_REQUIRE_MANIFEST", "yes", "XENGUEST_MANAGER_REQUIRE_MANIFEST 'yes' is not 0 or 1"),
     ("XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE", "2", "XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE '2' is not 0 or 1"),
     ("XENGUEST_MANAGER_TRUSTED_KEYS", "/etc/a.pem keys", "XENGUEST_MANAGER_TRUSTED_KEYS entry 'keys' is not an absolute path"),
+    ("XENGUEST_MANAGER_NETWORK_BRIDGE", "br0,script=x", "XENGUEST_MANAGER_NETWORK_BRIDGE 'br0,script=x' is not a network interface name"),
+    ("XENGUEST_MANAGER_NAT_SUBNET", "10.0.0.0", "XENGUEST_MANAGER_NAT_SUBNET '10.0.0.0' is not ADDRESS/PREFIX"),
+    ("XENGUEST_MANAGER_FIREWALL", "ufw", "XENGUEST_MANAGER_FIREWALL 'ufw' is not auto, nftables or iptables"),
 ])
 def test_bad_knobs_are_fatal(bitbake, knob, value, message):
     with pytest.raises(h.TaskFailed):

@@ -214,3 +214,33 @@ def test_the_layer_recipes_parse_without_migration_warnings(parsed, caplog):
     ):
         parsed.parse(path)
     assert "meta-arm-autonomy" not in caplog.text and "XENGUEST_IMAGE_ROOT is" not in caplog.text, caplog.text
+
+
+# --- the classic port forward of a nat guest ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "settings, forwards",
+    [
+        ('XENGUEST_IMAGE_HOST_PORT = "2222"', "2222:22"),
+        ('XENGUEST_IMAGE_HOST_PORT = "8080"\nXENGUEST_IMAGE_GUEST_PORT = "80"', "8080:80"),
+        ('XENGUEST_IMAGE_PORT_FORWARDS = "53:53/udp"\nXENGUEST_IMAGE_HOST_PORT = "2222"', "53:53/udp 2222:22"),
+    ],
+)
+def test_the_classic_port_forward_is_mapped_with_a_warning(parsed, tmp_path, caplog, settings, forwards):
+    d = parse_text(parsed, tmp_path, 'inherit xenguest_image\nXENGUEST_IMAGE_NETWORK_TYPE = "nat"\n%s\n' % settings)
+    assert d.getVar("XENGUEST_IMAGE_PORT_FORWARDS") == forwards
+    assert 'mapped to XENGUEST_IMAGE_PORT_FORWARDS = "%s"' % forwards in caplog.text, caplog.text
+
+
+@pytest.mark.parametrize(
+    "setting, needle",
+    [
+        ('XENGUEST_IMAGE_GUEST_PORT = "22"', "1000 + domid"),
+        ('XENGUEST_IMAGE_HOST_PORT = "70000"', "is not a port"),
+        ('XENGUEST_IMAGE_NAT_PORT_FORWARD_SCRIPT = "x.sh"', "XENGUEST_IMAGE_PORT_FORWARDS"),
+    ],
+)
+def test_a_classic_port_forward_that_cannot_be_mapped_stops_the_parse(parsed, tmp_path, caplog, setting, needle):
+    text = parse_fails(parsed, tmp_path, caplog, "inherit xenguest_image\n%s\n" % setting)
+    assert needle in text, text

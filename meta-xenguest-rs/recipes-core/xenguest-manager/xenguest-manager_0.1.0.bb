@@ -47,6 +47,13 @@ INITSCRIPT_PARAMS = "start 90 2 3 4 5 . stop 79 0 1 6 ."
 FILES:${PN} += "${sysconfdir}/xenguest ${localstatedir}/lib/xenguest ${XENGUEST_MANAGER_KEYS_DIR}"
 CONFFILES:${PN} = "${sysconfdir}/xenguest/xenguest-manager.conf"
 RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip parted tar util-linux-losetup util-linux-lsblk util-linux-mkswap util-linux-mount util-linux-umount xz"
+# For nat guests (docs/manager.md, "Guest network"): busybox (in every
+# OE-core image) brings udhcpd, which serves each guest its address, and
+# ip and sysctl, which set up its link; nftables holds the rules (iptables
+# works too). The bridge of bridge guests comes from xenguest-network.
+# Recommended only: a host with bridge guests alone needs none of it.
+RRECOMMENDS:${PN} = "nftables kernel-module-nft-nat kernel-module-nft-masq kernel-module-nft-chain-nat \
+                     kernel-module-bridge kernel-module-xen-netback xenguest-network"
 
 # Configuration keys written from the knobs of xenguest-manager-config.inc.
 _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE \
@@ -61,12 +68,16 @@ _XENGUEST_MANAGER_KEYS = "XENGUEST_VOLUME_DEVICE=XENGUEST_MANAGER_VOLUME_DEVICE 
                           XENGUEST_REQUIRE_SIGNED_SCRIPTS=XENGUEST_MANAGER_REQUIRE_SIGNED_SCRIPTS \
                           XENGUEST_ALLOW_XL_KEYS=XENGUEST_MANAGER_ALLOW_XL_KEYS \
                           XENGUEST_COMPATIBLE=XENGUEST_MANAGER_COMPATIBLE \
+                          XENGUEST_NETWORK_BRIDGE=XENGUEST_MANAGER_NETWORK_BRIDGE \
+                          XENGUEST_NAT_SUBNET=XENGUEST_MANAGER_NAT_SUBNET \
+                          XENGUEST_FIREWALL=XENGUEST_MANAGER_FIREWALL \
                           "
 
 def xenguest_manager_conf(d):
     """The text of xenguest-manager.conf, or bb.fatal naming the knob. The
     manager reads KEY="VALUE" lines without a shell and refuses what a
     shell would expand, so such values are refused here already."""
+    import re
     lines = ["# Written by the xenguest-manager recipe from its XENGUEST_MANAGER_* knobs.",
              "# KEY=\"VALUE\" lines, read (not run) by xenguest-manager; see its --help."]
     for pair in d.getVar('_XENGUEST_MANAGER_KEYS').split():
@@ -92,10 +103,15 @@ def xenguest_manager_conf(d):
                 and not (d.getVar('XENGUEST_MANAGER_TRUSTED_KEYS') or '').strip():
             bb.fatal("%s is 1 but XENGUEST_MANAGER_TRUSTED_KEYS names no key - set XENGUEST_MANAGER_TRUSTED_KEY_FILES (or XENGUEST_MANAGER_TRUSTED_KEYS)" % knob)
         if knob == 'XENGUEST_MANAGER_ALLOW_XL_KEYS':
-            import re
             for name in value.split():
                 if not re.fullmatch(r'[a-z_][a-z0-9_-]*', name):
                     bb.fatal("XENGUEST_MANAGER_ALLOW_XL_KEYS entry '%s' is not an xl key or permission name - give names such as pci dtdev vif-script" % name)
+        if knob == 'XENGUEST_MANAGER_NETWORK_BRIDGE' and not re.fullmatch(r'[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}', value):
+            bb.fatal("XENGUEST_MANAGER_NETWORK_BRIDGE '%s' is not a network interface name (1 to 15 letters, digits, _ . -)" % value)
+        if knob == 'XENGUEST_MANAGER_NAT_SUBNET' and not re.fullmatch(r'\d{1,3}(\.\d{1,3}){3}/\d{1,2}', value):
+            bb.fatal("XENGUEST_MANAGER_NAT_SUBNET '%s' is not ADDRESS/PREFIX, e.g. 10.201.0.0/16" % value)
+        if knob == 'XENGUEST_MANAGER_FIREWALL' and value not in ('auto', 'nftables', 'iptables'):
+            bb.fatal("XENGUEST_MANAGER_FIREWALL '%s' is not auto, nftables or iptables" % value)
         lines.append('%s="%s"' % (key, value))
     keys_dir = d.getVar('XENGUEST_MANAGER_KEYS_DIR')
     trusted = (d.getVar('XENGUEST_MANAGER_TRUSTED_KEYS') or '').split()
@@ -117,7 +133,8 @@ xenguest_manager_write_conf[vardeps] += "XENGUEST_MANAGER_VOLUME_DEVICE XENGUEST
     XENGUEST_MANAGER_REQUIRE_MANIFEST XENGUEST_MANAGER_ALLOW_IMAGE_DEVICE \
     XENGUEST_MANAGER_TRUSTED_KEYS XENGUEST_MANAGER_REQUIRE_SIGNATURE \
     XENGUEST_MANAGER_REQUIRE_SIGNED_SCRIPTS XENGUEST_MANAGER_ALLOW_XL_KEYS XENGUEST_MANAGER_COMPATIBLE \
-    XENGUEST_MANAGER_TRUSTED_KEY_FILES XENGUEST_MANAGER_KEYS_DIR"
+    XENGUEST_MANAGER_TRUSTED_KEY_FILES XENGUEST_MANAGER_KEYS_DIR \
+    XENGUEST_MANAGER_NETWORK_BRIDGE XENGUEST_MANAGER_NAT_SUBNET XENGUEST_MANAGER_FIREWALL"
 
 def xenguest_manager_key_sources(d):
     """[(entry, path on the build host)] of XENGUEST_MANAGER_TRUSTED_KEY_FILES:
