@@ -559,7 +559,7 @@ fn examples_build_and_check() {
     let xl = s.xl("demo.xenguest");
     assert_eq!((xl["memory"].as_str(), xl["vcpus"].as_str()), ("512", "2"));
     assert!(xl["extra"].contains("console=hvc0"), "{xl:?}");
-    assert!(xl.contains_key("vif"), "{xl:?}");
+    assert_eq!(xl["on_crash"], "\"restart\"", "{xl:?}");
     assert!(s
         .vars("demo.xenguest", "params.cfg")
         .contains_key("XENGUEST_NETWORK_TYPE"));

@@ -99,7 +99,7 @@ fn info_json_of_the_demo_shows_every_field() {
         (doc["xl"]["memory"].as_u64(), doc["xl"]["vcpus"].as_u64()),
         (Some(512), Some(2))
     );
-    assert!(doc["xl"].get("vif").is_some(), "{doc:#}");
+    assert_eq!(doc["xl"]["on_crash"], "restart", "{doc:#}");
     assert_eq!(
         doc["init"],
         serde_json::json!([{ "stage": "init.d", "name": "setup-network.sh" }])

@@ -266,6 +266,7 @@ def test_policy_knobs_and_trusted_keys(bitbake, manager, tmp_path):
         'XENGUEST_REQUIRE_SIGNED_SCRIPTS="1"',
         'XENGUEST_ALLOW_XL_KEYS="pci dtdev vif-script"',
         'XENGUEST_COMPATIBLE="qemux86-64"',
+        'XENGUEST_NETWORK_BRIDGE="xenbr0"',
     ]
     assert "/etc/xenguest/keys" in d.getVar("FILES:xenguest-manager").split()
     # The real manager loads the installed tree's configuration and policy.
