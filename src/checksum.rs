@@ -10,20 +10,12 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use crate::digest::{hex, sha256_bytes, HashingReader};
 use crate::error::{Error, Result};
 use crate::image::reader::{Form, Opened};
 use crate::image::tar::Kind;
 use crate::image::{Blob, Member, MANIFEST, TRAILER};
 use crate::progress::{Bar, Progress};
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
 
 /// Whether `text` looks like a hex sha256 digest.
 pub fn is_digest(text: &str) -> bool {
@@ -43,50 +35,6 @@ pub fn sha256_read(mut reader: impl Read, bar: &Bar) -> io::Result<String> {
         bar.inc(n as u64);
     }
     Ok(hex(&h.finalize()))
-}
-
-/// A reader that computes the sha256 of every byte it yields: data is
-/// hashed as it is copied, so what was checked is what was used.
-#[derive(Debug)]
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R> HashingReader<R> {
-    /// Hashes what `inner` yields.
-    pub fn new(inner: R) -> HashingReader<R> {
-        HashingReader {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    /// How many bytes were read so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// The hex sha256 of everything read.
-    pub fn finish(self) -> String {
-        hex(&self.hasher.finalize())
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-/// The sha256 of `bytes`.
-pub fn sha256_bytes(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
 }
 
 /// What is wrong with member `name` (without `./`) whose data hashed to
@@ -210,7 +158,7 @@ pub struct ManifestReport {
 
 /// Checks the members of an image against its embedded manifest: the one
 /// implementation `check`, `verify`, `sign` and
-/// [`crate::signature::verify_signed_image`] share. Reads a tar once,
+/// [`crate::admit::verify_signed_image`] share. Reads a tar once,
 /// hashing each member's data range; a directory's files as stored. The
 /// members that follow the manifest ([`TRAILER`]: the manifest and the
 /// signature members) are not listed in it.

@@ -36,7 +36,6 @@ use crate::error::{Error, IoContext, Result};
 use crate::image::reader::{Form, Opened};
 use crate::image::tar::Kind;
 use crate::image::{Blob, MANIFEST, SIGNATURE, SIGNER};
-use crate::progress::Progress;
 
 const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
@@ -585,56 +584,12 @@ pub fn placement_problems(opened: &Opened) -> Vec<String> {
     problems
 }
 
-/// Everything a host checks before it unpacks an image
-/// ([`crate::admit::admit`] with a signature by one of `trusted` and a
-/// manifest required): where the signature members are, the signature
-/// against `trusted`, every member against the signed manifest, the
-/// sidecar, and every rule `check` applies. `Ok` names the trusted key;
-/// the error says what failed (unsigned, wrong key, signature not matching
-/// the manifest, a tampered member, or a rule the image breaks).
-pub fn verify_signed_image(opened: &Opened, trusted: &TrustedKeys, progress: Progress) -> Result<Signer> {
-    use crate::admit::{admit, Candidate, Policy, Signature, Stored};
-    let policy = Policy {
-        require_manifest: true,
-        require_signature: true,
-        ..Policy::default()
-    };
-    let stored = Stored {
-        opened,
-        trusted: Some(trusted),
-        sidecar: true,
-        progress,
-    };
-    let report = admit(Candidate::Stored(stored), &policy)?;
-    match report.signature {
-        Signature::Trusted(signer) if report.admitted() => Ok(signer),
-        _ => Err(Error::Verify(format!(
-            "`{}` failed verification: {}",
-            opened.path.display(),
-            report
-                .problems
-                .iter()
-                .map(|p| p.message.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))),
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn pem_block_is_found_amid_text() {
-        let text = b"Certificate:\n  junk\n-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\ntrailing\n";
-        let key = PublicKey::from_pem(text, "t").unwrap();
-        assert_eq!(key.algorithm(), Algorithm::Ed25519);
-        assert!(key.to_pem().starts_with("-----BEGIN PUBLIC KEY-----\n"));
-    }
-
     /// A key pair made by `openssl genpkey` (no key is committed).
-    fn openssl_keypair(dir: &Path, algorithm: &str) -> (PathBuf, PathBuf) {
+    pub(crate) fn openssl_keypair(dir: &Path, algorithm: &str) -> (PathBuf, PathBuf) {
         let key = dir.join(format!("{algorithm}.pem"));
         let pub_ = dir.join(format!("{algorithm}.pub.pem"));
         let run = |args: &[&std::ffi::OsStr]| {
@@ -663,57 +618,11 @@ mod tests {
     }
 
     #[test]
-    fn the_library_verifies_what_the_writer_signs() {
-        use crate::image::writer::{write_file, WriteOptions};
-        use crate::image::Image;
-        use std::sync::Arc;
-
-        let dir = tempfile::tempdir().unwrap();
-        let (key, public) = openssl_keypair(dir.path(), "ed25519");
-        let (key, public) = (
-            SigningKey::load(&key, "test").unwrap(),
-            PublicKey::load(&public).unwrap(),
-        );
-        assert_eq!(key.public().fingerprint(), public.fingerprint());
-        let img = dir.path().join("g.xenguest");
-        let mut image = Image::new_default();
-        image.files.insert("kernel".into(), Blob::bytes(b"KERNEL".to_vec()));
-        let options = WriteOptions {
-            sign: Some(Arc::new(key)),
-            ..WriteOptions::default()
-        };
-        write_file(&image, &img, &options).unwrap();
-
-        let mut trusted = TrustedKeys::default();
-        trusted.add(public.clone());
-        let opened = crate::image::reader::open(&img, false).unwrap();
-        let signer = verify_signed_image(&opened, &trusted, Progress::default()).unwrap();
-        assert_eq!(
-            (signer.algorithm, signer.fingerprint),
-            (Algorithm::Ed25519, public.fingerprint())
-        );
-        assert_eq!(
-            status(&opened).unwrap(),
-            SignatureStatus::Signed(Signer {
-                algorithm: Algorithm::Ed25519,
-                fingerprint: public.fingerprint()
-            })
-        );
-        drop(opened);
-
-        // A flipped byte in the kernel: tampered.
-        let mut bytes = fs::read(&img).unwrap();
-        let at = bytes.windows(6).position(|w| w == b"KERNEL").unwrap();
-        bytes[at] = b'k';
-        fs::write(&img, &bytes).unwrap();
-        let opened = crate::image::reader::open(&img, false).unwrap();
-        let e = verify_signed_image(&opened, &trusted, Progress::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("tampered") && e.contains("files/kernel"), "{e}");
-        // Nobody trusted: refused.
-        let e = verify_image(&opened, &TrustedKeys::default()).unwrap_err().to_string();
-        assert!(e.contains("no trusted public key"), "{e}");
+    fn pem_block_is_found_amid_text() {
+        let text = b"Certificate:\n  junk\n-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\ntrailing\n";
+        let key = PublicKey::from_pem(text, "t").unwrap();
+        assert_eq!(key.algorithm(), Algorithm::Ed25519);
+        assert!(key.to_pem().starts_with("-----BEGIN PUBLIC KEY-----\n"));
     }
 
     #[test]

@@ -19,7 +19,7 @@
 //!    that they stay inside the guest's `files/`).
 //! 4. **Host resources.** Keys known to affect only the guest
 //!    ([`GUEST_KEYS`]) are allowed; every other key needs the host's
-//!    permission by name ([`crate::admit::Policy::allow_xl_keys`], set on
+//!    permission by name ([`crate::rules::Policy::allow_xl_keys`], set on
 //!    the host by `XENGUEST_ALLOW_XL_KEYS`). `on_*` actions that dump core
 //!    on the host need [`PERMIT_COREDUMP`].
 //! 5. **Network interfaces.** The host manager writes the guest's `vif`
@@ -34,9 +34,9 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path};
 
-use crate::admit::{Policy, Problem, Rule};
 use crate::config::{read_xl_line, XlLine, XlValue};
 use crate::image::Image;
+use crate::rules::{Policy, Problem, Rule};
 
 /// Keys the host manager writes itself (`update --xen-name`,
 /// `--xen-disk` in the classic manager).

@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use crate::admit::{Problem, Rule};
+use crate::rules::{Problem, Rule};
 
 /// A file of `KEY="VALUE"` lines; other lines (comments, blank lines,
 /// anything else) are kept as they are.

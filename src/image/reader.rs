@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use super::tar::{self, Entry, Kind};
 use super::{Archive, Blob, Image, MANIFEST, MAX_TEXT_MEMBER, SIGNATURE, SIGNER};
-use crate::checksum::HashingReader;
+use crate::digest::HashingReader;
 use crate::error::{Error, IoContext, Result};
 
 /// How an image is stored.

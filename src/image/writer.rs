@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 
 use super::tar::{pad_len, write_header, BLOCK_LEN, ZEROS};
 use super::{member_name, Blob, Image, Member, MANIFEST, MODE_EXEC, MODE_FILE, SIGNATURE, SIGNER, TRAILER};
-use crate::checksum::{hex, push_manifest_line, sidecar_path, sidecar_text, Manifest};
+use crate::checksum::{push_manifest_line, sidecar_path, sidecar_text, Manifest};
+use crate::digest::{hex, HashingReader};
 use crate::error::{Error, IoContext, Result};
 use crate::progress::Bar;
 use crate::progress::Progress;
@@ -907,28 +908,11 @@ pub fn write_file_member(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Res
 /// [`write_file_member`], returning the sha256 of what was written.
 fn write_file_member_hashed(dest: &Path, mode: u32, blob: &Blob, what: &str) -> Result<String> {
     atomic_write_locked(dest, Some(mode), |mut file| {
-        let mut reader = HashingReader {
-            inner: blob.open()?,
-            hasher: Sha256::new(),
-        };
+        let mut reader = HashingReader::new(blob.open()?);
         io::copy(&mut reader, &mut file).map_err(|e| blob_error(blob, what, e))?;
-        Ok((file, hex(&reader.hasher.finalize())))
+        Ok((file, reader.finish()))
     })
     .map(|(digest, _lock)| digest)
-}
-
-/// A reader that hashes what it reads.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 /// [`write_file_member`], advancing `bar` as data is copied.

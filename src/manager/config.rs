@@ -293,7 +293,6 @@ impl Config {
         config.require_manifest()?;
         config.allow_image_device()?;
         config.policy()?;
-        super::net::Host::from_config(&config)?;
         Ok(config)
     }
 

@@ -161,6 +161,9 @@ impl Manager {
             Some(path) => Config::load(path, true)?,
             None => Config::load(&paths.host(Path::new(config::DEFAULT_CONF)), false)?,
         };
+        // The network keys are checked at once too, so a bad value fails
+        // every action, naming the key.
+        net::Host::from_config(&config)?;
         let verbose = match cli.verbose {
             0 => Level::Error,
             1 => Level::Info,

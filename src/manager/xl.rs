@@ -36,14 +36,14 @@ pub fn check_info(r: &Runner) -> Result<String> {
 
 /// The host as `xl info` describes it (`KEY : VALUE` lines): its
 /// `machine` and `xen_version`.
-pub fn host(info: &str) -> crate::admit::XenHost {
+pub fn host(info: &str) -> crate::rules::XenHost {
     let field = |key: &str| {
         info.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
             (k.trim() == key && !v.trim().is_empty()).then(|| v.trim().to_owned())
         })
     };
-    crate::admit::XenHost {
+    crate::rules::XenHost {
         machine: field("machine"),
         xen_version: field("xen_version"),
     }
@@ -138,6 +138,6 @@ mod tests {
         let h = host(text);
         assert_eq!(h.machine.as_deref(), Some("aarch64"));
         assert_eq!(h.xen_version.as_deref(), Some("4.18.0"));
-        assert_eq!(host("host : standin\n"), crate::admit::XenHost::default());
+        assert_eq!(host("host : standin\n"), crate::rules::XenHost::default());
     }
 }
