@@ -25,6 +25,8 @@ APPEND = os.path.join(h.LAYER, "dynamic-layers", "virtualization-layer", "recipe
                       "xenguest-manager", "xenguest-manager_%.bbappend")
 LVM_APPEND = os.path.join(h.LAYER, "dynamic-layers", "openembedded-layer", "recipes-core",
                           "xenguest-manager", "xenguest-manager_%.bbappend")
+NFT_APPEND = os.path.join(h.LAYER, "dynamic-layers", "networking-layer", "recipes-core",
+                          "xenguest-manager", "xenguest-manager_%.bbappend")
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +59,12 @@ def test_recipe_parses_without_meta_virtualization(parsed):
         assert pkg in rdepends, pkg
     assert "xen-tools-xl" not in rdepends
     assert "lvm2" not in rdepends
+    # BitBake resolves recommendations like dependencies: with OE-core
+    # alone, nothing from meta-networking either (real BitBake found
+    # nftables unbuildable there); iptables is OE-core's.
+    rrecommends = d.getVar("RRECOMMENDS:xenguest-manager").split()
+    assert "nftables" not in rrecommends
+    assert "iptables" in rrecommends
     assert d.getVar("SYSTEMD_SERVICE:xenguest-manager") == "xenguest-manager.service"
     assert d.getVar("INITSCRIPT_PARAMS") == "start 90 2 3 4 5 . stop 79 0 1 6 ."
     assert "--bin xenguest-manager" in d.getVar("CARGO_BUILD_FLAGS")
@@ -81,6 +89,14 @@ def test_lvm_comes_with_meta_oe(parsed):
     assert any(LVM_APPEND in glob.glob(p) for p in patterns), dynamic
     d = parse(parsed.d, [LVM_APPEND])
     assert "lvm2" in d.getVar("RDEPENDS:xenguest-manager").split()
+
+
+def test_nftables_comes_with_meta_networking(parsed):
+    dynamic = parsed.d.getVar("BBFILES_DYNAMIC").split()
+    patterns = [p.split(":", 1)[1] for p in dynamic if p.startswith("networking-layer:")]
+    assert any(NFT_APPEND in glob.glob(p) for p in patterns), dynamic
+    d = parse(parsed.d, [NFT_APPEND])
+    assert "nftables" in d.getVar("RRECOMMENDS:xenguest-manager").split()
 
 
 def test_sources_are_the_tool_recipes(parsed):

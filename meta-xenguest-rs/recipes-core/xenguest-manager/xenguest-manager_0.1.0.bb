@@ -49,10 +49,13 @@ CONFFILES:${PN} = "${sysconfdir}/xenguest/xenguest-manager.conf"
 RDEPENDS:${PN} = "bash bzip2 dosfstools e2fsprogs-mke2fs gzip parted tar util-linux-losetup util-linux-lsblk util-linux-mkswap util-linux-mount util-linux-umount xz"
 # For nat guests (docs/manager.md, "Guest network"): busybox (in every
 # OE-core image) brings udhcpd, which serves each guest its address, and
-# ip and sysctl, which set up its link; nftables holds the rules (iptables
-# works too). The bridge of bridge guests comes from xenguest-network.
-# Recommended only: a host with bridge guests alone needs none of it.
-RRECOMMENDS:${PN} = "nftables kernel-module-nft-nat kernel-module-nft-masq kernel-module-nft-chain-nat \
+# ip and sysctl, which set up its link; iptables (OE-core) holds the rules,
+# or nftables where meta-networking provides it (a dynamic-layers
+# bbappend: OE-core has no nftables, and BitBake resolves recommendations
+# like dependencies). The bridge of bridge guests comes from
+# xenguest-network. Recommended only: a host with bridge guests alone
+# needs none of it.
+RRECOMMENDS:${PN} = "iptables kernel-module-nft-nat kernel-module-nft-masq kernel-module-nft-chain-nat \
                      kernel-module-bridge kernel-module-xen-netback xenguest-network"
 
 # Configuration keys written from the knobs of xenguest-manager-config.inc.
