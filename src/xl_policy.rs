@@ -278,19 +278,7 @@ pub fn image_disks(image: &Image) -> Vec<String> {
     let Some(cfg) = &image.guest_cfg else {
         return Vec::new();
     };
-    let text = cfg.render();
-    let last = text
-        .split_terminator('\n')
-        .filter_map(|line| match read_xl_line(line) {
-            Ok(XlLine::Assign { key, value }) if key == "disk" => Some(value),
-            _ => None,
-        })
-        .next_back();
-    match last {
-        Some(XlValue::List(items)) => items,
-        Some(XlValue::Str(item)) => vec![item],
-        _ => Vec::new(),
-    }
+    last_entries(&[cfg.render()], "disk")
 }
 
 /// Records the permissions of the `script=` and `backend=` parameters of
@@ -331,11 +319,17 @@ pub fn image_vifs(image: &Image) -> Vec<String> {
             texts.push(text);
         }
     }
+    last_entries(&texts, "vif")
+}
+
+/// The entries of the last assignment of `key` in `texts` (read in order,
+/// as xl reads the merged configuration): a list's items, or one string.
+fn last_entries(texts: &[String], key: &str) -> Vec<String> {
     let last = texts
         .iter()
         .flat_map(|t| t.split_terminator('\n'))
         .filter_map(|line| match read_xl_line(line) {
-            Ok(XlLine::Assign { key, value }) if key == "vif" => Some(value),
+            Ok(XlLine::Assign { key: k, value }) if k == key => Some(value),
             _ => None,
         })
         .next_back();

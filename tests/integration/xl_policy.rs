@@ -5,93 +5,41 @@
 //! are crafted member by member, since honest writers may refuse them.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::hostile::{Tar, PARAMS};
-use crate::support::{Run, Scratch};
+use crate::support::Run;
 
-const STANDIN: &str = include_str!("manager_standin.sh");
-const TOOLS: &[&str] = &[
-    "xl",
-    "pvs",
-    "pvcreate",
-    "lsblk",
-    "vgs",
-    "vgcreate",
-    "lvs",
-    "lvcreate",
-    "lvremove",
-    "losetup",
-    "parted",
-    "mkfs.ext4",
-    "mkswap",
-    "mount",
-    "umount",
-    "dmsetup",
-];
-
-/// A host with stand-in tools, a root prefix and an LVM volume device.
-struct Host {
-    s: Scratch,
-}
+/// The manager's stand-in host (`manager.rs`) with an LVM volume device.
+struct Host(crate::manager::Host);
 
 impl Host {
     fn new(conf: &str) -> Host {
-        let s = Scratch::new();
-        let bin = s.mkdir("standins");
-        s.mkdir("state");
-        for tool in TOOLS {
-            let p = bin.join(tool);
-            fs::write(&p, STANDIN).unwrap();
-            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let h = Host { s };
+        let h = Host(crate::manager::Host::new());
         h.conf(conf);
         h
     }
 
     fn conf(&self, extra: &str) {
-        self.s.write(
-            "root/etc/xenguest/xenguest-manager.conf",
-            format!("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n{extra}"),
-        );
+        self.0.conf(&format!("XENGUEST_VOLUME_DEVICE=\"/dev/sda2\"\n{extra}"));
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        let path = format!(
-            "{}:{}",
-            self.s.join("standins").display(),
-            std::env::var("PATH").unwrap()
-        );
-        Run::new(
-            Command::new(env!("CARGO_BIN_EXE_xenguest-manager"))
-                .args(args)
-                .current_dir(self.s.path())
-                .env("PATH", path)
-                .env("STANDIN_STATE", self.s.join("state"))
-                .env("XENGUEST_MANAGER_ROOT", self.s.join("root"))
-                .env_remove("XENGUEST_MANAGER_CONF"),
-        )
+        self.0.run(args)
     }
 
     fn guest_dir(&self) -> PathBuf {
-        self.s.join("root/etc/xenguest/guests/g")
+        self.0.guest_dir("g")
     }
 
     /// The calls the stand-ins recorded.
     fn calls(&self) -> Vec<String> {
-        fs::read_to_string(self.s.join("state/calls"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        self.0.calls()
     }
 
     /// The configurations `xl create` received, by file name.
     fn created(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(self.s.join("state"))
+        let mut names: Vec<String> = fs::read_dir(self.0.state(""))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with("created-"))
@@ -101,12 +49,12 @@ impl Host {
     }
 
     fn created_cfg(&self) -> String {
-        fs::read_to_string(self.s.join("state/created-g.cfg")).unwrap()
+        fs::read_to_string(self.0.state("created-g.cfg")).unwrap()
     }
 
     /// Writes `bytes` as g.xenguest and returns its path.
     fn image(&self, bytes: &[u8]) -> String {
-        self.s.write("g.xenguest", bytes).to_string_lossy().into_owned()
+        self.0.s.write("g.xenguest", bytes).to_string_lossy().into_owned()
     }
 }
 
@@ -262,7 +210,7 @@ fn host_keys_allowed_by_name_pass_until_withdrawn() {
     h.run(&["start", "g"]).success();
     assert_eq!(settings(&h.created_cfg(), "pci"), ["pci = ['01:00.0']"]);
     h.run(&["stop", "g"]).success();
-    fs::remove_file(h.s.join("state/created-g.cfg")).unwrap();
+    fs::remove_file(h.0.state("created-g.cfg")).unwrap();
     h.conf("");
     h.run(&["start", "g"]).failure(1, &["guest.d/pci.cfg:1", "`pci`"]);
     assert!(h.created().is_empty());
@@ -281,7 +229,7 @@ fn start_judges_the_installed_configuration() {
     h.run(&["start", "g"]).failure(1, &["guest.d/zz.cfg:1", "`name`"]);
     fs::remove_file(dir.join("guest.d/zz.cfg")).unwrap();
     fs::remove_file(dir.join("files/kernel")).unwrap();
-    let secret = h.s.write("secret", "host secret\n");
+    let secret = h.0.s.write("secret", "host secret\n");
     std::os::unix::fs::symlink(&secret, dir.join("files/kernel")).unwrap();
     h.run(&["start", "g"]).failure(1, &["`kernel`", "outside the guest's"]);
     assert!(h.created().is_empty());
