@@ -41,6 +41,22 @@ impl DiskConfig {
         validate::size_mb("DISK_SIZE", raw)
     }
 
+    /// The partitions whose content is kept data (`DISK_PARTn_KEEP="1"`).
+    pub fn kept(&self) -> Result<std::collections::BTreeSet<u8>> {
+        let mut out = std::collections::BTreeSet::new();
+        for n in 1..=4u8 {
+            let key = format!("DISK_PART{n}_KEEP");
+            match self.0.get(&key) {
+                None | Some("0") => {}
+                Some("1") => {
+                    out.insert(n);
+                }
+                Some(v) => return Err(crate::error::Error::invalid(&key, v, "use 1 or 0")),
+            }
+        }
+        Ok(out)
+    }
+
     /// The configured partitions, in number order.
     pub fn partitions(&self) -> Result<Vec<Partition>> {
         (1..=4u8)

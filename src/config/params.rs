@@ -13,6 +13,10 @@ pub(crate) const DEFAULT_PARAMS_CFG: &str = "\
 GUEST_AUTOBOOT=\"1\"
 ";
 
+/// Seconds the manager waits for a new version's health when
+/// `GUEST_HEALTH_TIMEOUT` is not set.
+pub(crate) const DEFAULT_HEALTH_TIMEOUT: u64 = 120;
+
 /// The guest's `params.cfg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params(pub ShellVars);
@@ -42,6 +46,22 @@ impl Params {
             _ => self.0.remove(key),
         }
         Ok(())
+    }
+
+    /// `GUEST_HEALTH_TIMEOUT`: seconds the manager waits for health after
+    /// an update ([`DEFAULT_HEALTH_TIMEOUT`] when absent).
+    pub fn health_timeout(&self) -> Result<u64> {
+        match self.0.get("GUEST_HEALTH_TIMEOUT") {
+            None => Ok(DEFAULT_HEALTH_TIMEOUT),
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if (1..=86_400).contains(&n) => Ok(n),
+                _ => Err(crate::error::Error::invalid(
+                    "GUEST_HEALTH_TIMEOUT",
+                    v,
+                    "a whole number of seconds from 1 to 86400",
+                )),
+            },
+        }
     }
 
     /// The file text.
