@@ -71,6 +71,14 @@ pub enum Op {
     DiskAddPart(Partition),
     /// `--disk-rm-part=ID`.
     DiskRmPart(u8),
+    /// `--disk-keep-part=ID[:1|0]`: mark partition ID as persistent data
+    /// (`DISK_PARTn_KEEP="1"`) or clear the mark.
+    DiskKeepPart {
+        /// Partition number, 1 to 4.
+        number: u8,
+        /// Whether its content survives updates.
+        keep: bool,
+    },
     /// `--disk-add-file=SRC:DST`.
     DiskAddFile {
         /// Input file.
@@ -144,7 +152,8 @@ const OTHER_OPTIONS: &[OptionDef] = &[
     opt!("init-post", "FILE", Value, INIT, "Add FILE to init.post/: run once the guest is running"),
     opt!("disk-reset-config", "", Flag, DISK, "Reset disk.cfg to the default (no disk)"),
     opt!("disk-add-part", "ID:SIZE:FS:CONTENT", Value, DISK, "Add partition ID (1-4) of SIZE, formatted FS (vfat, ext2, ext3, ext4, swap or empty), initialised from disk file CONTENT (.img[.gz|.bz2] or .tar[.gz|.bz2|.xz], or empty)"),
-    opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID"),
+    opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID (and its keep mark)"),
+    opt!("disk-keep-part", "ID[:1|0]", Value, DISK, "Keep the content of partition ID across guest updates (DISK_PARTn_KEEP=\"1\": xenguest-manager update carries it to the new disk instead of writing it from the image); ID:0 clears the mark. The partition must be defined"),
     opt!("disk-add-file", "SRC[:DST]", Value, DISK, "Add file SRC as disk/DST, usable as partition CONTENT (DST defaults to SRC's basename)"),
     opt!("disk-rm-file", "DST", Value, DISK, "Remove disk/DST"),
 ];
@@ -159,6 +168,7 @@ pub const LIST_KEYS: &[(&str, &str)] = &[
     ("init.post", "init-post"),
     ("disk.files", "disk-add-file"),
     ("disk.partitions", "disk-add-part"),
+    ("disk.keep", "disk-keep-part"),
     ("image.sbom", "image-add-sbom"),
 ];
 
@@ -293,6 +303,24 @@ impl Op {
             "disk-reset-config" => Op::DiskResetConfig,
             "disk-add-part" => Op::DiskAddPart(Partition::parse(option, v)?),
             "disk-rm-part" => Op::DiskRmPart(u8::try_from(validate::number(option, v, 1, 4)?).unwrap_or(0)),
+            "disk-keep-part" => {
+                let (id, keep) = match v.split_once(':') {
+                    None => (v, true),
+                    Some((id, "1")) => (id, true),
+                    Some((id, "0")) => (id, false),
+                    Some(_) => {
+                        return Err(Error::invalid(
+                            option,
+                            v,
+                            "expected `ID` or `ID:1` (keep) or `ID:0` (do not keep), e.g. `2`",
+                        ))
+                    }
+                };
+                Op::DiskKeepPart {
+                    number: u8::try_from(validate::number(option, id, 1, 4)?).unwrap_or(0),
+                    keep,
+                }
+            }
             "disk-add-file" => {
                 let (src, dst) = src_dst(option, v)?;
                 validate::shell_value(option, &dst)?;
@@ -342,6 +370,7 @@ impl Op {
             Op::DiskResetConfig => "disk-reset-config",
             Op::DiskAddPart(_) => "disk-add-part",
             Op::DiskRmPart(_) => "disk-rm-part",
+            Op::DiskKeepPart { .. } => "disk-keep-part",
             Op::DiskAddFile { .. } => "disk-add-file",
             Op::AddSbom { .. } => "image-add-sbom",
             Op::DiskRmFile(_) => "disk-rm-file",
@@ -431,6 +460,7 @@ impl Op {
                 disk(image).add_partition(option, part, &size)?;
             }
             Op::DiskRmPart(n) => disk(image).remove_partition(*n),
+            Op::DiskKeepPart { number, keep } => disk(image).set_kept(option, *number, *keep)?,
             Op::DiskAddFile { src, dst } => {
                 image.disk_files.insert(dst.clone(), Blob::from_input(option, src)?);
             }
@@ -582,6 +612,10 @@ mod tests {
             ("disk-add-file", ":x"),
             ("disk-add-part", "9:1G::"),
             ("disk-rm-part", "5"),
+            ("disk-keep-part", "0"),
+            ("disk-keep-part", "5"),
+            ("disk-keep-part", "1:yes"),
+            ("disk-keep-part", ""),
             ("disk-size", "1T"),
             ("disk-device", "/dev/`id`"),
             ("set-param", "GUEST_AUTOBOOT=yes"),

@@ -188,10 +188,13 @@ pub(super) fn xl_settings(opened: &Opened) -> Result<Value> {
 fn disk_json(opened: &Opened) -> Result<Value> {
     let text = raw_text(opened, "disk.cfg")?.unwrap_or_default();
     let disk = DiskConfig::parse(&text);
+    let kept = disk.kept()?;
     let partitions: Vec<Value> = disk
         .partitions()?
         .iter()
-        .map(|p| json!({ "number": p.number, "size_mb": p.size_mb, "fs": p.fs, "content": p.content }))
+        .map(|p| {
+            json!({ "number": p.number, "size_mb": p.size_mb, "fs": p.fs, "content": p.content, "keep": kept.contains(&p.number) })
+        })
         .collect();
     Ok(json!({
         "text": text,
