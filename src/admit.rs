@@ -527,7 +527,7 @@ fn image_device(disk: &DiskConfig, policy: &Policy, report: &mut Report) {
 
 /// Whether the image carries scripts the host runs as root.
 fn has_host_scripts(image: &Image) -> Option<String> {
-    Stage::ALL
+    Stage::SCRIPTS
         .iter()
         .find_map(|s| image.init(*s).keys().next().map(|n| format!("{}/{n}", s.dir())))
 }
@@ -580,7 +580,7 @@ fn provenance(stored: Stored<'_>, policy: &Policy, report: &mut Report) -> Resul
                 Rule::Signature,
                 script.clone(),
                 format!(
-                    "`{script}` is a host-side script, run as root in Dom0: {why}, and the host requires images carrying such scripts to be signed by a trusted key ({REQUIRE_SIGNED_SCRIPTS}=\"1\") - sign the image with `xenguest-mkimage sign`, or remove its init.pre, init.d and init.post scripts"
+                    "`{script}` is a host-side script, run as root in Dom0: {why}, and the host requires images carrying such scripts to be signed by a trusted key ({REQUIRE_SIGNED_SCRIPTS}=\"1\") - sign the image with `xenguest-mkimage sign`, or remove its init.pre, init.d, init.post and health.d scripts"
                 ),
             );
         }

@@ -58,7 +58,8 @@ pub enum Op {
     },
     /// `--xen-rm-file=DST`.
     XenRmFile(String),
-    /// `--init-pre=F`, `--init-script=F`, `--init-post=F`.
+    /// `--init-pre=F`, `--init-script=F`, `--init-post=F`,
+    /// `--init-health=F`.
     Init {
         /// Which directory.
         stage: Stage,
@@ -150,6 +151,7 @@ const OTHER_OPTIONS: &[OptionDef] = &[
     opt!("init-pre", "FILE", Value, INIT, "Add FILE to init.pre/: run on the host before the guest is created"),
     opt!("init-script", "FILE", Value, INIT, "Add FILE to init.d/: run once the guest is created, still paused"),
     opt!("init-post", "FILE", Value, INIT, "Add FILE to init.post/: run once the guest is running"),
+    opt!("init-health", "FILE", Value, INIT, "Add FILE to health.d/: a health check the host runs after xenguest-manager update until all succeed (else it rolls the guest back); not run at start"),
     opt!("disk-reset-config", "", Flag, DISK, "Reset disk.cfg to the default (no disk)"),
     opt!("disk-add-part", "ID:SIZE:FS:CONTENT", Value, DISK, "Add partition ID (1-4) of SIZE, formatted FS (vfat, ext2, ext3, ext4, swap or empty), initialised from disk file CONTENT (.img[.gz|.bz2] or .tar[.gz|.bz2|.xz], or empty)"),
     opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID (and its keep mark)"),
@@ -166,6 +168,7 @@ pub const LIST_KEYS: &[(&str, &str)] = &[
     ("init.pre", "init-pre"),
     ("init.scripts", "init-script"),
     ("init.post", "init-post"),
+    ("init.health", "init-health"),
     ("disk.files", "disk-add-file"),
     ("disk.partitions", "disk-add-part"),
     ("disk.keep", "disk-keep-part"),
@@ -287,13 +290,14 @@ impl Op {
                 Op::XenAddFile { src, dst }
             }
             "xen-rm-file" => Op::XenRmFile(validate::member_name(option, v)?.to_owned()),
-            "init-pre" | "init-script" | "init-post" => {
+            "init-pre" | "init-script" | "init-post" | "init-health" => {
                 non_empty("a file")?;
                 validate::file_name(option, &basename(option, v)?)?;
                 let stage = match name {
                     "init-pre" => Stage::Pre,
                     "init-script" => Stage::Main,
-                    _ => Stage::Post,
+                    "init-post" => Stage::Post,
+                    _ => Stage::Health,
                 };
                 Op::Init {
                     stage,
@@ -367,6 +371,9 @@ impl Op {
             Op::Init { stage: Stage::Pre, .. } => "init-pre",
             Op::Init { stage: Stage::Main, .. } => "init-script",
             Op::Init { stage: Stage::Post, .. } => "init-post",
+            Op::Init {
+                stage: Stage::Health, ..
+            } => "init-health",
             Op::DiskResetConfig => "disk-reset-config",
             Op::DiskAddPart(_) => "disk-add-part",
             Op::DiskRmPart(_) => "disk-rm-part",

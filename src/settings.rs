@@ -33,7 +33,7 @@ pub const XEN: &str = "Xen configuration (guest.cfg, guest.d/)";
 /// Help heading of `files/`.
 pub const FILES: &str = "Xen files (files/)";
 /// Help heading of the init scripts.
-pub const INIT: &str = "Init scripts (init.pre/, init.d/, init.post/)";
+pub const INIT: &str = "Init and health scripts (init.pre/, init.d/, init.post/, health.d/)";
 /// Help heading of the disk.
 pub const DISK: &str = "Disk (disk.cfg, disk/)";
 /// Help heading of the image metadata.

@@ -84,6 +84,9 @@ pub struct Init {
     /// `init.post/` scripts.
     #[serde(default)]
     pub post: Vec<Spanned<String>>,
+    /// `health.d/` scripts: the host's health checks after an update.
+    #[serde(default)]
+    pub health: Vec<Spanned<String>>,
 }
 
 /// `[disk]`.
@@ -598,6 +601,7 @@ impl GuestSpec {
         l.files("init.pre", &self.init.pre, "init-pre")?;
         l.files("init.scripts", &self.init.scripts, "init-script")?;
         l.files("init.post", &self.init.post, "init-post")?;
+        l.files("init.health", &self.init.health, "init-health")?;
         for s in settings::SETTINGS.iter().filter(|s| s.toml.starts_with("disk.")) {
             l.setting(s, self.toml_value(s))?;
         }
@@ -1027,11 +1031,12 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
             ));
         }
     }
-    for stage in Stage::ALL {
+    for stage in Stage::SCRIPTS {
         let key = match stage {
             Stage::Pre => "init.pre",
             Stage::Main => "init.scripts",
             Stage::Post => "init.post",
+            Stage::Health => "init.health",
         };
         for (name, blob) in image.init(stage) {
             let dest = format!("{}/{name}", stage.dir());

@@ -383,13 +383,15 @@ impl Partition {
 
 /// Members the host reads as text: the files bash sources (`params.cfg`,
 /// `disk.cfg`), the xl configuration (`guest.cfg`, `guest.d/*`) and the
-/// init scripts it runs.
+/// init and health scripts it runs.
 pub fn is_text_member(path: &str) -> bool {
     matches!(path, "params.cfg" | "disk.cfg" | "guest.cfg")
-        || ["guest.d/", "init.pre/", "init.d/", "init.post/"].iter().any(|dir| {
-            path.strip_prefix(dir)
-                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
-        })
+        || ["guest.d/", "init.pre/", "init.d/", "init.post/", "health.d/"]
+            .iter()
+            .any(|dir| {
+                path.strip_prefix(dir)
+                    .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+            })
 }
 
 /// Checks that `bytes` are UTF-8 text: the one rule for every text member
@@ -457,6 +459,7 @@ mod tests {
     #[test]
     fn text_members_are_utf8_without_cr() {
         assert!(is_text_member("params.cfg") && is_text_member("guest.d/net") && is_text_member("init.pre/01"));
+        assert!(is_text_member("health.d/10-ping") && !is_text_member("health.d/sub/x"));
         assert!(!is_text_member("files/kernel") && !is_text_member("disk/rootfs.tar") && !is_text_member("guest.d/"));
         assert!(text_member("guest.d/a", b"x = 1\n").is_ok());
         let e = text_member("guest.d/a", b"x = 1\ny = \xff\n").unwrap_err().to_string();

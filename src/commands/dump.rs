@@ -120,10 +120,10 @@ fn dump_files(
     Ok(())
 }
 
-/// Each stage in run order (pre, d, post), each script under a line
-/// naming it.
+/// Each stage in run order (pre, d, post), then the health checks, each
+/// script under a line naming it.
 fn dump_init(out: &mut impl Write, opened: &Opened) -> Result<()> {
-    for stage in Stage::ALL {
+    for stage in Stage::SCRIPTS {
         let dir = stage.dir();
         writeln!(out, "=== {dir} ===").map_err(stdout_error)?;
         let scripts = opened.image.init(stage);
@@ -223,7 +223,7 @@ fn assignments(vars: &ShellVars) -> Vec<Value> {
 
 fn init_json(opened: &Opened) -> Result<Value> {
     let mut scripts = Vec::new();
-    for stage in Stage::ALL {
+    for stage in Stage::SCRIPTS {
         for name in opened.image.init(stage).keys() {
             let member = format!("{}/{name}", stage.dir());
             let Some(blob) = raw_member(opened, &member) else {

@@ -95,7 +95,7 @@ pub(crate) fn info(g: Global, path: &Path) -> Result<()> {
     let xl = super::dump::xl_settings(&opened)?;
     // The guest type xl reads (guest.cfg, then guest.d/).
     let guest_type = xl.get("type").and_then(Value::as_str).map(str::to_owned);
-    let init: Vec<Value> = Stage::ALL
+    let init: Vec<Value> = Stage::SCRIPTS
         .iter()
         .flat_map(|stage| {
             image
