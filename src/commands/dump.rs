@@ -120,13 +120,17 @@ fn dump_files(
     Ok(())
 }
 
-/// Each stage in run order (pre, d, post), then the health checks, each
-/// script under a line naming it.
+/// Each stage in run order (pre, d, post), then the health checks when
+/// there are any (so the output of an image without them is what it
+/// always was), each script under a line naming it.
 fn dump_init(out: &mut impl Write, opened: &Opened) -> Result<()> {
     for stage in Stage::SCRIPTS {
+        let scripts = opened.image.init(stage);
+        if stage == Stage::Health && scripts.is_empty() {
+            continue;
+        }
         let dir = stage.dir();
         writeln!(out, "=== {dir} ===").map_err(stdout_error)?;
-        let scripts = opened.image.init(stage);
         if scripts.is_empty() {
             writeln!(out, "No {dir} scripts.").map_err(stdout_error)?;
         }
