@@ -261,7 +261,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("dump-init")
-                .about("Print the init scripts in the order the host runs them (init.pre, init.d, init.post), each under its name")
+                .about("Print the init scripts in the order the host runs them (init.pre, init.d, init.post), then the health checks (health.d, when there are any), each under its name")
                 .arg(image_arg("Image file or directory"))
                 .arg(json_arg()),
         )

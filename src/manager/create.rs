@@ -350,16 +350,8 @@ pub(super) fn mark_kept(image: &mut Image, keep: &[u8]) -> Result<()> {
         return Ok(());
     }
     let disk = image.disk.get_or_insert_with(Default::default);
-    let numbers: Vec<u8> = disk.partitions()?.iter().map(|p| p.number).collect();
     for &n in keep {
-        if !numbers.contains(&n) {
-            return Err(Error::invalid(
-                "--keep",
-                n.to_string(),
-                "the image has no such partition (its disk.cfg has no DISK_PARTn for it)",
-            ));
-        }
-        disk.set("--keep", &format!("DISK_PART{n}_KEEP"), "1")?;
+        disk.set_kept("--keep", n, true)?;
     }
     Ok(())
 }

@@ -27,5 +27,6 @@ mod rules;
 mod settings;
 mod sign;
 mod update;
+mod update_marks;
 mod verified_bytes;
 mod xl_policy;

@@ -339,7 +339,7 @@ fn layouts_that_cannot_carry_the_kept_data_are_refused_before_anything_changes()
     // --keep on an image without that partition.
     let v2 = version(&h, 2, &[]);
     h.run(&["update", "g", v2.to_str().unwrap(), "--keep", "2"])
-        .failure(1, &["--keep", "no such partition"]);
+        .failure(1, &["--keep", "there is no partition 2 to keep"]);
 }
 
 #[test]
