@@ -567,3 +567,33 @@ fn kept_partition_is_copied_on_a_real_disk() {
     h.run(&["remove", "g"]).success();
     assert!(!file.exists());
 }
+
+#[test]
+fn health_d_checks_confirm_or_refuse_the_new_version() {
+    let h = running_v1();
+    let ok = h.s.join("ok.sh");
+    // Sourced like an init script: it sees params.cfg and `guestname`.
+    fs::write(
+        &ok,
+        "#!/bin/bash\n[ \"$TEST_VERSION\" = 2 ] && [ \"$guestname\" = g ]\n",
+    )
+    .unwrap();
+    let bad = h.s.join("bad.sh");
+    fs::write(&bad, "#!/bin/bash\necho 'service not answering' >&2\nexit 1\n").unwrap();
+    let ok_arg = format!("--init-health={}", ok.display());
+    let bad_arg = format!("--init-health={}", bad.display());
+    // No xenstore key: the image's own host-side check confirms it.
+    let v2 = version(&h, 2, &[ok_arg.as_str()]);
+    h.run(&["update", "g", v2.to_str().unwrap()]).success();
+    assert_eq!(active_version(&h), "2");
+    assert!(h.guest_dir("g").join("health.d/ok.sh").is_file());
+    // A check that keeps failing: rolled back once the timeout passes,
+    // saying what the check said.
+    let v3 = version(&h, 3, &[bad_arg.as_str()]);
+    h.run(&["update", "g", v3.to_str().unwrap()])
+        .failure(1, &["GUEST_HEALTH_TIMEOUT=1", "service not answering", "rolled back"]);
+    assert_eq!(active_version(&h), "2");
+    // An update replaces the rollback target as it begins (two disks at
+    // most per guest): version 1 is gone, failed update or not.
+    assert_eq!(states(&h), st(&[(1, "retired"), (2, "active"), (3, "failed")]));
+}
