@@ -25,7 +25,7 @@ pub const STATE_FILE: &str = "manager.state";
 /// Checks a guest name: it becomes a directory, an LVM volume and a Xen
 /// domain name, so letters, digits and `_ . + -`, not starting with `.`
 /// or `-`, at most 64 bytes, without `..` (the manager names the disks of
-/// a guest's other versions `NAME..next` and `NAME..prev`).
+/// a guest's other versions `NAME..next`, `NAME..prev` and `NAME..old`).
 pub fn check_name(name: &str) -> Result<&str> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "_.+-".contains(c);
     let reason = if name.is_empty() {

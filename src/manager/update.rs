@@ -113,7 +113,7 @@ impl Manager {
             outgoing_disk: outgoing.clone(),
             incoming_disk: incoming.clone(),
             incoming: Slot::Next,
-            discard: None,
+            parked: None,
             switched: 0,
             was_running,
             carried: carried.clone(),
@@ -136,7 +136,7 @@ impl Manager {
         versions.save_history(&history)?;
 
         let staged = (|| {
-            self.discard_prev(name, &versions, &mut pending)?;
+            self.park_prev(name, &versions, &mut pending)?;
             if self.is_classic(name) {
                 // A classic guest's disk is recorded now, so that it is
                 // found in prev/ after the switch.
@@ -210,7 +210,7 @@ impl Manager {
         }
         pending.step = Step::Commit;
         versions.save_pending(&pending)?;
-        Self::commit(&versions, &pending)?;
+        self.commit(name, &versions, &pending)?;
         self.log.info(&format!(
             "guest {name} updated to version {number}{}",
             if was_running {
@@ -222,28 +222,60 @@ impl Manager {
         Ok(())
     }
 
-    /// Removes the rollback target an update replaces: its disk, then its
-    /// directory.
-    fn discard_prev(&self, name: &str, versions: &Versions, pending: &mut Pending) -> Result<()> {
+    /// Parks the rollback target while an update runs (disk `NAME..prev`
+    /// to `NAME..old`, `prev/` to `parked/`): the switch needs its slot,
+    /// and a failed update brings it back ([`Self::unpark`]).
+    fn park_prev(&self, name: &str, versions: &Versions, pending: &mut Pending) -> Result<()> {
         let prev = versions.config_dir(Slot::Prev);
-        let disk = match &pending.discard {
-            Some(d) => Some(d.clone()),
-            None if prev.exists() => Some(store::recorded_disk(&prev)?.unwrap_or(Disk::None)),
-            None => None,
-        };
-        let Some(disk) = disk else {
+        if pending.parked.is_none() {
+            if !prev.exists() {
+                return Ok(());
+            }
+            pending.parked = Some(store::recorded_disk(&prev)?.unwrap_or(Disk::None));
+            versions.save_pending(pending)?;
+        }
+        self.move_parked(name, versions, pending, Slot::Prev, Slot::Parked)
+    }
+
+    /// Brings a parked rollback target back to its slot.
+    fn unpark(&self, name: &str, versions: &Versions, pending: &Pending) -> Result<()> {
+        self.move_parked(name, versions, pending, Slot::Parked, Slot::Prev)
+    }
+
+    /// Moves the parked version's disk and directory from `from` to `to`,
+    /// each unless already moved.
+    fn move_parked(&self, name: &str, versions: &Versions, pending: &Pending, from: Slot, to: Slot) -> Result<()> {
+        let Some(disk) = &pending.parked else {
             return Ok(());
         };
-        pending.discard = Some(disk.clone());
-        versions.save_pending(pending)?;
-        self.log.info(&format!("discarding the previous version of {name}"));
-        disk::remove(&self.runner, &Slot::Prev.disk(&disk, name), &Slot::Prev.volume(name))?;
-        remove_dir(&prev)?;
-        let mut history = versions.history()?;
-        history.demote(State::Previous, State::Retired, &now());
-        versions.save_history(&history)?;
-        pending.discard = None;
-        versions.save_pending(pending)
+        let mut moves = vec![Move::Dir { from, to }];
+        if *disk != Disk::None {
+            moves.insert(
+                0,
+                Move::Disk {
+                    disk: disk.clone(),
+                    from,
+                    to,
+                },
+            );
+        }
+        for m in &moves {
+            if self.source_exists(name, versions, m)? {
+                self.apply(name, versions, m, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the parked rollback target: an update replaced it.
+    fn discard_parked(&self, name: &str, versions: &Versions, pending: &Pending) -> Result<()> {
+        let Some(disk) = &pending.parked else {
+            return Ok(());
+        };
+        self.log
+            .info(&format!("discarding the version of {name} before the previous one"));
+        disk::remove(&self.runner, &Slot::Parked.disk(disk, name), &Slot::Parked.volume(name))?;
+        remove_dir(&versions.config_dir(Slot::Parked))
     }
 
     /// The switch's renames, in order: the outgoing version's disk and
@@ -415,16 +447,15 @@ impl Manager {
         if from >= Step::Switch {
             self.switch_back(name, versions, pending)?;
         }
-        if pending.discard.is_some() {
-            self.discard_prev(name, versions, pending)?;
-        }
-        // The new version: its disk, then its directory.
+        // The new version: its disk, then its directory; then the
+        // rollback target goes back to its slot.
         disk::remove(
             &self.runner,
             &Slot::Next.disk(&pending.incoming_disk, name),
             &Slot::Next.volume(name),
         )?;
         remove_dir(&versions.config_dir(Slot::Next))?;
+        self.unpark(name, versions, pending)?;
         let mut history = versions.history()?;
         let when = now();
         if history.get_mut(pending.version).is_none() {
@@ -453,26 +484,30 @@ impl Manager {
     /// Records the incoming version as the active one and the outgoing
     /// one as the rollback target (an update) or as rolled back from (a
     /// rollback, whose outgoing version is then discarded).
-    fn commit(versions: &Versions, pending: &Pending) -> Result<()> {
+    /// Idempotent: a commit interrupted after its history was written is
+    /// finished without demoting anything twice.
+    fn commit(&self, name: &str, versions: &Versions, pending: &Pending) -> Result<()> {
         let mut history = versions.history()?;
         let when = now();
-        match pending.kind {
-            Kind::Update => {
-                history.demote(State::Active, State::Previous, &when);
-                if let Some(e) = history.get_mut(pending.version) {
-                    e.state = State::Active;
-                    e.activated = Some(when);
+        let done = history
+            .versions
+            .iter()
+            .any(|e| e.version == pending.version && e.state == State::Active);
+        if !done {
+            match pending.kind {
+                Kind::Update => {
+                    history.demote(State::Previous, State::Retired, &when);
+                    history.demote(State::Active, State::Previous, &when);
                 }
+                Kind::Rollback => history.demote(State::Active, State::RolledBack, &when),
             }
-            Kind::Rollback => {
-                history.demote(State::Active, State::RolledBack, &when);
-                if let Some(e) = history.get_mut(pending.version) {
-                    e.state = State::Active;
-                    e.activated = Some(when);
-                }
+            if let Some(e) = history.get_mut(pending.version) {
+                e.state = State::Active;
+                e.activated = Some(when);
             }
+            versions.save_history(&history)?;
         }
-        versions.save_history(&history)?;
+        self.discard_parked(name, versions, pending)?;
         versions.clear_pending()
     }
 
@@ -500,7 +535,7 @@ impl Manager {
             outgoing_disk: self.guest_disk(name)?,
             incoming_disk: store::recorded_disk(&prev)?.unwrap_or(Disk::None),
             incoming: Slot::Prev,
-            discard: None,
+            parked: None,
             switched: 0,
             was_running,
             carried: Vec::new(),
@@ -543,7 +578,7 @@ impl Manager {
             &Slot::Next.volume(name),
         )?;
         remove_dir(&versions.config_dir(Slot::Next))?;
-        Self::commit(versions, pending)
+        self.commit(name, versions, pending)
     }
 
     /// Finishes or undoes an update or rollback of guest `name` that was
@@ -570,7 +605,7 @@ impl Manager {
             }
         ));
         match (pending.kind, pending.step) {
-            (Kind::Update, Step::Commit) => Self::commit(&versions, &pending)?,
+            (Kind::Update, Step::Commit) => self.commit(name, &versions, &pending)?,
             (Kind::Update, _) => {
                 let reason = format!(
                     "interrupted at step {} (the manager stopped before the new version was confirmed)",
@@ -749,7 +784,7 @@ impl Manager {
     /// target, a half-installed version and the history.
     pub(super) fn remove_versions(&self, name: &str) -> Result<()> {
         let versions = Versions::of(&self.store, name);
-        for slot in [Slot::Prev, Slot::Next] {
+        for slot in [Slot::Prev, Slot::Next, Slot::Parked] {
             let dir = versions.config_dir(slot);
             if dir.exists() {
                 if let Some(disk) = store::recorded_disk(&dir)? {

@@ -6,7 +6,8 @@
 //! `.`, and the classic manager's `guests/*` never sees it) holds
 //!
 //! - `next/`: the version an update installs, until the switch;
-//! - `prev/`: the version before the last update, the rollback target;
+//! - `prev/`: the version before the last update, the rollback target
+//!   (`parked/` while an update runs);
 //! - `history.json`: every version, with its image digest and signer;
 //! - `pending.json`: the step an update or a rollback is at, written
 //!   atomically before each step, so that an interrupted one (power loss,
@@ -14,7 +15,8 @@
 //!
 //! A version's disk is a logical volume or a disk file named after its
 //! slot ([`Slot::volume`]): the active one is `NAME` (as the classic
-//! manager named it), the other two `NAME..next` and `NAME..prev`; guest
+//! manager named it), the others `NAME..next`, `NAME..prev` and
+//! `NAME..old`; guest
 //! names cannot contain `..` ([`super::store::check_name`]), so no other
 //! guest's disk has those names.
 
@@ -38,6 +40,10 @@ pub enum Slot {
     Next,
     /// The rollback target: `prev/`, disk `NAME..prev`.
     Prev,
+    /// The rollback target while an update runs: `parked/`, disk
+    /// `NAME..old`; back to `Prev` if the update fails, removed when it
+    /// commits.
+    Parked,
 }
 
 impl Slot {
@@ -48,6 +54,7 @@ impl Slot {
             Slot::Active => name.to_owned(),
             Slot::Next => format!("{name}..next"),
             Slot::Prev => format!("{name}..prev"),
+            Slot::Parked => format!("{name}..old"),
         }
     }
 
@@ -95,6 +102,7 @@ impl Versions {
             Slot::Active => self.active.clone(),
             Slot::Next => self.dir.join("next"),
             Slot::Prev => self.dir.join("prev"),
+            Slot::Parked => self.dir.join("parked"),
         }
     }
 
@@ -159,10 +167,9 @@ pub struct Pending {
     /// The slot the incoming version comes from (`next` for an update,
     /// `prev` for a rollback).
     pub incoming: Slot,
-    /// The rollback target an update discards first, while it is still
-    /// being removed.
+    /// The disk of the rollback target an update parks while it runs.
     #[serde(default)]
-    pub discard: Option<Disk>,
+    pub parked: Option<Disk>,
     /// How many of the switch's renames ([`super::update`]) are done; the
     /// one after them may be done too (the rename happened, its record
     /// did not).

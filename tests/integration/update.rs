@@ -448,6 +448,55 @@ fn an_update_killed_at_any_step_is_undone_or_finished_at_boot() {
     assert_eq!(volumes(&h), ["g"]);
 }
 
+/// An update of a guest that has a rollback target, killed at `point`,
+/// then `boot-start`: returns the host.
+fn kill_second_update_at(point: &str) -> Host {
+    let h = running_v1();
+    healthy(&h);
+    let v2 = version(&h, 2, &[]);
+    h.run(&["update", "g", v2.to_str().unwrap()]).success();
+    let v3 = version(&h, 3, &[]);
+    let out = h
+        .cmd(&["update", "g", v3.to_str().unwrap()])
+        .env("XENGUEST_MANAGER_TEST_KILL_AT", point)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9), "{point}: {out:?}");
+    fs::write(h.state("running"), "").unwrap();
+    h.run(&["boot-start"]).success();
+    assert!(!guests(&h).join(".g.versions/pending.json").exists(), "{point}");
+    assert!(!guests(&h).join(".g.versions/parked").exists(), "{point}");
+    h
+}
+
+#[test]
+fn an_interrupted_update_keeps_the_rollback_target() {
+    let mut points: Vec<String> = ["stage", "stop", "copy", "start", "health"]
+        .iter()
+        .map(|s| format!("update:{s}"))
+        .collect();
+    for n in 0..=4 {
+        points.push(format!("update:switch:{n}"));
+    }
+    for point in &points {
+        let h = kill_second_update_at(point);
+        assert_eq!(active_version(&h), "2", "{point}");
+        assert_eq!(volumes(&h), ["g", "g..prev"], "{point}");
+        assert_eq!(
+            states(&h),
+            st(&[(1, "previous"), (2, "active"), (3, "failed")]),
+            "{point}"
+        );
+        // The target is whole: a rollback reaches version 1.
+        h.run(&["rollback", "g"]).success();
+        assert_eq!(active_version(&h), "1", "{point}");
+    }
+    let h = kill_second_update_at("update:commit");
+    assert_eq!(active_version(&h), "3");
+    assert_eq!(volumes(&h), ["g", "g..prev"]);
+    assert_eq!(states(&h), st(&[(1, "retired"), (2, "previous"), (3, "active")]));
+}
+
 #[test]
 fn a_rollback_killed_at_any_step_is_finished_at_boot() {
     let mut points = vec!["rollback:stop".to_owned(), "rollback:commit".to_owned()];
@@ -593,7 +642,9 @@ fn health_d_checks_confirm_or_refuse_the_new_version() {
     h.run(&["update", "g", v3.to_str().unwrap()])
         .failure(1, &["GUEST_HEALTH_TIMEOUT=1", "service not answering", "rolled back"]);
     assert_eq!(active_version(&h), "2");
-    // An update replaces the rollback target as it begins (two disks at
-    // most per guest): version 1 is gone, failed update or not.
-    assert_eq!(states(&h), st(&[(1, "retired"), (2, "active"), (3, "failed")]));
+    // A failed update keeps the rollback target.
+    assert_eq!(states(&h), st(&[(1, "previous"), (2, "active"), (3, "failed")]));
+    assert_eq!(volumes(&h), ["g", "g..prev"]);
+    h.run(&["rollback", "g"]).success();
+    assert_eq!(active_version(&h), "1");
 }
