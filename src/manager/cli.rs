@@ -245,3 +245,16 @@ impl Action {
 pub(super) fn command() -> clap::Command {
     Cli::command()
 }
+
+/// What `update` was asked beyond the guest and the image.
+#[derive(Debug, Clone, Default)]
+pub(super) struct UpdateOptions {
+    /// Destroy the old version if its shutdown fails (as `stop --kill`).
+    pub kill: bool,
+    /// Accept an image whose metadata names another guest.
+    pub any_name: bool,
+    /// Commit once the new version started, without waiting for health.
+    pub no_health_check: bool,
+    /// Partitions to mark as kept data (`--keep N`).
+    pub keep: Vec<u8>,
+}

@@ -220,7 +220,7 @@ impl Manager {
             } => self.update(
                 name,
                 file,
-                &update::UpdateOptions {
+                &cli::UpdateOptions {
                     kill: *kill,
                     any_name: *any_name,
                     no_health_check: *no_health_check,

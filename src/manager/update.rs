@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
+use super::cli::UpdateOptions;
 use super::create::{mark_kept, resolve_image};
 use super::store::{self, Disk};
 use super::versions::{self, Entry, History, Kind, Pending, Slot, State, Step, Versions};
@@ -39,19 +40,6 @@ pub(super) const HEALTH_KEY: &str = "data/xenguest/health";
 pub(super) const HEALTH_DIR: &str = "health.d";
 /// How often health is asked.
 const HEALTH_POLL: Duration = Duration::from_secs(2);
-
-/// What `update` was asked beyond the guest and the image.
-#[derive(Debug, Clone, Default)]
-pub(super) struct UpdateOptions {
-    /// Destroy the old version if its shutdown fails (as `stop --kill`).
-    pub kill: bool,
-    /// Accept an image whose metadata names another guest.
-    pub any_name: bool,
-    /// Commit once the new version started, without waiting for health.
-    pub no_health_check: bool,
-    /// Partitions to mark as kept data (`--keep N`).
-    pub keep: Vec<u8>,
-}
 
 /// One rename of the switch: a disk or a configuration directory from one
 /// slot to another.
