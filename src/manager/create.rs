@@ -150,6 +150,11 @@ impl Manager {
             .unwrap_or_default();
         let name = name.unwrap_or(&default_name);
         store::check_name(name)?;
+        // An interrupted update of a guest of this name may have moved its
+        // directory away for a moment: it is finished or undone first, so
+        // the guest is found (and its versions are never taken for an
+        // earlier guest's leftovers).
+        self.recover(name, false)?;
         let dir = self.store.guest_dir(name);
         if self.store.exists(name) {
             return Err(Error::Refused(format!(

@@ -139,6 +139,10 @@ fn a_healthy_update_is_committed_and_keeps_the_old_version() {
     assert_eq!(v2e["image"]["sha256"].as_str().unwrap().len(), 64);
     assert!(v2e["image"]["signer"].is_null());
     assert!(doc["pending"].is_null());
+    let list: serde_json::Value = serde_json::from_str(&h.run(&["list", "--json"]).success().stdout()).unwrap();
+    assert_eq!(list["guests"][0]["version"], 2);
+    assert_eq!(list["guests"][0]["rollback"], true);
+    assert_eq!(list["guests"][0]["pending"], false);
     // The text form too.
     h.run(&["history", "g"])
         .success()
@@ -528,6 +532,22 @@ fn any_changing_action_on_the_guest_recovers_it_first() {
     assert_eq!(active_version(&h), "1");
     assert_eq!(h.running(), ["g"]);
     assert_eq!(states(&h), st(&[(1, "active"), (2, "failed")]));
+
+    // A create of the same name while guests/g is away: it recovers the
+    // guest first, and then refuses to replace it.
+    let out = h
+        .cmd(&["update", "g", v2.to_str().unwrap()])
+        .env("XENGUEST_MANAGER_TEST_KILL_AT", "update:switch:3")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(9));
+    assert!(!h.guest_dir("g").exists());
+    let v1 = h.s.join("v1.xenguest");
+    h.run(&["create", v1.to_str().unwrap(), "g"])
+        .failure(1, &["guest `g` already exists"]);
+    assert_eq!(active_version(&h), "1");
+    assert_eq!(states(&h), st(&[(1, "active"), (2, "failed"), (3, "failed")]));
+    assert_eq!(volumes(&h), ["g"]);
 }
 
 /// The byte offset of partition `n` of disk file `file`, read by sfdisk.
