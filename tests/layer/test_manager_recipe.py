@@ -79,6 +79,7 @@ def test_xl_comes_with_meta_virtualization(parsed):
     assert any(APPEND in glob.glob(p) for p in patterns), dynamic
     d = parse(parsed.d, [APPEND])
     assert "xen-tools-xl" in d.getVar("RDEPENDS:xenguest-manager").split()
+    assert "xen-tools-xenstore" in d.getVar("RDEPENDS:xenguest-manager").split()
 
 
 def test_lvm_comes_with_meta_oe(parsed):
