@@ -61,10 +61,14 @@ XENGUEST_IMAGE_DISK_SIZE ??= "0"
 XENGUEST_IMAGE_DISK_DEVICE ??= ""
 # Guest disk partitions (space-separated num:size:fs:file; size as for DISK_SIZE)
 XENGUEST_IMAGE_DISK_PARTITIONS ??= ""
+# Partitions holding persistent data, whose content xenguest-manager update carries to the new disk (space-separated partition numbers)
+XENGUEST_IMAGE_DISK_KEEP ??= ""
 # Guest network set up by the host (a keyword: bridge, nat or none)
 XENGUEST_IMAGE_NETWORK_TYPE ??= "bridge"
 # Ports of Dom0 forwarded to a nat guest (space-separated HOST:GUEST or HOST:GUEST/udp; empty: none)
 XENGUEST_IMAGE_PORT_FORWARDS ??= ""
+# Seconds xenguest-manager update waits for the updated guest to be healthy before it rolls back (1 to 86400; empty: the manager's default, 120)
+XENGUEST_IMAGE_HEALTH_TIMEOUT ??= ""
 # Device tree for the guest (a file name in DEPLOY_DIR_IMAGE or an absolute path; empty: none)
 XENGUEST_EXTRA_DTB ??= ""
 # Initial ramdisk for the guest (a file name in DEPLOY_DIR_IMAGE or an absolute path; empty: none)
@@ -77,6 +81,8 @@ XENGUEST_EXTRA_INIT_PRE ??= ""
 XENGUEST_EXTRA_INIT ??= ""
 # Host scripts run once the guest is running (space-separated files from SRC_URI)
 XENGUEST_EXTRA_INIT_POST ??= ""
+# Host health checks run after xenguest-manager update until they all succeed (space-separated files from SRC_URI)
+XENGUEST_EXTRA_HEALTH ??= ""
 # Files stored under files/ (space-separated SRC[:DST]; DST defaults to the basename of SRC)
 XENGUEST_EXTRA_FILES ??= ""
 # Files stored under disk/, used as partition content (space-separated SRC[:DST])
@@ -96,8 +102,10 @@ XENGUEST_IMAGE_SOURCE_DATE_EPOCH ??= "${SOURCE_DATE_EPOCH}"
 #   src-files   space-separated files from SRC_URI, one --set each
 #   src-pairs   space-separated SRC[:DST], SRC from SRC_URI, one --set each
 #   items       space-separated items, one --set each
-#   disk        like value/items, but only when XENGUEST_IMAGE_DISK_SIZE is
-#               not 0 (a zero size means no disk, as the old layer had it)
+#   disk        like value (disk.size, disk.device), src-pairs (disk.files)
+#               or items (disk.partitions, disk.keep), but only when
+#               XENGUEST_IMAGE_DISK_SIZE is not 0 (a zero size means no
+#               disk, as the old layer had it)
 #   assignments space-separated KEY=VALUE for any key (key column: *), so a
 #               setting the tool gains is usable without a new knob
 # Signatures (vardeps), the documentation and the tests take the knob list
@@ -120,15 +128,18 @@ _XENGUEST_IMAGE_KNOB_TABLE = "\
     XENGUEST_EXTRA_RAMDISK:guest.ramdisk:deploy-file \
     XENGUEST_IMAGE_NETWORK_TYPE:params.XENGUEST_NETWORK_TYPE:value \
     XENGUEST_IMAGE_PORT_FORWARDS:guest.port_forwards:value \
+    XENGUEST_IMAGE_HEALTH_TIMEOUT:guest.health_timeout:value \
     XENGUEST_EXTRA_XENCONFIG:xen.config:src-files \
     XENGUEST_EXTRA_FILES:xen.files:src-pairs \
     XENGUEST_EXTRA_INIT_PRE:init.pre:src-files \
     XENGUEST_EXTRA_INIT:init.scripts:src-files \
     XENGUEST_EXTRA_INIT_POST:init.post:src-files \
+    XENGUEST_EXTRA_HEALTH:init.health:src-files \
     XENGUEST_IMAGE_DISK_SIZE:disk.size:disk \
     XENGUEST_IMAGE_DISK_DEVICE:disk.device:disk \
     XENGUEST_EXTRA_DISK_FILES:disk.files:disk \
     XENGUEST_IMAGE_DISK_PARTITIONS:disk.partitions:disk \
+    XENGUEST_IMAGE_DISK_KEEP:disk.keep:disk \
     XENGUEST_IMAGE_SET:*:assignments \
 "
 
@@ -280,7 +291,7 @@ def xenguest_image_sets(d, kernel=True, disk_files=None):
                 continue
             if key == 'disk.files':
                 unit = 'src-pairs'
-            elif key == 'disk.partitions':
+            elif key in ('disk.partitions', 'disk.keep'):
                 unit = 'items'
             else:
                 unit = 'value'

@@ -288,6 +288,10 @@ fn model(image: &Image, report: &mut Report) {
             }
             Err(e) => report.push(Rule::Model, "disk.cfg", format!("disk.cfg: {e}")),
         }
+        // Partitions kept across updates: marked 1 or 0, and defined.
+        for (key, e) in disk.keep_problems() {
+            report.push(Rule::Model, format!("disk.cfg: {key}"), format!("disk.cfg: {e}"));
+        }
         // Lines bash would read as more than an assignment (see
         // `ShellVars::problems`).
         report.problems.extend(disk.0.problems("disk.cfg"));
@@ -523,7 +527,7 @@ fn image_device(disk: &DiskConfig, policy: &Policy, report: &mut Report) {
 
 /// Whether the image carries scripts the host runs as root.
 fn has_host_scripts(image: &Image) -> Option<String> {
-    Stage::ALL
+    Stage::SCRIPTS
         .iter()
         .find_map(|s| image.init(*s).keys().next().map(|n| format!("{}/{n}", s.dir())))
 }
@@ -576,7 +580,7 @@ fn provenance(stored: Stored<'_>, policy: &Policy, report: &mut Report) -> Resul
                 Rule::Signature,
                 script.clone(),
                 format!(
-                    "`{script}` is a host-side script, run as root in Dom0: {why}, and the host requires images carrying such scripts to be signed by a trusted key ({REQUIRE_SIGNED_SCRIPTS}=\"1\") - sign the image with `xenguest-mkimage sign`, or remove its init.pre, init.d and init.post scripts"
+                    "`{script}` is a host-side script, run as root in Dom0: {why}, and the host requires images carrying such scripts to be signed by a trusted key ({REQUIRE_SIGNED_SCRIPTS}=\"1\") - sign the image with `xenguest-mkimage sign`, or remove its init.pre, init.d, init.post and health.d scripts"
                 ),
             );
         }
@@ -864,6 +868,27 @@ mod tests {
             ..Policy::default()
         };
         assert!(judge(&image, &own).admitted() && judge(&image, &own).permissions().is_empty());
+    }
+
+    #[test]
+    fn keep_marks_name_a_defined_partition_and_are_one_or_zero() {
+        let ok = with_disk("DISK_SIZE=\"100M\"\nDISK_PART1=\"50M:ext4:\"\nDISK_PART1_KEEP=\"1\"\n");
+        assert!(judge(&ok, &Policy::default()).admitted());
+        let bad =
+            with_disk("DISK_SIZE=\"100M\"\nDISK_PART1=\"50M:ext4:\"\nDISK_PART1_KEEP=\"2\"\nDISK_PART3_KEEP=\"1\"\n");
+        let r = judge(&bad, &Policy::default());
+        assert_eq!(
+            rules(&r),
+            [
+                (Rule::Model, "disk.cfg: DISK_PART1_KEEP".to_owned()),
+                (Rule::Model, "disk.cfg: DISK_PART3_KEEP".to_owned())
+            ]
+        );
+        assert!(
+            r.problems[1].message.contains("no partition 3"),
+            "{}",
+            r.problems[1].message
+        );
     }
 
     #[test]

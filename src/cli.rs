@@ -261,7 +261,7 @@ pub fn command() -> Command {
         )
         .subcommand(
             Command::new("dump-init")
-                .about("Print the init scripts in the order the host runs them (init.pre, init.d, init.post), each under its name")
+                .about("Print the init scripts in the order the host runs them (init.pre, init.d, init.post), then the health checks (health.d, when there are any), each under its name")
                 .arg(image_arg("Image file or directory"))
                 .arg(json_arg()),
         )
@@ -398,22 +398,13 @@ pub fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitC
         // message, and the status of a tool that SIGPIPE ends (128 + 13).
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
         Err(e) => {
-            report(&e);
+            commands::report(&e);
             if json {
                 commands::print_json_error(name, &e.full_message());
             }
             // diff, like diff(1) and cmp(1), keeps 1 for "different".
             ExitCode::from(if name == "diff" { 2 } else { e.exit_code() })
         }
-    }
-}
-
-/// Prints an error the way every error is printed.
-pub fn report(e: &Error) {
-    let msg = e.full_message();
-    eprintln!("xenguest-mkimage: error: {msg}");
-    if let Error::Usage(_) = e {
-        eprintln!("Try `xenguest-mkimage --help` or `xenguest-mkimage OPERATION --help`.");
     }
 }
 
@@ -494,7 +485,7 @@ fn path<'a>(m: &'a ArgMatches, id: &str) -> &'a PathBuf {
 fn dispatch(matches: &ArgMatches) -> Result<u8> {
     let (name, m) = matches.subcommand().expect("subcommand_required");
     if name == "generate" {
-        return crate::generate::run(m).map(|()| 0);
+        return crate::generate::run(m, command).map(|()| 0);
     }
     let g = Global {
         quiet: m.get_flag("quiet"),

@@ -1,6 +1,6 @@
 //! `xenguest-mkimage generate man DIR` and `generate completions SHELL DIR`:
 //! man pages and shell completions made from the same clap command that
-//! parses the command line and prints `--help` ([`crate::cli::command`]),
+//! parses the command line and prints `--help` (the tool's, or the manager's),
 //! so they cannot disagree with the tool. The operation is hidden (packagers
 //! run it, users do not need it), as ripgrep's `--generate` is.
 //!
@@ -36,15 +36,17 @@ impl Program {
         }
     }
 
-    fn command(self) -> Command {
+    /// The program's clap command; the tool's comes from its caller (the
+    /// tool's command line, which contains `generate`).
+    fn command(self, tool: fn() -> Command) -> Command {
         match self {
-            Program::Tool => crate::cli::command(),
+            Program::Tool => tool(),
             Program::Manager => crate::manager::command(),
         }
     }
 }
 
-/// The hidden `generate` operation (not part of [`crate::cli::command`],
+/// The hidden `generate` operation (not part of the tool's command line,
 /// so it appears in neither the help nor what it generates).
 pub(crate) fn command() -> Command {
     let dir = || {
@@ -86,7 +88,8 @@ pub(crate) fn command() -> Command {
 }
 
 /// Runs `generate` with its matches.
-pub(crate) fn run(m: &ArgMatches) -> Result<()> {
+/// `tool` gives the tool's own command.
+pub(crate) fn run(m: &ArgMatches, tool: fn() -> Command) -> Result<()> {
     let (what, m) = m.subcommand().expect("subcommand_required");
     let dir = m.get_one::<PathBuf>("dir").expect("required");
     let program = match m.get_one::<String>("program").map(String::as_str) {
@@ -96,7 +99,7 @@ pub(crate) fn run(m: &ArgMatches) -> Result<()> {
     std::fs::create_dir_all(dir).with_path("cannot create directory", dir)?;
     match what {
         "man" => {
-            for (name, text) in man_pages(program)? {
+            for (name, text) in man_pages(program, program.command(tool))? {
                 write(&dir.join(name), &text)?;
             }
             Ok(())
@@ -105,7 +108,7 @@ pub(crate) fn run(m: &ArgMatches) -> Result<()> {
             let shell = *m.get_one::<Shell>("shell").expect("required");
             write(
                 &dir.join(completion_file_name(program, shell)),
-                &completions(program, shell),
+                &completions(program, shell, program.command(tool)),
             )
         }
         other => Err(Error::Usage(format!("unknown generate target `{other}`"))),
@@ -115,9 +118,8 @@ pub(crate) fn run(m: &ArgMatches) -> Result<()> {
 /// Every man page of `program`: (file name, roff text). The first is the
 /// program's page (operations listed), then one page per operation with
 /// its options.
-pub fn man_pages(program: Program) -> Result<Vec<(String, Vec<u8>)>> {
+pub fn man_pages(program: Program, mut cmd: Command) -> Result<Vec<(String, Vec<u8>)>> {
     let bin = program.bin();
-    let mut cmd = program.command();
     cmd.build();
     let mut pages = vec![(format!("{bin}.1"), render(cmd.clone())?)];
     for sub in cmd.get_subcommands() {
@@ -145,8 +147,7 @@ fn render(cmd: Command) -> Result<Vec<u8>> {
 }
 
 /// The completion script of `program` for `shell`.
-pub fn completions(program: Program, shell: Shell) -> Vec<u8> {
-    let mut cmd = program.command();
+pub fn completions(program: Program, shell: Shell, mut cmd: Command) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, program.bin(), &mut out);
     out

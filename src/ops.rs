@@ -58,7 +58,8 @@ pub enum Op {
     },
     /// `--xen-rm-file=DST`.
     XenRmFile(String),
-    /// `--init-pre=F`, `--init-script=F`, `--init-post=F`.
+    /// `--init-pre=F`, `--init-script=F`, `--init-post=F`,
+    /// `--init-health=F`.
     Init {
         /// Which directory.
         stage: Stage,
@@ -71,6 +72,14 @@ pub enum Op {
     DiskAddPart(Partition),
     /// `--disk-rm-part=ID`.
     DiskRmPart(u8),
+    /// `--disk-keep-part=ID[:1|0]`: mark partition ID as persistent data
+    /// (`DISK_PARTn_KEEP="1"`) or clear the mark.
+    DiskKeepPart {
+        /// Partition number, 1 to 4.
+        number: u8,
+        /// Whether its content survives updates.
+        keep: bool,
+    },
     /// `--disk-add-file=SRC:DST`.
     DiskAddFile {
         /// Input file.
@@ -142,9 +151,11 @@ const OTHER_OPTIONS: &[OptionDef] = &[
     opt!("init-pre", "FILE", Value, INIT, "Add FILE to init.pre/: run on the host before the guest is created"),
     opt!("init-script", "FILE", Value, INIT, "Add FILE to init.d/: run once the guest is created, still paused"),
     opt!("init-post", "FILE", Value, INIT, "Add FILE to init.post/: run once the guest is running"),
+    opt!("init-health", "FILE", Value, INIT, "Add FILE to health.d/: a health check the host runs after xenguest-manager update until all succeed (else it rolls the guest back); not run at start"),
     opt!("disk-reset-config", "", Flag, DISK, "Reset disk.cfg to the default (no disk)"),
     opt!("disk-add-part", "ID:SIZE:FS:CONTENT", Value, DISK, "Add partition ID (1-4) of SIZE, formatted FS (vfat, ext2, ext3, ext4, swap or empty), initialised from disk file CONTENT (.img[.gz|.bz2] or .tar[.gz|.bz2|.xz], or empty)"),
-    opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID"),
+    opt!("disk-rm-part", "ID", Value, DISK, "Remove partition ID (and its keep mark)"),
+    opt!("disk-keep-part", "ID[:1|0]", Value, DISK, "Keep the content of partition ID across guest updates (DISK_PARTn_KEEP=\"1\": xenguest-manager update carries it to the new disk instead of writing it from the image); ID:0 clears the mark. The partition must be defined"),
     opt!("disk-add-file", "SRC[:DST]", Value, DISK, "Add file SRC as disk/DST, usable as partition CONTENT (DST defaults to SRC's basename)"),
     opt!("disk-rm-file", "DST", Value, DISK, "Remove disk/DST"),
 ];
@@ -157,8 +168,10 @@ pub const LIST_KEYS: &[(&str, &str)] = &[
     ("init.pre", "init-pre"),
     ("init.scripts", "init-script"),
     ("init.post", "init-post"),
+    ("init.health", "init-health"),
     ("disk.files", "disk-add-file"),
     ("disk.partitions", "disk-add-part"),
+    ("disk.keep", "disk-keep-part"),
     ("image.sbom", "image-add-sbom"),
 ];
 
@@ -277,13 +290,14 @@ impl Op {
                 Op::XenAddFile { src, dst }
             }
             "xen-rm-file" => Op::XenRmFile(validate::member_name(option, v)?.to_owned()),
-            "init-pre" | "init-script" | "init-post" => {
+            "init-pre" | "init-script" | "init-post" | "init-health" => {
                 non_empty("a file")?;
                 validate::file_name(option, &basename(option, v)?)?;
                 let stage = match name {
                     "init-pre" => Stage::Pre,
                     "init-script" => Stage::Main,
-                    _ => Stage::Post,
+                    "init-post" => Stage::Post,
+                    _ => Stage::Health,
                 };
                 Op::Init {
                     stage,
@@ -293,6 +307,24 @@ impl Op {
             "disk-reset-config" => Op::DiskResetConfig,
             "disk-add-part" => Op::DiskAddPart(Partition::parse(option, v)?),
             "disk-rm-part" => Op::DiskRmPart(u8::try_from(validate::number(option, v, 1, 4)?).unwrap_or(0)),
+            "disk-keep-part" => {
+                let (id, keep) = match v.split_once(':') {
+                    None => (v, true),
+                    Some((id, "1")) => (id, true),
+                    Some((id, "0")) => (id, false),
+                    Some(_) => {
+                        return Err(Error::invalid(
+                            option,
+                            v,
+                            "expected `ID` or `ID:1` (keep) or `ID:0` (do not keep), e.g. `2`",
+                        ))
+                    }
+                };
+                Op::DiskKeepPart {
+                    number: u8::try_from(validate::number(option, id, 1, 4)?).unwrap_or(0),
+                    keep,
+                }
+            }
             "disk-add-file" => {
                 let (src, dst) = src_dst(option, v)?;
                 validate::shell_value(option, &dst)?;
@@ -339,9 +371,13 @@ impl Op {
             Op::Init { stage: Stage::Pre, .. } => "init-pre",
             Op::Init { stage: Stage::Main, .. } => "init-script",
             Op::Init { stage: Stage::Post, .. } => "init-post",
+            Op::Init {
+                stage: Stage::Health, ..
+            } => "init-health",
             Op::DiskResetConfig => "disk-reset-config",
             Op::DiskAddPart(_) => "disk-add-part",
             Op::DiskRmPart(_) => "disk-rm-part",
+            Op::DiskKeepPart { .. } => "disk-keep-part",
             Op::DiskAddFile { .. } => "disk-add-file",
             Op::AddSbom { .. } => "image-add-sbom",
             Op::DiskRmFile(_) => "disk-rm-file",
@@ -431,6 +467,7 @@ impl Op {
                 disk(image).add_partition(option, part, &size)?;
             }
             Op::DiskRmPart(n) => disk(image).remove_partition(*n),
+            Op::DiskKeepPart { number, keep } => disk(image).set_kept(option, *number, *keep)?,
             Op::DiskAddFile { src, dst } => {
                 image.disk_files.insert(dst.clone(), Blob::from_input(option, src)?);
             }
@@ -582,6 +619,10 @@ mod tests {
             ("disk-add-file", ":x"),
             ("disk-add-part", "9:1G::"),
             ("disk-rm-part", "5"),
+            ("disk-keep-part", "0"),
+            ("disk-keep-part", "5"),
+            ("disk-keep-part", "1:yes"),
+            ("disk-keep-part", ""),
             ("disk-size", "1T"),
             ("disk-device", "/dev/`id`"),
             ("set-param", "GUEST_AUTOBOOT=yes"),

@@ -33,7 +33,7 @@ pub const XEN: &str = "Xen configuration (guest.cfg, guest.d/)";
 /// Help heading of `files/`.
 pub const FILES: &str = "Xen files (files/)";
 /// Help heading of the init scripts.
-pub const INIT: &str = "Init scripts (init.pre/, init.d/, init.post/)";
+pub const INIT: &str = "Init and health scripts (init.pre/, init.d/, init.post/, health.d/)";
 /// Help heading of the disk.
 pub const DISK: &str = "Disk (disk.cfg, disk/)";
 /// Help heading of the image metadata.
@@ -326,6 +326,19 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::PortForwards,
         target: Target::Param(crate::validate::PORT_FORWARDS_PARAM),
     },
+    Setting {
+        toml: "guest.health_timeout",
+        cli: "guest-health-timeout",
+        value_name: "SECONDS",
+        heading: GUEST,
+        help: "Seconds xenguest-manager update waits for the new guest to be healthy (its health.d scripts succeed, or it writes ok to \
+               data/xenguest/health) before it rolls back (params.cfg GUEST_HEALTH_TIMEOUT, 1 to 86400; empty: the default, 120)",
+        kind: Kind::Number {
+            min: 1,
+            max: crate::validate::MAX_HEALTH_TIMEOUT,
+        },
+        target: Target::Param(crate::validate::HEALTH_TIMEOUT_PARAM),
+    },
 ];
 
 /// The setting of command-line option `name` (without `--`).
@@ -553,6 +566,10 @@ impl Setting {
     pub fn export_shell(&self, text: &str) -> Result<Option<toml::Value>> {
         Ok(match self.kind {
             Kind::Bool => Some(toml::Value::Boolean(text != "0")),
+            Kind::Number { min, max } => {
+                let n = validate::number(self.toml, text, min, max)?;
+                Some(toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
             Kind::Size => {
                 let mb = validate::size_mb(self.toml, text)?;
                 (mb > 0).then(|| toml::Value::String(format!("{mb}M")))

@@ -84,6 +84,9 @@ pub struct Init {
     /// `init.post/` scripts.
     #[serde(default)]
     pub post: Vec<Spanned<String>>,
+    /// `health.d/` scripts: the host's health checks after an update.
+    #[serde(default)]
+    pub health: Vec<Spanned<String>>,
 }
 
 /// `[disk]`.
@@ -116,6 +119,15 @@ pub struct PartitionSpec {
     /// A `disk.files` destination, or empty.
     #[serde(default)]
     pub content: String,
+    /// Persistent data: `xenguest-manager update` carries the partition's
+    /// content to the new disk (`DISK_PARTn_KEEP="1"`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub keep: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Replaces `${NAME}` with its definition; `$${` stands for a literal `${`.
@@ -589,6 +601,7 @@ impl GuestSpec {
         l.files("init.pre", &self.init.pre, "init-pre")?;
         l.files("init.scripts", &self.init.scripts, "init-script")?;
         l.files("init.post", &self.init.post, "init-post")?;
+        l.files("init.health", &self.init.health, "init-health")?;
         for s in settings::SETTINGS.iter().filter(|s| s.toml.starts_with("disk.")) {
             l.setting(s, self.toml_value(s))?;
         }
@@ -623,12 +636,18 @@ impl GuestSpec {
             let content = l.text(&from, &key, &p.content)?;
             let r = Partition::new(&key, &p.number.to_string(), &size, &fs, &content);
             let part = l.wrap(&from, &key, r)?;
+            let number = part.number;
             let op = Op::DiskAddPart(part);
             l.claim(&from, &key, l.toml_item(&key, &from), &op)?;
             l.at(&from);
             l.push(&key, op);
+            if p.keep {
+                l.at(&from);
+                l.push(&key, Op::DiskKeepPart { number, keep: true });
+            }
         }
         l.set_items("disk.partitions")?;
+        l.set_items("disk.keep")?;
         Ok(l.ops)
     }
 
@@ -1012,11 +1031,12 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
             ));
         }
     }
-    for stage in Stage::ALL {
+    for stage in Stage::SCRIPTS {
         let key = match stage {
             Stage::Pre => "init.pre",
             Stage::Main => "init.scripts",
             Stage::Post => "init.post",
+            Stage::Health => "init.health",
         };
         for (name, blob) in image.init(stage) {
             let dest = format!("{}/{name}", stage.dir());
@@ -1035,6 +1055,7 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
             }
         }
         let parts = disk.partitions()?;
+        let kept = disk.kept()?;
         if disk.size_mb()? == 0 && !parts.is_empty() {
             return Err(Error::Refused(
                 "disk.cfg has partitions but no disk size; the TOML cannot express that".into(),
@@ -1042,6 +1063,7 @@ pub fn export(image: &Image) -> Result<(Exported, Vec<(String, crate::image::Blo
         }
         for p in parts {
             let spec_part = PartitionSpec {
+                keep: kept.contains(&p.number),
                 number: i64::from(p.number),
                 size: p.size,
                 fs: p.fs,

@@ -218,6 +218,25 @@ pub const KNOWN_PARAMS: &[(&str, &[&str])] = &[
     ("XENGUEST_NETWORK_TYPE", &["bridge", "nat", "none"]),
 ];
 
+/// The `params.cfg` variable of the seconds `xenguest-manager update`
+/// waits for the new guest to be healthy before it rolls back.
+pub const HEALTH_TIMEOUT_PARAM: &str = "GUEST_HEALTH_TIMEOUT";
+
+/// The longest health timeout, in seconds (a day).
+pub const MAX_HEALTH_TIMEOUT: u64 = 86_400;
+
+/// Parses a `GUEST_HEALTH_TIMEOUT` value: whole seconds, 1 to
+/// [`MAX_HEALTH_TIMEOUT`]. `option` names the source in messages.
+pub fn health_timeout(option: &str, value: &str) -> Result<u64> {
+    number(option, value, 1, MAX_HEALTH_TIMEOUT).map_err(|_| {
+        Error::invalid(
+            option,
+            format!("{HEALTH_TIMEOUT_PARAM}={value}"),
+            format!("use a whole number of seconds from 1 to {MAX_HEALTH_TIMEOUT}"),
+        )
+    })
+}
+
 /// The `params.cfg` variable of a `nat` guest's port forwards.
 pub const PORT_FORWARDS_PARAM: &str = "XENGUEST_PORT_FORWARDS";
 
@@ -274,6 +293,9 @@ pub fn port_forwards(option: &str, text: &str) -> Result<Vec<PortForward>> {
 pub fn param_value(option: &str, name: &str, value: &str) -> Result<()> {
     if name == PORT_FORWARDS_PARAM {
         return port_forwards(option, value).map(|_| ());
+    }
+    if name == HEALTH_TIMEOUT_PARAM {
+        return health_timeout(option, value).map(|_| ());
     }
     match KNOWN_PARAMS.iter().find(|(n, _)| *n == name) {
         Some((_, allowed)) if !allowed.contains(&value) => Err(Error::invalid(
@@ -383,13 +405,15 @@ impl Partition {
 
 /// Members the host reads as text: the files bash sources (`params.cfg`,
 /// `disk.cfg`), the xl configuration (`guest.cfg`, `guest.d/*`) and the
-/// init scripts it runs.
+/// init and health scripts it runs.
 pub fn is_text_member(path: &str) -> bool {
     matches!(path, "params.cfg" | "disk.cfg" | "guest.cfg")
-        || ["guest.d/", "init.pre/", "init.d/", "init.post/"].iter().any(|dir| {
-            path.strip_prefix(dir)
-                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
-        })
+        || ["guest.d/", "init.pre/", "init.d/", "init.post/", "health.d/"]
+            .iter()
+            .any(|dir| {
+                path.strip_prefix(dir)
+                    .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+            })
 }
 
 /// Checks that `bytes` are UTF-8 text: the one rule for every text member
@@ -452,11 +476,19 @@ mod tests {
         assert_eq!(port_forwards("o", "53:53 53:53/udp").unwrap().len(), 2);
         assert!(param_value("o", PORT_FORWARDS_PARAM, "2222:x").is_err());
         assert!(param_value("o", PORT_FORWARDS_PARAM, "2222:22").is_ok());
+        for bad in ["0", "86401", "-1", "1m", "", " 5"] {
+            let e = param_value("--set-param", HEALTH_TIMEOUT_PARAM, bad)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("GUEST_HEALTH_TIMEOUT") && e.contains("86400"), "{e}");
+        }
+        assert!(param_value("o", HEALTH_TIMEOUT_PARAM, "86400").is_ok());
     }
 
     #[test]
     fn text_members_are_utf8_without_cr() {
         assert!(is_text_member("params.cfg") && is_text_member("guest.d/net") && is_text_member("init.pre/01"));
+        assert!(is_text_member("health.d/10-ping") && !is_text_member("health.d/sub/x"));
         assert!(!is_text_member("files/kernel") && !is_text_member("disk/rootfs.tar") && !is_text_member("guest.d/"));
         assert!(text_member("guest.d/a", b"x = 1\n").is_ok());
         let e = text_member("guest.d/a", b"x = 1\ny = \xff\n").unwrap_err().to_string();

@@ -79,7 +79,7 @@ pub(crate) fn check(g: Global, path: &Path) -> Result<bool> {
         }
     }
     if !problems.is_empty() {
-        crate::cli::report(&Error::NotAnImage {
+        super::report(&Error::NotAnImage {
             path: path.to_path_buf(),
             reason: problems.join("; "),
         });
@@ -233,7 +233,7 @@ pub(crate) fn verify(g: Global, path: &Path, trusted: &TrustedKeys) -> Result<bo
         );
     }
     if !problems.is_empty() {
-        crate::cli::report(&Error::Verify(format!(
+        super::report(&Error::Verify(format!(
             "`{}` failed verification: {}",
             path.display(),
             problems.join("; ")

@@ -120,13 +120,17 @@ fn dump_files(
     Ok(())
 }
 
-/// Each stage in run order (pre, d, post), each script under a line
-/// naming it.
+/// Each stage in run order (pre, d, post), then the health checks when
+/// there are any (so the output of an image without them is what it
+/// always was), each script under a line naming it.
 fn dump_init(out: &mut impl Write, opened: &Opened) -> Result<()> {
-    for stage in Stage::ALL {
+    for stage in Stage::SCRIPTS {
+        let scripts = opened.image.init(stage);
+        if stage == Stage::Health && scripts.is_empty() {
+            continue;
+        }
         let dir = stage.dir();
         writeln!(out, "=== {dir} ===").map_err(stdout_error)?;
-        let scripts = opened.image.init(stage);
         if scripts.is_empty() {
             writeln!(out, "No {dir} scripts.").map_err(stdout_error)?;
         }
@@ -188,10 +192,13 @@ pub(super) fn xl_settings(opened: &Opened) -> Result<Value> {
 fn disk_json(opened: &Opened) -> Result<Value> {
     let text = raw_text(opened, "disk.cfg")?.unwrap_or_default();
     let disk = DiskConfig::parse(&text);
+    let kept = disk.kept()?;
     let partitions: Vec<Value> = disk
         .partitions()?
         .iter()
-        .map(|p| json!({ "number": p.number, "size_mb": p.size_mb, "fs": p.fs, "content": p.content }))
+        .map(|p| {
+            json!({ "number": p.number, "size_mb": p.size_mb, "fs": p.fs, "content": p.content, "keep": kept.contains(&p.number) })
+        })
         .collect();
     Ok(json!({
         "text": text,
@@ -220,7 +227,7 @@ fn assignments(vars: &ShellVars) -> Vec<Value> {
 
 fn init_json(opened: &Opened) -> Result<Value> {
     let mut scripts = Vec::new();
-    for stage in Stage::ALL {
+    for stage in Stage::SCRIPTS {
         for name in opened.image.init(stage).keys() {
             let member = format!("{}/{name}", stage.dir());
             let Some(blob) = raw_member(opened, &member) else {

@@ -81,7 +81,7 @@ fn write_staged(
         if let Some((parent, _)) = rel.rsplit_once('/') {
             writer::ensure_dir(root, parent)?;
         }
-        let mode = if Stage::ALL.iter().any(|s| rel.starts_with(&format!("{}/", s.dir()))) {
+        let mode = if Stage::SCRIPTS.iter().any(|s| rel.starts_with(&format!("{}/", s.dir()))) {
             crate::image::MODE_EXEC
         } else {
             crate::image::MODE_FILE

@@ -63,7 +63,9 @@ pub(crate) fn extract(g: Global, path: &Path, dest: &Path, config_only: bool) ->
         if !wanted(name) || e.kind != Kind::File {
             continue;
         }
-        let is_init = Stage::ALL.iter().any(|s| name.starts_with(&format!("{}/", s.dir())));
+        let is_init = Stage::SCRIPTS
+            .iter()
+            .any(|s| name.starts_with(&format!("{}/", s.dir())));
         let mode = if is_init || e.mode & 0o111 != 0 {
             crate::image::MODE_EXEC
         } else {

@@ -64,6 +64,8 @@ pub(crate) fn info(g: Global, path: &Path) -> Result<()> {
     let disk = match &image.disk {
         Some(d) if d.size_mb().unwrap_or(0) > 0 || !d.partitions().unwrap_or_default().is_empty() => {
             let layout = admit::layout(d).unwrap_or_default();
+            // A wrong mark is one of `problems` (and shows no partition kept).
+            let kept = d.kept().unwrap_or_default();
             let parts: Vec<Value> = d
                 .partitions()
                 .unwrap_or_default()
@@ -78,6 +80,7 @@ pub(crate) fn info(g: Global, path: &Path) -> Result<()> {
                         "fs": p.fs,
                         "content": p.content,
                         "content_size": image.disk_files.get(&p.content).map(crate::image::Blob::len),
+                        "keep": kept.contains(&p.number),
                     })
                 })
                 .collect();
@@ -92,7 +95,7 @@ pub(crate) fn info(g: Global, path: &Path) -> Result<()> {
     let xl = super::dump::xl_settings(&opened)?;
     // The guest type xl reads (guest.cfg, then guest.d/).
     let guest_type = xl.get("type").and_then(Value::as_str).map(str::to_owned);
-    let init: Vec<Value> = Stage::ALL
+    let init: Vec<Value> = Stage::SCRIPTS
         .iter()
         .flat_map(|stage| {
             image
@@ -197,9 +200,14 @@ fn print_text(doc: &Value, meta: &Metadata) -> io::Result<()> {
         let on = device.map_or(String::new(), |v| format!(" on {v}"));
         line(out, "disk:", format!("{} MB{on}", text(&d["size_mb"])))?;
         for p in d["partitions"].as_array().into_iter().flatten() {
+            let keep = if p["keep"].as_bool() == Some(true) {
+                ", kept across updates"
+            } else {
+                ""
+            };
             writeln!(
                 out,
-                "  partition {}: {} MB, fs {}, content {}",
+                "  partition {}: {} MB, fs {}, content {}{keep}",
                 text(&p["number"]),
                 text(&p["size_mb"]),
                 text(&p["fs"]),

@@ -172,3 +172,12 @@ fn raw_member(opened: &Opened, name: &str) -> Option<Blob> {
 fn raw_text(opened: &Opened, name: &str) -> Result<Option<String>> {
     raw_member(opened, name).map(|b| b.read_text(name)).transpose()
 }
+
+/// Prints an error the way every error of the tool is printed.
+pub(crate) fn report(e: &Error) {
+    let msg = e.full_message();
+    eprintln!("xenguest-mkimage: error: {msg}");
+    if let Error::Usage(_) = e {
+        eprintln!("Try `xenguest-mkimage --help` or `xenguest-mkimage OPERATION --help`.");
+    }
+}

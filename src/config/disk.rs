@@ -1,5 +1,7 @@
 //! `disk.cfg`: the guest disk the host manager creates.
 
+use std::collections::BTreeSet;
+
 use super::ShellVars;
 use crate::error::{Error, Result};
 use crate::validate::{self, Partition};
@@ -29,6 +31,16 @@ fn part_key(number: u8) -> String {
     format!("DISK_PART{number}")
 }
 
+/// The variable that marks partition `number` as persistent data:
+/// `DISK_PARTn_KEEP="1"`.
+fn keep_key(number: u8) -> String {
+    format!("DISK_PART{number}_KEEP")
+}
+
+/// The values a `DISK_PARTn_KEEP` takes: `1` kept, `0` not kept (as
+/// absent).
+const KEEP_VALUES: [&str; 2] = ["1", "0"];
+
 impl DiskConfig {
     /// Parses file text.
     pub fn parse(text: &str) -> Self {
@@ -46,6 +58,92 @@ impl DiskConfig {
         (1..=4u8)
             .filter_map(|n| self.0.get(&part_key(n)).map(|v| Partition::from_disk_cfg(n, v)))
             .collect()
+    }
+
+    /// The partitions marked as persistent data (`DISK_PARTn_KEEP="1"`):
+    /// on `xenguest-manager update` their content is carried over to the
+    /// new disk instead of being written from the image. The classic
+    /// manager ignores the marks.
+    ///
+    /// # Errors
+    ///
+    /// A `DISK_PARTn_KEEP` whose value is not `1` or `0`, or that names a
+    /// partition `disk.cfg` does not define; the message names the key.
+    pub fn kept(&self) -> Result<BTreeSet<u8>> {
+        let mut out = BTreeSet::new();
+        for (_, mark) in self.keep_marks() {
+            if let Some(n) = mark? {
+                out.insert(n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every `DISK_PARTn_KEEP` key that is wrong, with why: the rule
+    /// [`DiskConfig::kept`] applies, for `check` to report each one.
+    pub fn keep_problems(&self) -> Vec<(String, Error)> {
+        self.keep_marks()
+            .into_iter()
+            .filter_map(|(key, mark)| mark.err().map(|e| (key, e)))
+            .collect()
+    }
+
+    /// Each `DISK_PART*_KEEP` variable (its last value, as bash reads it):
+    /// the partition number it keeps (`None`: `0`, not kept), or why it is
+    /// wrong.
+    fn keep_marks(&self) -> Vec<(String, Result<Option<u8>>)> {
+        let mut last: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+        for (k, v) in self.0.vars() {
+            if k.starts_with("DISK_PART") && k.ends_with("_KEEP") {
+                last.insert(k, v);
+            }
+        }
+        last.into_iter()
+            .map(|(key, value)| {
+                let number = (1..=4u8).find(|n| keep_key(*n) == key);
+                let mark = match number {
+                    _ if !KEEP_VALUES.contains(&value) => Err(Error::invalid(
+                        key,
+                        value,
+                        "use 1 (the partition's content survives updates) or 0 (it does not; the same as no key)",
+                    )),
+                    Some(n) if self.0.get(&part_key(n)).is_some() => Ok((value == "1").then_some(n)),
+                    Some(n) => Err(Error::invalid(
+                        key,
+                        value,
+                        format!(
+                            "there is no partition {n} (no {}) - define it with --disk-add-part or remove {key}",
+                            part_key(n)
+                        ),
+                    )),
+                    None => Err(Error::invalid(
+                        key,
+                        value,
+                        "names no partition - partitions are DISK_PART1 to DISK_PART4, kept with DISK_PART1_KEEP to DISK_PART4_KEEP",
+                    )),
+                };
+                (key.to_owned(), mark)
+            })
+            .collect()
+    }
+
+    /// Marks partition `number` as persistent data (`keep`) or not: sets
+    /// `DISK_PARTn_KEEP="1"`, or removes it (absent means not kept). The
+    /// partition must be defined.
+    pub fn set_kept(&mut self, option: &str, number: u8, keep: bool) -> Result<()> {
+        if !keep {
+            self.0.remove(&keep_key(number));
+            return Ok(());
+        }
+        if self.0.get(&part_key(number)).is_none() {
+            return Err(Error::invalid(
+                option,
+                number.to_string(),
+                format!("there is no partition {number} to keep - add it first with --disk-add-part"),
+            ));
+        }
+        self.0.set(&keep_key(number), "1");
+        Ok(())
     }
 
     /// Sets variable `name` (`DISK_SIZE`, stored in MB as `4000M`;
@@ -101,9 +199,11 @@ impl DiskConfig {
         Ok(())
     }
 
-    /// Removes partition `number` (absent: nothing to do).
+    /// Removes partition `number` and its keep mark (absent: nothing to
+    /// do).
     pub fn remove_partition(&mut self, number: u8) {
         self.0.remove(&part_key(number));
+        self.0.remove(&keep_key(number));
     }
 
     /// The file text.
@@ -137,5 +237,44 @@ mod tests {
         d.remove_partition(1);
         assert_eq!(d.partitions().unwrap().len(), 1);
         assert_eq!(d.0.get("DISK_SIZE"), Some("4000M"));
+    }
+
+    #[test]
+    fn kept_partitions_are_defined_and_marked_one_or_zero() {
+        let mut d = DiskConfig::default();
+        d.set("o", "DISK_SIZE", "4000M").unwrap();
+        d.add_partition("o", &part("1:1G:ext4:"), "s").unwrap();
+        d.add_partition("o", &part("3:1G:ext4:"), "s").unwrap();
+        assert!(d.kept().unwrap().is_empty());
+        let e = d.set_kept("--disk-keep-part", 2, true).unwrap_err().to_string();
+        assert!(e.contains("--disk-keep-part") && e.contains("no partition 2"), "{e}");
+        d.set_kept("o", 3, true).unwrap();
+        assert!(d.render().contains("\nDISK_PART3_KEEP=\"1\"\n"));
+        assert_eq!(d.kept().unwrap(), BTreeSet::from([3]));
+        // Re-adding a partition leaves its mark; removing it removes both.
+        d.add_partition("o", &part("3:500M:ext3:"), "s").unwrap();
+        assert_eq!(d.kept().unwrap(), BTreeSet::from([3]));
+        d.set_kept("o", 1, true).unwrap();
+        d.set_kept("o", 1, false).unwrap();
+        assert_eq!(d.0.get("DISK_PART1_KEEP"), None);
+        d.remove_partition(3);
+        assert_eq!(d.0.get("DISK_PART3_KEEP"), None);
+        assert!(d.kept().unwrap().is_empty());
+
+        // As written by hand (or another tool): each wrong key is named.
+        let d = DiskConfig::parse("DISK_SIZE=\"4G\"\nDISK_PART1=\"1G:ext4:\"\nDISK_PART1_KEEP=\"0\"\n");
+        assert!(d.kept().unwrap().is_empty());
+        for (text, key, why) in [
+            ("DISK_PART1_KEEP=\"yes\"\n", "DISK_PART1_KEEP", "use 1"),
+            ("DISK_PART2_KEEP=\"1\"\n", "DISK_PART2_KEEP", "no partition 2"),
+            ("DISK_PART5_KEEP=\"1\"\n", "DISK_PART5_KEEP", "names no partition"),
+        ] {
+            let d = DiskConfig::parse(&format!("DISK_SIZE=\"4G\"\nDISK_PART1=\"1G:ext4:\"\n{text}"));
+            let e = d.kept().unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(why), "{e}");
+            let problems = d.keep_problems();
+            assert_eq!(problems.len(), 1);
+            assert_eq!(problems[0].0, key);
+        }
     }
 }

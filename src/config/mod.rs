@@ -12,6 +12,6 @@ mod vars;
 mod xen;
 
 pub use disk::DiskConfig;
-pub use params::Params;
+pub use params::{Params, DEFAULT_HEALTH_TIMEOUT};
 pub use vars::ShellVars;
 pub use xen::{read_line as read_xl_line, XlConfig, XlLine, XlValue, DEFAULT_GUEST_CFG};

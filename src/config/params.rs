@@ -13,6 +13,10 @@ pub(crate) const DEFAULT_PARAMS_CFG: &str = "\
 GUEST_AUTOBOOT=\"1\"
 ";
 
+/// Seconds `xenguest-manager update` waits for an updated guest to be
+/// healthy when its `params.cfg` has no `GUEST_HEALTH_TIMEOUT`.
+pub const DEFAULT_HEALTH_TIMEOUT: u64 = 120;
+
 /// The guest's `params.cfg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params(pub ShellVars);
@@ -44,6 +48,20 @@ impl Params {
         Ok(())
     }
 
+    /// Seconds to wait for the guest to be healthy after an update:
+    /// `GUEST_HEALTH_TIMEOUT`, or [`DEFAULT_HEALTH_TIMEOUT`] when absent.
+    ///
+    /// # Errors
+    ///
+    /// A value that is not a whole number from 1 to 86400; the message
+    /// names `GUEST_HEALTH_TIMEOUT`.
+    pub fn health_timeout(&self) -> Result<u64> {
+        match self.0.get(validate::HEALTH_TIMEOUT_PARAM) {
+            None => Ok(DEFAULT_HEALTH_TIMEOUT),
+            Some(v) => validate::health_timeout("params.cfg", v),
+        }
+    }
+
     /// The file text.
     pub fn render(&self) -> String {
         self.0.render()
@@ -69,5 +87,17 @@ mod tests {
         assert!(p.set("o", "X;rm", Some("1")).is_err());
         assert!(p.set("o", "GUEST_AUTOBOOT", Some("yes")).is_err());
         assert!(p.set("o", "XENGUEST_NETWORK_TYPE", Some("brdge")).is_err());
+    }
+
+    #[test]
+    fn health_timeout_defaults_and_is_checked() {
+        let mut p = Params::default();
+        assert_eq!(p.health_timeout().unwrap(), DEFAULT_HEALTH_TIMEOUT);
+        p.set("o", "GUEST_HEALTH_TIMEOUT", Some("300")).unwrap();
+        assert_eq!(p.health_timeout().unwrap(), 300);
+        assert!(p.set("o", "GUEST_HEALTH_TIMEOUT", Some("0")).is_err());
+        let by_hand = Params::parse("GUEST_HEALTH_TIMEOUT=\"soon\"\n");
+        let e = by_hand.health_timeout().unwrap_err().to_string();
+        assert!(e.contains("GUEST_HEALTH_TIMEOUT=soon"), "{e}");
     }
 }

@@ -38,7 +38,8 @@ pub const TRAILER: [&str; 3] = [MANIFEST, SIGNER, SIGNATURE];
 /// [`Image::others`].
 pub const SBOM_DIR: &str = "sbom/";
 
-/// The three init script stages.
+/// The host-side script stages: the three init stages, and the health
+/// checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// `init.pre/`: before the guest is created.
@@ -47,11 +48,22 @@ pub enum Stage {
     Main,
     /// `init.post/`: running.
     Post,
+    /// `health.d/`: not run at start; after `xenguest-manager update`, run
+    /// until they all succeed (the new guest is healthy) or the guest's
+    /// `GUEST_HEALTH_TIMEOUT` passes (it is rolled back).
+    Health,
 }
 
 impl Stage {
-    /// All stages in the order the host runs them.
+    /// The init stages, in the order the host runs them when it starts a
+    /// guest (pre, main, post; not the health checks).
     pub const ALL: [Stage; 3] = [Stage::Pre, Stage::Main, Stage::Post];
+
+    /// Every script directory of an image, in the order `dump-init` and
+    /// `info` show them: the init stages ([`Stage::ALL`]), then
+    /// `health.d/`. Each holds executable scripts the host runs as root,
+    /// judged alike.
+    pub const SCRIPTS: [Stage; 4] = [Stage::Pre, Stage::Main, Stage::Post, Stage::Health];
 
     /// The directory in the image.
     pub fn dir(self) -> &'static str {
@@ -59,7 +71,13 @@ impl Stage {
             Stage::Pre => "init.pre",
             Stage::Main => "init.d",
             Stage::Post => "init.post",
+            Stage::Health => "health.d",
         }
+    }
+
+    /// The stage whose directory is `dir` (`init.d`, `health.d`, …).
+    pub fn from_dir(dir: &str) -> Option<Stage> {
+        Stage::SCRIPTS.into_iter().find(|s| s.dir() == dir)
     }
 
     fn index(self) -> usize {
@@ -82,8 +100,9 @@ pub struct Image {
     pub files: BTreeMap<String, Blob>,
     /// `disk/NAME`: partition contents.
     pub disk_files: BTreeMap<String, Blob>,
-    /// `init.pre/`, `init.d/`, `init.post/` scripts.
-    pub init: [BTreeMap<String, Blob>; 3],
+    /// `init.pre/`, `init.d/`, `init.post/` and `health.d/` scripts, by
+    /// [`Stage`].
+    pub init: [BTreeMap<String, Blob>; 4],
     /// `metadata.json`: what the image says about itself (`None`: no
     /// metadata, as in images made before it existed).
     pub meta: Option<meta::Metadata>,
@@ -178,13 +197,12 @@ impl Image {
             SIGNER => self.signer = Some(blob),
             _ => {
                 let (dir, name) = path.split_once('/').unwrap_or(("", &path));
-                let map = match dir {
-                    "files" => &mut self.files,
-                    "disk" => &mut self.disk_files,
-                    "guest.d" if !name.contains('/') => &mut self.guest_d,
-                    "init.pre" if !name.contains('/') => self.init_mut(Stage::Pre),
-                    "init.d" if !name.contains('/') => self.init_mut(Stage::Main),
-                    "init.post" if !name.contains('/') => self.init_mut(Stage::Post),
+                let script = Stage::from_dir(dir).filter(|_| !name.contains('/'));
+                let map = match (dir, script) {
+                    (_, Some(stage)) => self.init_mut(stage),
+                    ("files", _) => &mut self.files,
+                    ("disk", _) => &mut self.disk_files,
+                    ("guest.d", _) if !name.contains('/') => &mut self.guest_d,
                     _ => {
                         self.others.insert(path, blob);
                         return Ok(());
@@ -223,6 +241,7 @@ impl Image {
             (Stage::Pre.dir(), self.init(Stage::Pre), MODE_EXEC),
             (Stage::Main.dir(), self.init(Stage::Main), MODE_EXEC),
             (Stage::Post.dir(), self.init(Stage::Post), MODE_EXEC),
+            (Stage::Health.dir(), self.init(Stage::Health), MODE_EXEC),
         ] {
             for (name, blob) in map {
                 add(format!("{dir}/{name}"), mode, blob.clone());

@@ -923,3 +923,39 @@ pub fn write_file_member_with(dest: &Path, mode: u32, blob: &Blob, what: &str, b
     })
     .map(|((), _lock)| ())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::image::Stage;
+
+    /// The guest directory the host manager installs holds every script
+    /// stage, executable: `health.d/` as much as `init.d/`.
+    #[test]
+    fn write_dir_makes_every_script_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut image = Image::new_default();
+        for stage in Stage::SCRIPTS {
+            image
+                .init_mut(stage)
+                .insert("10-run.sh".into(), Blob::bytes(b"#!/bin/sh\ntrue\n".to_vec()));
+        }
+        write_dir(&image, dir.path(), &[]).unwrap();
+        for stage in Stage::SCRIPTS {
+            let path = dir.path().join(stage.dir()).join("10-run.sh");
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, MODE_EXEC, "{}", path.display());
+        }
+        let manifest = fs::read_to_string(dir.path().join(MANIFEST)).unwrap();
+        assert!(manifest.contains("  ./health.d/10-run.sh\n"), "{manifest}");
+        let read = Image::from_members(image.members().into_iter().filter_map(|m| match m {
+            Member::File { path, blob, .. } => Some((path, blob)),
+            Member::Dir(_) => None,
+        }))
+        .unwrap();
+        assert!(read.init(Stage::Health).contains_key("10-run.sh"));
+        assert!(read.others.is_empty());
+    }
+}

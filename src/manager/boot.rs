@@ -35,6 +35,14 @@ impl Manager {
 
     pub(super) fn boot_start(&self) -> Result<()> {
         let mut failed = Vec::new();
+        // Updates and rollbacks a power loss or a kill interrupted: each
+        // guest ends with exactly one version before anything starts.
+        for name in self.pending_guests()? {
+            stop_if_interrupted("boot-start")?;
+            if let Err(e) = self.recover(&name, true) {
+                self.report_boot_error(&mut failed, &name, &e);
+            }
+        }
         for image in self.boot_images()? {
             stop_if_interrupted("boot-start")?;
             let name = image
@@ -47,7 +55,7 @@ impl Manager {
             // Every image is created (verified first, like any create);
             // only the guests whose GUEST_AUTOBOOT is not 0 are started
             // below. Its params.cfg is read from the verified copy only.
-            if let Err(e) = self.create(&image, Some(&name), false) {
+            if let Err(e) = self.create(&image, Some(&name), &[], false) {
                 self.report_boot_error(&mut failed, &name, &e);
             }
         }

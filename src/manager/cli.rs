@@ -90,6 +90,57 @@ pub(super) enum Action {
                     (left by a create that crashed); without it, create refuses to touch it"
         )]
         replace_disk: bool,
+        #[arg(
+            long = "keep",
+            value_name = "N",
+            value_parser = clap::value_parser!(u8).range(1..=4),
+            help = "Mark partition N as kept data (DISK_PARTn_KEEP=\"1\"): updates carry its content \
+                    over instead of re-imaging it (repeatable)"
+        )]
+        keep: Vec<u8>,
+    },
+    #[command(
+        about = "Install a new image of a guest beside the running version, switch to it and keep it \
+                 only if it confirms its health; otherwise go back to the previous version"
+    )]
+    Update {
+        #[arg(value_name = "NAME", help = "Guest name")]
+        name: String,
+        #[arg(value_name = "FILE", help = "The new image (verified as create verifies)")]
+        file: PathBuf,
+        #[arg(long, help = "Destroy the running version if its shutdown fails (as stop --kill)")]
+        kill: bool,
+        #[arg(
+            long,
+            help = "Install an image whose metadata names another guest than the installed one"
+        )]
+        any_name: bool,
+        #[arg(
+            long,
+            help = "Commit once the new version has started, without waiting for its health"
+        )]
+        no_health_check: bool,
+        #[arg(
+            long = "keep",
+            value_name = "N",
+            value_parser = clap::value_parser!(u8).range(1..=4),
+            help = "Also carry partition N over as kept data (repeatable)"
+        )]
+        keep: Vec<u8>,
+    },
+    #[command(about = "Go back to the version before the last update (its disk as it was then)")]
+    Rollback {
+        #[arg(value_name = "NAME", help = "Guest name")]
+        name: String,
+        #[arg(long, help = "Destroy the running version if its shutdown fails (as stop --kill)")]
+        kill: bool,
+    },
+    #[command(about = "List a guest's versions: image digest, signer, dates, state")]
+    History {
+        #[arg(value_name = "NAME", help = "Guest name")]
+        name: String,
+        #[arg(long, help = "Print JSON (schema in docs/json.md)")]
+        json: bool,
     },
     #[command(about = "Destroy the guest if it runs, remove its disk and its directory")]
     Remove {
@@ -148,6 +199,9 @@ impl Action {
             Action::Start { .. } => "start",
             Action::Stop { .. } => "stop",
             Action::Kill { .. } => "kill",
+            Action::Update { .. } => "update",
+            Action::Rollback { .. } => "rollback",
+            Action::History { .. } => "history",
             Action::List { .. } => "list",
             Action::Status { .. } => "status",
             Action::CheckXen => "check-xen",
@@ -158,16 +212,49 @@ impl Action {
 
     /// Whether the action prints JSON (`--json`).
     pub(super) fn json(&self) -> bool {
-        matches!(self, Action::List { json: true } | Action::Status { json: true, .. })
+        matches!(
+            self,
+            Action::List { json: true } | Action::Status { json: true, .. } | Action::History { json: true, .. }
+        )
+    }
+
+    /// The guest a changing action works on: an interrupted update or
+    /// rollback of it is finished or undone first.
+    pub(super) fn guest(&self) -> Option<&str> {
+        match self {
+            Action::Remove { name }
+            | Action::Start { name }
+            | Action::Stop { name, .. }
+            | Action::Kill { name }
+            | Action::Update { name, .. }
+            | Action::Rollback { name, .. } => Some(name),
+            _ => None,
+        }
     }
 
     /// Whether the action changes guests and so holds the lock.
     pub(super) fn changes(&self) -> bool {
-        !matches!(self, Action::List { .. } | Action::Status { .. } | Action::CheckXen)
+        !matches!(
+            self,
+            Action::List { .. } | Action::Status { .. } | Action::History { .. } | Action::CheckXen
+        )
     }
 }
 
 /// The clap command (help, man pages, completions).
 pub(super) fn command() -> clap::Command {
     Cli::command()
+}
+
+/// What `update` was asked beyond the guest and the image.
+#[derive(Debug, Clone, Default)]
+pub(super) struct UpdateOptions {
+    /// Destroy the old version if its shutdown fails (as `stop --kill`).
+    pub kill: bool,
+    /// Accept an image whose metadata names another guest.
+    pub any_name: bool,
+    /// Commit once the new version started, without waiting for health.
+    pub no_health_check: bool,
+    /// Partitions to mark as kept data (`--keep N`).
+    pub keep: Vec<u8>,
 }

@@ -122,7 +122,7 @@ pub const KEYS: &[Key] = &[
     Key {
         name: REQUIRE_SIGNED_SCRIPTS,
         default: "0",
-        doc: "1: refuse images carrying host-side scripts (init.pre, init.d, init.post: run as root in \
+        doc: "1: refuse images carrying host-side scripts (init.pre, init.d, init.post, health.d: run as root in \
               Dom0) unless signed by one of XENGUEST_TRUSTED_KEYS (which must then be set).",
     },
     Key {

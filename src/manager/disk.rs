@@ -9,8 +9,9 @@
 //! and parted never sees a device-mapper volume (Debian's parted would map
 //! its partitions with device-mapper and hold the volume open).
 
+use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -84,12 +85,17 @@ impl Created {
 /// --replace-disk`, for what a crashed create left behind). A disk file
 /// larger than the free space of its file system is refused before
 /// anything is written.
+///
+/// The partitions in `carry` are made but neither formatted nor filled:
+/// an update copies them from the previous version's disk.
+#[allow(clippy::too_many_arguments)]
 pub fn create(
     r: &Runner,
     disk: &Disk,
     name: &str,
     config: &DiskConfig,
     contents: &std::collections::BTreeMap<String, Blob>,
+    carry: &BTreeSet<u8>,
     replace: bool,
     created: &mut Created,
 ) -> Result<()> {
@@ -167,15 +173,7 @@ pub fn create(
             file.set_len(size * DISK_UNIT).with_path("cannot size", path)?;
         }
     }
-    let target = target.to_string_lossy().into_owned();
-    let out = r.run("losetup", &["-P", "--show", "-f", target.as_str()])?;
-    let loop_dev = out.trim().to_owned();
-    if !loop_dev.starts_with('/') {
-        return Err(Error::Refused(format!(
-            "`losetup --show` printed `{}`, not a device",
-            loop_dev.escape_debug()
-        )));
-    }
+    let loop_dev = attach(r, &target)?;
     created.loop_dev = Some(loop_dev.clone());
     r.run("parted", &["-s", loop_dev.as_str(), "mklabel", "msdos"])?;
     let parts = layout(config)?;
@@ -198,11 +196,144 @@ pub fn create(
     for p in &parts {
         let dev = partition_node(&loop_dev, p.number);
         wait_for(&dev)?;
-        fill(r, p, &dev, contents)?;
+        if carry.contains(&p.number) {
+            r.log().info(&format!(
+                "partition {}: kept data, copied from the previous version",
+                p.number
+            ));
+        } else {
+            fill(r, p, &dev, contents)?;
+        }
     }
     detach(r, &loop_dev)?;
     created.loop_dev = None;
     Ok(())
+}
+
+/// Attaches `target` to a free loop device (`losetup -P --show -f`);
+/// returns the device.
+fn attach(r: &Runner, target: &Path) -> Result<String> {
+    let target = target.to_string_lossy();
+    let out = r.run("losetup", &["-P", "--show", "-f", &target])?;
+    let loop_dev = out.trim().to_owned();
+    if !loop_dev.starts_with('/') {
+        return Err(Error::Refused(format!(
+            "`losetup --show` printed `{}`, not a device",
+            loop_dev.escape_debug()
+        )));
+    }
+    Ok(loop_dev)
+}
+
+/// Whether the disk of `disk` named `volume` (a logical volume in its
+/// group, or its file) exists.
+pub fn exists(r: &Runner, disk: &Disk, volume: &str) -> Result<bool> {
+    match disk {
+        Disk::None => Ok(false),
+        Disk::Lvm { group, .. } => {
+            let lv = format!("{group}/{volume}");
+            r.succeeds("lvs", &["--noheadings", lv.as_str()])
+        }
+        Disk::File(path) => Ok(fs::symlink_metadata(path).is_ok()),
+    }
+}
+
+/// Renames a disk: logical volume `from` to `to` in the group of `disk`
+/// (`lvrename`), or the file `from_disk`'s path to `to_disk`'s.
+pub fn rename(r: &Runner, from_disk: &Disk, from: &str, to_disk: &Disk, to: &str) -> Result<()> {
+    match (from_disk, to_disk) {
+        (Disk::None, Disk::None) => Ok(()),
+        (Disk::Lvm { group, .. }, Disk::Lvm { .. }) => {
+            release_volume(r, group, from)?;
+            r.run("lvrename", &[group.as_str(), from, to]).map(drop)
+        }
+        (Disk::File(a), Disk::File(b)) => {
+            fs::rename(a, b).with_path("cannot rename", a)?;
+            super::versions::sync_dir(b.parent().unwrap_or(Path::new(".")))
+        }
+        _ => Err(Error::Refused(format!(
+            "cannot rename disk `{from}` to `{to}`: they are not of one kind"
+        ))),
+    }
+}
+
+/// Copies partitions `numbers` block by block from one disk to another:
+/// `from` (disk, volume) into `to`, each partition where the disk's own
+/// partition table puts it (read from its MBR: what parted wrote, with
+/// its rounding), refusing one that would not fit. Neither disk is
+/// attached: the logical volume or file is read and written directly.
+pub fn copy_partitions(r: &Runner, from: (&Disk, &str), to: (&Disk, &str), numbers: &[u8]) -> Result<()> {
+    if numbers.is_empty() {
+        return Ok(());
+    }
+    let (Some(src), Some(dst)) = (target(from.0, from.1), target(to.0, to.1)) else {
+        return Err(Error::Refused("kept partitions need a disk on both versions".into()));
+    };
+    let mut input = fs::File::open(&src).with_path("cannot open", &src)?;
+    let mut output = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&dst)
+        .with_path("cannot open", &dst)?;
+    let old_table = mbr_partitions(&mut input).with_path("cannot read the partition table of", &src)?;
+    let new_table = mbr_partitions(&mut output).with_path("cannot read the partition table of", &dst)?;
+    for &n in numbers {
+        let (Some(&(a_start, a_len)), Some(&(b_start, b_len))) =
+            (old_table.get(usize::from(n) - 1), new_table.get(usize::from(n) - 1))
+        else {
+            return Err(Error::Refused(format!("kept partition {n} is not on both disks")));
+        };
+        if a_len == 0 || b_len == 0 {
+            return Err(Error::Refused(format!("kept partition {n} is not on both disks")));
+        }
+        if a_len > b_len {
+            return Err(Error::Refused(format!(
+                "kept partition {n} would not fit: {a_len} bytes into {b_len}"
+            )));
+        }
+        r.log().info(&format!(
+            "partition {n}: copying kept data ({a_len} bytes) from {} to {}",
+            src.display(),
+            dst.display()
+        ));
+        input
+            .seek(io::SeekFrom::Start(a_start))
+            .with_path("cannot read", &src)?;
+        output
+            .seek(io::SeekFrom::Start(b_start))
+            .with_path("cannot write", &dst)?;
+        let mut limited = io::Read::take(&mut input, a_len);
+        let copied = copy_limited(&mut limited, &mut output, a_len)
+            .map_err(|e| Error::Refused(format!("cannot copy kept partition {n}: {e}")))?;
+        if copied != a_len {
+            return Err(Error::Refused(format!(
+                "kept partition {n}: read {copied} of its {a_len} bytes from {}",
+                src.display()
+            )));
+        }
+    }
+    output.sync_all().with_path("cannot sync", &dst)
+}
+
+/// The four primary partitions of an msdos partition table as (byte
+/// offset, byte length); (0, 0) for an unused entry.
+fn mbr_partitions(f: &mut fs::File) -> io::Result<[(u64, u64); 4]> {
+    use std::io::Read;
+    let mut mbr = [0u8; 512];
+    f.seek(io::SeekFrom::Start(0))?;
+    f.read_exact(&mut mbr)?;
+    if mbr[510..512] != [0x55, 0xAA] {
+        return Err(io::Error::other("no msdos partition table (no 55 AA signature)"));
+    }
+    let mut out = [(0, 0); 4];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let e = &mbr[446 + 16 * i..446 + 16 * (i + 1)];
+        let word = |o: usize| u64::from(u32::from_le_bytes([e[o], e[o + 1], e[o + 2], e[o + 3]]));
+        if e[4] != 0 {
+            *slot = (word(8) * 512, word(12) * 512);
+        }
+    }
+    Ok(out)
 }
 
 /// Refuses a disk directory another user could write to: between the

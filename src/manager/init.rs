@@ -86,25 +86,29 @@ pub const SCRIPT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 /// (`guest_dir/STAGE/*`), each directory in name order; dot files are
 /// skipped, as bash's `*` skips them.
 pub fn scripts(base: &Path, guest_dir: &Path, stage: Stage) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for dir in [base.join(stage.dir()), guest_dir.join(stage.dir())] {
-        let mut names: Vec<PathBuf> = match fs::read_dir(&dir) {
-            Ok(entries) => entries
-                .map(|e| e.map(|e| e.path()))
-                .collect::<io::Result<_>>()
-                .with_path("cannot list", &dir)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("cannot list", &dir, e)),
-        };
-        names.retain(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| !n.starts_with('.'))
-        });
-        names.sort();
-        out.extend(names);
-    }
+    let mut out = scripts_in(&base.join(stage.dir()))?;
+    out.extend(scripts_in(&guest_dir.join(stage.dir()))?);
     Ok(out)
+}
+
+/// The scripts in `dir` in name order (none when it does not exist); dot
+/// files are skipped, as bash's `*` skips them.
+pub fn scripts_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut names: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()
+            .with_path("cannot list", dir)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    names.retain(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with('.'))
+    });
+    names.sort();
+    Ok(names)
 }
 
 /// Fails unless every script is an executable regular file (checked for

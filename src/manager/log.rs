@@ -122,6 +122,20 @@ pub fn timestamp(t: SystemTime) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC) of `t`.
+pub fn iso_timestamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Year, month and day of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`, proleptic Gregorian calendar).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -145,6 +159,10 @@ mod tests {
     #[test]
     fn timestamps_are_classic_and_utc() {
         assert_eq!(timestamp(UNIX_EPOCH), "01-01-1970 00:00:00");
+        assert_eq!(
+            iso_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_420_446)),
+            "2026-12-04T21:40:46Z"
+        );
         // 2024-02-29T23:59:58Z: a leap day.
         let t = UNIX_EPOCH + Duration::from_secs(1_709_251_198);
         assert_eq!(timestamp(t), "29-02-2024 23:59:58");

@@ -36,6 +36,8 @@ mod query;
 mod remove;
 pub mod run;
 pub mod store;
+mod update;
+pub mod versions;
 pub mod xl;
 
 use std::ffi::OsString;
@@ -193,13 +195,40 @@ impl Manager {
         let info = xl::check_info(&self.runner)?;
         let _ = self.xl_info.set(info);
         let _lock = if action.changes() { Some(self.lock()?) } else { None };
+        // Under the lock, an update or rollback of the guest that is
+        // pending was interrupted: finished or undone before anything else.
+        if let Some(name) = action.guest() {
+            if store::check_name(name).is_ok() {
+                self.recover(name, false)?;
+            }
+        }
         match action {
             Action::CheckXen => Ok(()),
             Action::Create {
                 file,
                 name,
                 replace_disk,
-            } => self.create(file, name.as_deref(), *replace_disk),
+                keep,
+            } => self.create(file, name.as_deref(), keep, *replace_disk),
+            Action::Update {
+                name,
+                file,
+                kill,
+                any_name,
+                no_health_check,
+                keep,
+            } => self.update(
+                name,
+                file,
+                &cli::UpdateOptions {
+                    kill: *kill,
+                    any_name: *any_name,
+                    no_health_check: *no_health_check,
+                    keep: keep.clone(),
+                },
+            ),
+            Action::Rollback { name, kill } => self.rollback(name, *kill),
+            Action::History { name, json } => self.history(name, *json),
             Action::Remove { name } => self.remove(name),
             Action::Start { name } => self.start(name),
             Action::Stop { name, nowait, kill } => self.stop(name, *nowait, *kill),

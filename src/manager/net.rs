@@ -264,8 +264,16 @@ fn free_slot(store: &Store, host: &Host) -> Result<u32> {
 /// `XENGUEST_NETWORK_TYPE` (the image's own entries follow when `policy`
 /// allows [`xl_policy::PERMIT_VIF`]; its `vif` lines in `guest.d` become
 /// comments, so that the one line xl reads is the manager's), and returns
-/// the text of the guest's [`STATE_FILE`].
-pub fn configure(config: &Config, store: &Store, image: &mut Image, policy: &Policy) -> Result<String> {
+/// the text of the guest's [`STATE_FILE`]. `current`: the guest directory
+/// of the version an update replaces, whose NAT link (and so address) the
+/// new version keeps.
+pub fn configure(
+    config: &Config,
+    store: &Store,
+    image: &mut Image,
+    policy: &Policy,
+    current: Option<&Path>,
+) -> Result<String> {
     let host = Host::from_config(config)?;
     let kind = Type::parse(image.params.as_ref().and_then(|p| p.0.get(TYPE_PARAM)))?;
     let mut state = ShellVars::parse("# Written by xenguest-manager: this guest's network.\n");
@@ -273,7 +281,18 @@ pub fn configure(config: &Config, store: &Store, image: &mut Image, policy: &Pol
     let managed = match kind {
         Type::Bridge => Some(format!("bridge={}", host.bridge)),
         Type::Nat => {
-            let link = host.link(free_slot(store, &host)?)?;
+            let kept = match current {
+                Some(dir) => match record(dir)? {
+                    Some((Type::Nat, Some(slot))) if slot < host.slots() => Some(slot),
+                    _ => None,
+                },
+                None => None,
+            };
+            let slot = match kept {
+                Some(slot) => slot,
+                None => free_slot(store, &host)?,
+            };
+            let link = host.link(slot)?;
             state.set("NAT_SLOT", &link.slot.to_string());
             Some(format!("mac={},bridge={}", link.mac, link.bridge))
         }

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use super::store::{self, Disk};
+use super::versions::{Slot, State, Versions};
 use super::{disk, document, stdout_error, xl, Manager};
 use crate::error::Result;
 
@@ -24,9 +25,19 @@ impl Manager {
                     Some(Disk::None) => ("none", None),
                     None => ("unknown", None),
                 };
+                let versions = Versions::of(&self.store, name);
+                let active = versions
+                    .history()?
+                    .versions
+                    .iter()
+                    .find(|e| e.state == State::Active)
+                    .map(|e| e.version);
                 guests.push(json!({
                     "name": name,
                     "classic": self.is_classic(name),
+                    "version": active,
+                    "rollback": versions.config_dir(Slot::Prev).join("guest.cfg").is_file(),
+                    "pending": versions.pending()?.is_some(),
                     "autoboot": self.store.autoboot(name)?,
                     "dir": self.store.guest_dir(name),
                     "xl_config": self.store.guest_dir(name).join(store::MERGED_CFG),

@@ -18,6 +18,7 @@ impl Manager {
         }
         net::down(&self.runner, &self.paths, name)?;
         disk::remove(&self.runner, &disk, name)?;
+        self.remove_versions(name)?;
         fs::remove_dir_all(&dir).with_path("cannot remove", &dir)?;
         self.log.info(&format!("guest {name} removed"));
         Ok(())

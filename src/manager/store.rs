@@ -24,7 +24,8 @@ pub const STATE_FILE: &str = "manager.state";
 
 /// Checks a guest name: it becomes a directory, an LVM volume and a Xen
 /// domain name, so letters, digits and `_ . + -`, not starting with `.`
-/// or `-`, at most 64 bytes.
+/// or `-`, at most 64 bytes, without `..` (the manager names the disks of
+/// a guest's other versions `NAME..next`, `NAME..prev` and `NAME..old`).
 pub fn check_name(name: &str) -> Result<&str> {
     let ok_char = |c: char| c.is_ascii_alphanumeric() || "_.+-".contains(c);
     let reason = if name.is_empty() {
@@ -35,6 +36,8 @@ pub fn check_name(name: &str) -> Result<&str> {
         Some("cannot start with `.` or `-`")
     } else if !name.chars().all(ok_char) {
         Some("use letters, digits, `_`, `.`, `+` and `-`")
+    } else if name.contains("..") {
+        Some("`..` is reserved for the disks of a guest's other versions")
     } else {
         None
     };
@@ -45,7 +48,8 @@ pub fn check_name(name: &str) -> Result<&str> {
 }
 
 /// Where a guest's disk lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Disk {
     /// No disk (`DISK_SIZE="0"`).
     None,
@@ -138,29 +142,34 @@ impl Store {
     /// The recorded disk of guest `name` (`None`: no record, e.g. a guest
     /// made by the classic manager).
     pub fn disk(&self, name: &str) -> Result<Option<Disk>> {
-        let path = self.guest_dir(name).join(STATE_FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("cannot read", &path, e)),
-        };
-        let vars = ShellVars::parse(&text);
-        let get = |k: &str| vars.get(k).unwrap_or("").to_owned();
-        Ok(Some(match get("DISK_BACKING").as_str() {
-            "lvm" => Disk::Lvm {
-                device: get("DISK_DEVICE"),
-                group: get("DISK_GROUP"),
-            },
-            "file" => Disk::File(PathBuf::from(get("DISK_FILE"))),
-            "none" => Disk::None,
-            other => {
-                return Err(Error::Refused(format!(
-                    "`{}`: unknown DISK_BACKING `{other}`",
-                    path.display()
-                )))
-            }
-        }))
+        recorded_disk(&self.guest_dir(name))
     }
+}
+
+/// The disk recorded in the guest directory `dir` (`None`: no record).
+pub fn recorded_disk(dir: &Path) -> Result<Option<Disk>> {
+    let path = dir.join(STATE_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("cannot read", &path, e)),
+    };
+    let vars = ShellVars::parse(&text);
+    let get = |k: &str| vars.get(k).unwrap_or("").to_owned();
+    Ok(Some(match get("DISK_BACKING").as_str() {
+        "lvm" => Disk::Lvm {
+            device: get("DISK_DEVICE"),
+            group: get("DISK_GROUP"),
+        },
+        "file" => Disk::File(PathBuf::from(get("DISK_FILE"))),
+        "none" => Disk::None,
+        other => {
+            return Err(Error::Refused(format!(
+                "`{}`: unknown DISK_BACKING `{other}`",
+                path.display()
+            )))
+        }
+    }))
 }
 
 /// Whether `params` let the guest start at boot.
@@ -278,7 +287,18 @@ mod tests {
         for good in ["demo", "web-1", "a.b", "x_y+z", "A9"] {
             assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", ".x", "-x", "a/b", "a b", "$(id)", "a;b", "..", &"x".repeat(65)] {
+        for bad in [
+            "",
+            ".x",
+            "-x",
+            "a/b",
+            "a b",
+            "$(id)",
+            "a;b",
+            "..",
+            "a..next",
+            &"x".repeat(65),
+        ] {
             assert!(check_name(bad).is_err(), "{bad}");
         }
     }

@@ -66,6 +66,37 @@ pub fn is_running(r: &Runner, name: &str) -> Result<bool> {
     Ok(running(r)?.iter().any(|n| n == name))
 }
 
+/// The state column of domain `name` in `xl list` (`-b----`, `--c---`
+/// for a crashed one, …), `None` when it is not listed.
+pub fn domain_state(r: &Runner, name: &str) -> Result<Option<String>> {
+    let out = r.run("xl", &["list"])?;
+    Ok(out.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.first() == Some(&name)).then(|| cols.get(4).copied().unwrap_or("").to_owned())
+    }))
+}
+
+/// The value of `key` under the xenstore home of domain `name`
+/// (`/local/domain/DOMID/KEY`: what the guest may write itself), read
+/// with `xl domid` and `xenstore-read`; `None` when it is not set.
+pub fn read_guest_key(r: &Runner, name: &str, key: &str) -> Result<Option<String>> {
+    let domid = r.run("xl", &["domid", name])?;
+    let domid = domid.trim();
+    if domid.is_empty() || !domid.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::Refused(format!(
+            "`xl domid {name}` printed `{}`, not a domain id",
+            domid.escape_debug()
+        )));
+    }
+    let path = format!("/local/domain/{domid}/{key}");
+    let out = r.output(r.command("xenstore-read", &[path.as_str()]))?;
+    if out.status.success() {
+        Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+    } else {
+        Ok(None)
+    }
+}
+
 /// `xl create -p CFG` from `dir` (relative paths in the configuration,
 /// such as `kernel = "files/kernel"`, resolve there): created, paused.
 pub fn create_paused(r: &Runner, cfg: &Path, dir: &Path) -> Result<()> {

@@ -26,5 +26,7 @@ mod rough_edges;
 mod rules;
 mod settings;
 mod sign;
+mod update;
+mod update_marks;
 mod verified_bytes;
 mod xl_policy;

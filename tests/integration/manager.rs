@@ -25,6 +25,8 @@ const TOOLS: &[&str] = &[
     "lvs",
     "lvcreate",
     "lvremove",
+    "lvrename",
+    "xenstore-read",
     "losetup",
     "parted",
     "mkfs.ext4",
@@ -57,7 +59,7 @@ impl Host {
         Host::with_tools(TOOLS)
     }
 
-    fn with_tools(tools: &[&'static str]) -> Host {
+    pub fn with_tools(tools: &[&'static str]) -> Host {
         let s = Scratch::new();
         let bin = s.mkdir("standins");
         s.mkdir("state");
@@ -1701,12 +1703,15 @@ fn man_pages_and_completions_come_from_the_manager_s_own_command() {
         "boot-stop",
         "check-xen",
         "create",
+        "history",
         "kill",
         "list",
         "remove",
+        "rollback",
         "start",
         "status",
         "stop",
+        "update",
     ] {
         expected.push(format!("xenguest-manager-{action}.1"));
     }

@@ -59,6 +59,8 @@ xl)
         cp "$cfg" "$state/created-$name.cfg"
         echo "$name" >> "$running"
         ;;
+    # Every domain has id 5; `xl domid` fails for one not running.
+    domid) grep -qxF -- "$2" "$running" && echo 5 || { echo "$2 is an invalid domain identifier" >&2; exit 1; } ;;
     shutdown|destroy)
         name=$(last "$@")
         grep -vxF -- "$name" "$running" > "$running.new"; mv "$running.new" "$running"
@@ -78,14 +80,29 @@ lvcreate)
     touch "$state/lv-$(enc "$group/$name")"
     ;;
 lvremove) rm -f "$state/lv-$(enc "$(last "$@")")" ;;
+lvrename)
+    [ -e "$state/lv-$(enc "$1/$2")" ] || { echo "standin: no volume $1/$2" >&2; exit 1; }
+    [ ! -e "$state/lv-$(enc "$1/$3")" ] || { echo "standin: volume $1/$3 exists" >&2; exit 1; }
+    mv "$state/lv-$(enc "$1/$2")" "$state/lv-$(enc "$1/$3")"
+    ;;
+# A guest's xenstore: $STANDIN_STATE/xenstore-PATH (slashes as _).
+xenstore-read)
+    f="$state/xenstore-$(enc "$1")"
+    [ -e "$f" ] || { echo "couldn't read path $1" >&2; exit 1; }
+    cat "$f"
+    ;;
 losetup)
     if [ "$1" = -d ]; then
         rm -f "$state/attached-$(basename "$2")"
     else
+        # The first free loop device from loop7; its partitions are files
+        # (the target's file, when it is one, is not read).
         mkdir -p "$state/dev"
-        dev=$state/dev/loop7
-        for n in 1 2 3 4; do : > "${dev}p$n"; done
-        echo "$(last "$@")" > "$state/attached-loop7"
+        n=7
+        while [ -e "$state/attached-loop$n" ]; do n=$((n + 1)); done
+        dev=$state/dev/loop$n
+        for p in 1 2 3 4; do : > "${dev}p$p"; done
+        echo "$(last "$@")" > "$state/attached-loop$n"
         echo "$dev"
     fi
     ;;

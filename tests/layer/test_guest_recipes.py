@@ -338,3 +338,26 @@ def test_extra_cmd_and_defines_reach_the_tool(bitbake, tool):
     assert "--compress gzip" in text
     with open(os.path.join(deploydir, "xenguest-test-vars-qemuarm64.xenguest"), "rb") as f:
         assert f.read(2) == b"\x1f\x8b"  # gzip, as asked
+
+
+def test_update_knobs_reach_the_image(bitbake, tool):
+    """XENGUEST_IMAGE_HEALTH_TIMEOUT, XENGUEST_EXTRA_HEALTH and
+    XENGUEST_IMAGE_DISK_KEEP become GUEST_HEALTH_TIMEOUT, health.d/ and
+    DISK_PARTn_KEEP, which `xenguest-manager update` reads."""
+    d = bitbake.parse(h.fixture_recipe("xenguest-test-vars.bb"))
+    d.setVar("XENGUEST_IMAGE_HEALTH_TIMEOUT", "300")
+    d.setVar("XENGUEST_EXTRA_HEALTH", "net.sh")
+    d.setVar("XENGUEST_IMAGE_DISK_KEEP", "1")
+    fake_deploy(d, {"Image": b"kernel\n", "guest.dtb": b"\xd0\x0d\xfe\xed"})
+    deploydir = deploy(bitbake, d)
+    image = os.path.join(deploydir, "xenguest-test-vars-%s-1.0-r0.xenguest" % d.getVar("MACHINE"))
+    assert 'GUEST_HEALTH_TIMEOUT="300"' in h.tool_run(tool, "dump-paramsconfig", image)
+    assert "--- health.d/net.sh ---" in h.tool_run(tool, "dump-init", image)
+    disk = h.tool_run(tool, "dump-diskconfig", image)
+    assert 'DISK_PART1_KEEP="1"' in disk and "DISK_PART2_KEEP" not in disk
+    # The tool judges the values: a partition the knobs do not define.
+    d.setVar("XENGUEST_IMAGE_DISK_KEEP", "3")
+    with pytest.raises(h.TaskFailed):
+        bitbake.run(d, "do_deploy")
+    assert "XENGUEST_IMAGE_DISK_KEEP '3' is refused" in bitbake.log.text()
+    assert "no partition 3" in bitbake.log.text()
