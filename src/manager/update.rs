@@ -634,13 +634,19 @@ impl Manager {
         let start = Instant::now();
         let mut last_check = String::new();
         loop {
-            match xl::domain_state(&self.runner, name).map_err(|e| e.full_message())? {
-                None => return Err("the new version stopped before it confirmed its health".into()),
-                Some(state) if state.contains('c') => return Err("the new version crashed".into()),
-                Some(state) if state.contains('s') => {
+            // A failing `xl list` (xl itself can crash) says nothing of
+            // the guest: asked again at the next poll, until the timeout.
+            match xl::domain_state(&self.runner, name) {
+                Ok(None) => return Err("the new version stopped before it confirmed its health".into()),
+                Ok(Some(state)) if state.contains('c') => return Err("the new version crashed".into()),
+                Ok(Some(state)) if state.contains('s') => {
                     return Err("the new version shut down before it confirmed its health".into())
                 }
-                Some(_) => {}
+                Ok(Some(_)) => {}
+                Err(e) => self.log.error(&format!(
+                    "while waiting for health: {} (asking again)",
+                    e.full_message()
+                )),
             }
             match xl::read_guest_key(&self.runner, name, HEALTH_KEY) {
                 Ok(Some(v)) if v == "ok" => {

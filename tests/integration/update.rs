@@ -221,6 +221,34 @@ fn a_guest_that_reports_a_failure_or_crashes_is_rolled_back_at_once() {
 }
 
 #[test]
+fn a_failing_xl_list_while_waiting_for_health_is_asked_again() {
+    let h = running_v1();
+    let v2 = version(&h, 2, &["--set-param=GUEST_HEALTH_TIMEOUT=20"]);
+    // The first `xl list` after the new version's start crashes; the
+    // guest confirms its health at the next poll.
+    let hook = h.state("on-xl");
+    fs::write(
+        &hook,
+        r#"#!/bin/bash
+s=$STANDIN_STATE
+if [ "$1" = unpause ]; then touch "$s/armed"; fi
+if [ "$1" = list ] && [ -e "$s/armed" ]; then
+    rm "$s/armed"
+    echo ok > "$s/xenstore-_local_domain_5_data_xenguest_health"
+    echo 'xl: Segmentation fault' >&2
+    exit 1
+fi
+exit 0
+"#,
+    )
+    .unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    h.run(&["update", "g", v2.to_str().unwrap()]).success();
+    assert_eq!(active_version(&h), "2");
+    assert!(h.log().contains("asking again"), "{}", h.log());
+}
+
+#[test]
 fn a_failing_start_of_the_new_version_rolls_back() {
     let h = running_v1();
     let v2 = version(&h, 2, &[]);
