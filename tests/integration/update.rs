@@ -696,3 +696,62 @@ fn health_d_checks_confirm_or_refuse_the_new_version() {
     h.run(&["rollback", "g"]).success();
     assert_eq!(active_version(&h), "1");
 }
+
+#[test]
+fn a_failure_at_each_step_before_the_start_is_undone() {
+    // stage: the new volume cannot be made.
+    let h = running_v1();
+    let v2 = version(&h, 2, &[]);
+    healthy(&h);
+    h.fail("lvcreate");
+    h.run(&["update", "g", v2.to_str().unwrap()])
+        .failure(1, &["lvcreate", "rolled back"]);
+    assert_eq!(h.running(), ["g"], "the old version never stopped");
+    assert_eq!(active_version(&h), "1");
+    assert_eq!(volumes(&h), ["g"]);
+    fs::remove_file(h.state("fail-lvcreate")).unwrap();
+
+    // stop: the old version does not shut down; without --kill the update
+    // stops there and the old version runs on.
+    h.fail("xl-shutdown");
+    h.clear_calls();
+    h.run(&["update", "g", v2.to_str().unwrap()])
+        .failure(1, &["xl shutdown", "rolled back"]);
+    assert_eq!(h.running(), ["g"]);
+    assert_eq!(volumes(&h), ["g"]);
+    assert!(!h.calls().iter().any(|c| c.starts_with("lvrename")), "{:#?}", h.calls());
+    // With --kill it is destroyed and the update goes on.
+    h.run(&["update", "g", v2.to_str().unwrap(), "--kill"]).success();
+    assert_eq!(active_version(&h), "2");
+    fs::remove_file(h.state("fail-xl-shutdown")).unwrap();
+
+    // switch: the rename of the new volume into place fails; the rename
+    // before it is undone and the old version runs again.
+    let v3 = version(&h, 3, &[]);
+    let hook = h.state("on-lvrename");
+    fs::write(
+        &hook,
+        "#!/bin/bash\n[ \"$2 $3\" != \"g..next g\" ] || { echo 'lvrename failed' >&2; exit 1; }\n",
+    )
+    .unwrap();
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    h.run(&["update", "g", v3.to_str().unwrap()])
+        .failure(1, &["lvrename", "rolled back", "runs again"]);
+    assert_eq!(active_version(&h), "2");
+    assert_eq!(h.running(), ["g"]);
+    assert_eq!(volumes(&h), ["g", "g..prev"]);
+    assert_eq!(
+        states(&h),
+        st(&[
+            (1, "previous"),
+            (2, "failed"),
+            (3, "failed"),
+            (4, "active"),
+            (5, "failed")
+        ])
+    );
+    // The rollback target survived all of it.
+    fs::remove_file(&hook).unwrap();
+    h.run(&["rollback", "g"]).success();
+    assert_eq!(active_version(&h), "1");
+}
