@@ -250,11 +250,11 @@ pub(super) fn command() -> clap::Command {
 #[derive(Debug, Clone, Default)]
 pub(super) struct UpdateOptions {
     /// Destroy the old version if its shutdown fails (as `stop --kill`).
-    pub kill: bool,
+    pub(super) kill: bool,
     /// Accept an image whose metadata names another guest.
-    pub any_name: bool,
+    pub(super) any_name: bool,
     /// Commit once the new version started, without waiting for health.
-    pub no_health_check: bool,
+    pub(super) no_health_check: bool,
     /// Partitions to mark as kept data (`--keep N`).
-    pub keep: Vec<u8>,
+    pub(super) keep: Vec<u8>,
 }

@@ -302,9 +302,9 @@ impl Manager {
 /// An image that passed admission: the private copy and its signature.
 pub(super) struct Verified {
     /// The image, read once into a private copy.
-    pub opened: Opened,
+    pub(super) opened: Opened,
     /// What admission found of its signature.
-    pub signature: admit::Signature,
+    pub(super) signature: admit::Signature,
 }
 
 impl Verified {
