@@ -12,13 +12,9 @@
 //! `XENGUEST_VOLUME_NAME` (default `vg-xen-$(basename
 //! XENGUEST_VOLUME_DEVICE)`). The classic manager had no file-backed disks.
 
-use std::fs;
-use std::io;
-
 use super::config;
 use super::store::Disk;
 use super::Manager;
-use crate::config::DiskConfig;
 use crate::error::{Error, Result};
 
 impl Manager {
@@ -42,12 +38,7 @@ impl Manager {
     /// classic manager found it (see the module documentation).
     fn classic_disk(&self, name: &str) -> Result<Disk> {
         let path = self.store.guest_dir(name).join("disk.cfg");
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io("cannot read", &path, e)),
-        };
-        let cfg = DiskConfig::parse(&text);
+        let cfg = super::store::disk_cfg(&self.store.guest_dir(name))?;
         if cfg.size_mb().map_err(|e| in_file(&path, &e))? == 0 {
             return Ok(Disk::None);
         }

@@ -194,7 +194,7 @@ impl Manager {
                 replace_disk,
                 &mut created,
             )?;
-            let now = versions::rfc3339(std::time::SystemTime::now());
+            let now = super::log::iso_timestamp(std::time::SystemTime::now());
             let history = versions::History {
                 versions: vec![versions::Entry {
                     version: 1,

@@ -108,7 +108,7 @@ pub fn create(
         Disk::Lvm { device, group } => {
             prepare_group(r, device, group)?;
             let lv = format!("{group}/{name}");
-            if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
+            if exists(r, disk, name)? {
                 if !replace {
                     return Err(Error::Refused(format!(
                         "logical volume `{lv}` already exists and no guest of this manager owns it - \
@@ -637,12 +637,11 @@ pub fn remove(r: &Runner, disk: &Disk, name: &str) -> Result<()> {
     match disk {
         Disk::None => Ok(()),
         Disk::Lvm { group, .. } => {
-            let lv = format!("{group}/{name}");
-            if r.succeeds("lvs", &["--noheadings", lv.as_str()])? {
+            if exists(r, disk, name)? {
                 release_volume(r, group, name)?;
                 remove_volume(r, group, name)
             } else {
-                r.log().info(&format!("no logical volume {lv} to remove"));
+                r.log().info(&format!("no logical volume {group}/{name} to remove"));
                 Ok(())
             }
         }

@@ -223,10 +223,8 @@ fn mask(prefix: u8) -> u32 {
 /// made by the classic manager or before the manager wired networks).
 fn record(dir: &Path) -> Result<Option<(Type, Option<u32>)>> {
     let path = dir.join(STATE_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("cannot read", &path, e)),
+    let Some(text) = super::store::read_optional(&path)? else {
+        return Ok(None);
     };
     let vars = ShellVars::parse(&text);
     let kind = Type::parse(vars.get("NETWORK_TYPE"))?;

@@ -126,12 +126,8 @@ impl Store {
 
     /// The guest's `params.cfg`.
     pub fn params(&self, name: &str) -> Result<Params> {
-        let path = self.guest_dir(name).join("params.cfg");
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Params::parse(&text)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Params::parse("")),
-            Err(e) => Err(Error::io("cannot read", &path, e)),
-        }
+        let text = read_optional(&self.guest_dir(name).join("params.cfg"))?;
+        Ok(Params::parse(text.as_deref().unwrap_or("")))
     }
 
     /// Whether the guest starts at boot (`GUEST_AUTOBOOT` is not `0`).
@@ -149,10 +145,8 @@ impl Store {
 /// The disk recorded in the guest directory `dir` (`None`: no record).
 pub fn recorded_disk(dir: &Path) -> Result<Option<Disk>> {
     let path = dir.join(STATE_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("cannot read", &path, e)),
+    let Some(text) = read_optional(&path)? else {
+        return Ok(None);
     };
     let vars = ShellVars::parse(&text);
     let get = |k: &str| vars.get(k).unwrap_or("").to_owned();
@@ -170,6 +164,23 @@ pub fn recorded_disk(dir: &Path) -> Result<Option<Disk>> {
             )))
         }
     }))
+}
+
+/// The text of the manager's file `path`, `None` when it does not exist
+/// (a record not written yet, or by a manager that wrote none).
+pub fn read_optional(path: &Path) -> Result<Option<String>> {
+    match fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
+}
+
+/// The guest directory `dir`'s `disk.cfg` (no disk when it has none, as a
+/// classic guest created without one).
+pub fn disk_cfg(dir: &Path) -> Result<crate::config::DiskConfig> {
+    let text = read_optional(&dir.join("disk.cfg"))?;
+    Ok(crate::config::DiskConfig::parse(text.as_deref().unwrap_or("")))
 }
 
 /// Whether `params` let the guest start at boot.

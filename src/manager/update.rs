@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
@@ -50,9 +50,8 @@ enum Move {
 }
 
 impl Manager {
+    /// (Dispatch has finished or undone an interrupted update of `name`.)
     pub(super) fn update(&self, name: &str, file: &Path, opts: &UpdateOptions) -> Result<()> {
-        store::check_name(name)?;
-        self.recover(name, false)?;
         let dir = self.store.require(name)?;
         let real = resolve_image(file)?;
         self.log.info(&format!("updating guest {name} from {}", real.display()));
@@ -72,7 +71,7 @@ impl Manager {
         let mut image = verified.opened.image.clone();
         mark_kept(&mut image, &opts.keep)?;
         let new_cfg = image.disk.clone().unwrap_or_default();
-        let old_cfg = read_disk_cfg(&dir)?;
+        let old_cfg = store::disk_cfg(&dir)?;
         let outgoing = self.guest_disk(name)?;
         let incoming = self.disk_for(name, &new_cfg)?;
         // Refused before anything changes.
@@ -262,8 +261,14 @@ impl Manager {
         };
         self.log
             .info(&format!("discarding the version of {name} before the previous one"));
-        disk::remove(&self.runner, &Slot::Parked.disk(disk, name), &Slot::Parked.volume(name))?;
-        remove_dir(&versions.config_dir(Slot::Parked))
+        self.discard(name, versions, Slot::Parked, disk)
+    }
+
+    /// Removes the version in `slot`: its disk (`disk` as the version
+    /// records it), then its directory.
+    fn discard(&self, name: &str, versions: &Versions, slot: Slot, disk: &Disk) -> Result<()> {
+        disk::remove(&self.runner, &slot.disk(disk, name), &slot.volume(name))?;
+        versions::remove_tree(&versions.config_dir(slot))
     }
 
     /// The switch's renames, in order: the outgoing version's disk and
@@ -435,14 +440,8 @@ impl Manager {
         if from >= Step::Switch {
             self.switch_back(name, versions, pending)?;
         }
-        // The new version: its disk, then its directory; then the
-        // rollback target goes back to its slot.
-        disk::remove(
-            &self.runner,
-            &Slot::Next.disk(&pending.incoming_disk, name),
-            &Slot::Next.volume(name),
-        )?;
-        remove_dir(&versions.config_dir(Slot::Next))?;
+        // The new version goes; the rollback target comes back to its slot.
+        self.discard(name, versions, Slot::Next, &pending.incoming_disk)?;
         self.unpark(name, versions, pending)?;
         let mut history = versions.history()?;
         let when = now();
@@ -499,9 +498,8 @@ impl Manager {
         versions.clear_pending()
     }
 
+    /// (Dispatch has finished or undone an interrupted update of `name`.)
     pub(super) fn rollback(&self, name: &str, kill: bool) -> Result<()> {
-        store::check_name(name)?;
-        self.recover(name, false)?;
         self.store.require(name)?;
         let versions = Versions::of(&self.store, name);
         let prev = versions.config_dir(Slot::Prev);
@@ -560,12 +558,7 @@ impl Manager {
             versions.save_pending(pending)?;
         }
         // The version rolled back from, now in the `next` slot.
-        disk::remove(
-            &self.runner,
-            &Slot::Next.disk(&pending.outgoing_disk, name),
-            &Slot::Next.volume(name),
-        )?;
-        remove_dir(&versions.config_dir(Slot::Next))?;
+        self.discard(name, versions, Slot::Next, &pending.outgoing_disk)?;
         self.commit(name, versions, pending)
     }
 
@@ -581,10 +574,7 @@ impl Manager {
         let _cleanup = crate::interrupt::cleanup();
         self.log.info(&format!(
             "guest {name}: an interrupted {} (step {}) is being {}",
-            match pending.kind {
-                Kind::Update => "update",
-                Kind::Rollback => "rollback",
-            },
+            pending.kind.name(),
             pending.step.name(),
             if pending.kind == Kind::Rollback || pending.step == Step::Commit {
                 "finished"
@@ -740,7 +730,7 @@ impl Manager {
             let _ = writeln!(
                 text,
                 "interrupted {} at step {} (the next changing action on {name} finishes or undoes it)",
-                if p.kind == Kind::Update { "update" } else { "rollback" },
+                p.kind.name(),
                 p.step.name()
             );
         }
@@ -779,11 +769,8 @@ impl Manager {
     pub(super) fn remove_versions(&self, name: &str) -> Result<()> {
         let versions = Versions::of(&self.store, name);
         for slot in [Slot::Prev, Slot::Next, Slot::Parked] {
-            let dir = versions.config_dir(slot);
-            if dir.exists() {
-                if let Some(disk) = store::recorded_disk(&dir)? {
-                    disk::remove(&self.runner, &slot.disk(&disk, name), &slot.volume(name))?;
-                }
+            if let Some(disk) = store::recorded_disk(&versions.config_dir(slot))? {
+                self.discard(name, &versions, slot, &disk)?;
             }
         }
         versions.remove_all()
@@ -841,15 +828,6 @@ fn carried(old: &DiskConfig, new: &DiskConfig, outgoing: &Disk, incoming: &Disk)
     Ok(carried)
 }
 
-fn read_disk_cfg(dir: &Path) -> Result<DiskConfig> {
-    let path = dir.join("disk.cfg");
-    match fs::read_to_string(&path) {
-        Ok(t) => Ok(DiskConfig::parse(&t)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(DiskConfig::parse("DISK_SIZE=\"0\"\n")),
-        Err(e) => Err(Error::io("cannot read", &path, e)),
-    }
-}
-
 /// The metadata name of the active version's image, as recorded.
 fn installed_image_name(history: &History) -> Option<String> {
     history
@@ -859,24 +837,14 @@ fn installed_image_name(history: &History) -> Option<String> {
         .and_then(|e| e.image.name.clone())
 }
 
-fn remove_dir(dir: &PathBuf) -> Result<()> {
-    match fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("cannot remove", dir, e)),
-        _ => Ok(()),
-    }
-}
-
 fn now() -> String {
-    versions::rfc3339(SystemTime::now())
+    super::log::iso_timestamp(SystemTime::now())
 }
 
-fn state_word(s: State) -> &'static str {
-    match s {
-        State::Installing => "installing",
-        State::Active => "active",
-        State::Previous => "previous",
-        State::Retired => "retired",
-        State::Failed => "failed",
-        State::RolledBack => "rolled-back",
-    }
+/// A state's word, as the JSON history spells it.
+fn state_word(s: State) -> String {
+    serde_json::to_value(s)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -23,7 +23,6 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -146,10 +145,7 @@ impl Versions {
 
     /// Removes everything: the guest is removed.
     pub fn remove_all(&self) -> Result<()> {
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("cannot remove", &self.dir, e)),
-            _ => Ok(()),
-        }
+        remove_tree(&self.dir)
     }
 }
 
@@ -201,6 +197,16 @@ pub enum Kind {
     Update,
     /// `rollback NAME`.
     Rollback,
+}
+
+impl Kind {
+    /// The action's name, in the record and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Update => "update",
+            Kind::Rollback => "rollback",
+        }
+    }
 }
 
 /// The steps, in order. An interrupted update is undone from any step
@@ -343,16 +349,17 @@ impl History {
     }
 }
 
-/// `t` as RFC 3339 in UTC (`2026-12-04T21:40:46Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    super::log::iso_timestamp(t)
+/// Removes directory `dir` and what it holds, if it exists.
+pub fn remove_tree(dir: &Path) -> Result<()> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("cannot remove", dir, e)),
+        _ => Ok(()),
+    }
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("cannot read", path, e)),
+    let Some(text) = super::store::read_optional(path)? else {
+        return Ok(None);
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
         Error::Refused(format!(
@@ -398,10 +405,7 @@ pub const KILL_POINT_ENV: &str = "XENGUEST_MANAGER_TEST_KILL_AT";
 
 /// The name of `pending`'s step boundary, as [`KILL_POINT_ENV`] names it.
 pub fn kill_point(pending: &Pending) -> String {
-    let kind = match pending.kind {
-        Kind::Update => "update",
-        Kind::Rollback => "rollback",
-    };
+    let kind = pending.kind.name();
     if pending.step == Step::Switch {
         format!("{kind}:switch:{}", pending.switched)
     } else {

@@ -52,12 +52,21 @@ pub fn host(info: &str) -> crate::rules::XenHost {
 /// Names of the running domains: the first column of `xl list` below its
 /// header line.
 pub fn running(r: &Runner) -> Result<Vec<String>> {
+    Ok(domains(r)?.into_iter().map(|(name, _)| name).collect())
+}
+
+/// The domains of `xl list` below its header line: name and state
+/// column (`-b----`, `--c---` for a crashed one, …).
+fn domains(r: &Runner) -> Result<Vec<(String, String)>> {
     let out = r.run("xl", &["list"])?;
     Ok(out
         .lines()
         .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_owned)
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            let name = cols.first()?;
+            Some(((*name).to_owned(), cols.get(4).copied().unwrap_or("").to_owned()))
+        })
         .collect())
 }
 
@@ -66,14 +75,10 @@ pub fn is_running(r: &Runner, name: &str) -> Result<bool> {
     Ok(running(r)?.iter().any(|n| n == name))
 }
 
-/// The state column of domain `name` in `xl list` (`-b----`, `--c---`
-/// for a crashed one, …), `None` when it is not listed.
+/// The state column of domain `name` in `xl list`, `None` when it is not
+/// listed.
 pub fn domain_state(r: &Runner, name: &str) -> Result<Option<String>> {
-    let out = r.run("xl", &["list"])?;
-    Ok(out.lines().skip(1).find_map(|l| {
-        let cols: Vec<&str> = l.split_whitespace().collect();
-        (cols.first() == Some(&name)).then(|| cols.get(4).copied().unwrap_or("").to_owned())
-    }))
+    Ok(domains(r)?.into_iter().find(|(n, _)| n == name).map(|(_, state)| state))
 }
 
 /// The value of `key` under the xenstore home of domain `name`
