@@ -393,6 +393,21 @@ fn remove_takes_every_version_with_it() {
     assert_eq!(states(&h), st(&[(1, "active")]));
 }
 
+/// Runs the manager with `args`, asking it to kill itself at `point`
+/// (`XENGUEST_MANAGER_TEST_KILL_AT`), and checks that it died there.
+fn run_killed(h: &Host, args: &[&str], point: &str) {
+    let out = h
+        .cmd(args)
+        .env("XENGUEST_MANAGER_TEST_KILL_AT", point)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(9),
+        "{point}: the manager was not killed there: {out:?}"
+    );
+}
+
 /// Kills the manager at `point` during an update (or a rollback), then
 /// runs `boot-start` as the next boot would; returns the active version.
 fn kill_at(point: &str, healthy_v2: bool) -> (Host, String) {
@@ -410,16 +425,7 @@ fn kill_at(point: &str, healthy_v2: bool) -> (Host, String) {
     } else {
         vec!["update", "g", v2.to_str().unwrap()]
     };
-    let out = h
-        .cmd(&args)
-        .env("XENGUEST_MANAGER_TEST_KILL_AT", point)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.signal(),
-        Some(9),
-        "{point}: the manager was not killed there: {out:?}"
-    );
+    run_killed(&h, &args, point);
     assert!(
         guests(&h).join(".g.versions/pending.json").is_file(),
         "{point}: nothing pending after the kill"
@@ -488,12 +494,7 @@ fn kill_second_update_at(point: &str) -> Host {
     let v2 = version(&h, 2, &[]);
     h.run(&["update", "g", v2.to_str().unwrap()]).success();
     let v3 = version(&h, 3, &[]);
-    let out = h
-        .cmd(&["update", "g", v3.to_str().unwrap()])
-        .env("XENGUEST_MANAGER_TEST_KILL_AT", point)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.signal(), Some(9), "{point}: {out:?}");
+    run_killed(&h, &["update", "g", v3.to_str().unwrap()], point);
     fs::write(h.state("running"), "").unwrap();
     h.run(&["boot-start"]).success();
     assert!(!guests(&h).join(".g.versions/pending.json").exists(), "{point}");
@@ -547,12 +548,7 @@ fn a_rollback_killed_at_any_step_is_finished_at_boot() {
 fn any_changing_action_on_the_guest_recovers_it_first() {
     let h = running_v1();
     let v2 = version(&h, 2, &[]);
-    let out = h
-        .cmd(&["update", "g", v2.to_str().unwrap()])
-        .env("XENGUEST_MANAGER_TEST_KILL_AT", "update:switch:3")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.signal(), Some(9));
+    run_killed(&h, &["update", "g", v2.to_str().unwrap()], "update:switch:3");
     // In the middle of the switch guests/g is gone; status says so, and
     // start finishes the undo first, then starts version 1.
     assert!(!h.guest_dir("g").join("guest.cfg").exists());
@@ -563,12 +559,7 @@ fn any_changing_action_on_the_guest_recovers_it_first() {
 
     // A create of the same name while guests/g is away: it recovers the
     // guest first, and then refuses to replace it.
-    let out = h
-        .cmd(&["update", "g", v2.to_str().unwrap()])
-        .env("XENGUEST_MANAGER_TEST_KILL_AT", "update:switch:3")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.signal(), Some(9));
+    run_killed(&h, &["update", "g", v2.to_str().unwrap()], "update:switch:3");
     assert!(!h.guest_dir("g").exists());
     let v1 = h.s.join("v1.xenguest");
     h.run(&["create", v1.to_str().unwrap(), "g"])
